@@ -1,0 +1,32 @@
+# Thin wrapper over CMake so the README's commands stay short.
+BUILD ?= build
+JOBS ?= $(shell nproc 2>/dev/null || echo 2)
+CMAKE_FLAGS ?=
+MODEL ?= models/switch-tiny-t5vocab
+PROMPT ?= A <extra_id_0> walks into a bar a orders a <extra_id_1> with <extra_id_2> pinch of <extra_id_3>.
+
+.PHONY: all build run test asan fuzz clean
+
+all: build
+
+build:
+	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=Release $(CMAKE_FLAGS) >/dev/null
+	cmake --build $(BUILD) -j $(JOBS)
+
+# The quick start's main job: generate with the model shipped in the repo.
+run: build
+	./$(BUILD)/switchc generate -m $(MODEL) "$(PROMPT)"
+
+test: build
+	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
+
+# The whole suite under AddressSanitizer + UndefinedBehaviorSanitizer.
+asan:
+	$(MAKE) test BUILD=build-asan CMAKE_FLAGS="-DSWITCHC_SANITIZE=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo"
+
+fuzz:
+	CC=clang cmake -S . -B build-fuzz -DSWITCHC_FUZZ=ON -DSWITCHC_TESTS=OFF -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+	cmake --build build-fuzz -j $(JOBS)
+
+clean:
+	rm -rf build build-asan build-fuzz

@@ -1,0 +1,19 @@
+/* The `switchc` subcommands. Each takes argv after the command name
+ * (argv[0] is the command) and returns the process exit code:
+ * 0 success, 1 failure of the work, 2 bad usage. */
+#ifndef SC_CLI_COMMANDS_H
+#define SC_CLI_COMMANDS_H
+
+#define SC_EXIT_OK 0
+#define SC_EXIT_FAIL 1
+#define SC_EXIT_USAGE 2
+
+int cmd_inspect(int argc, char **argv);
+int cmd_tokenize(int argc, char **argv);
+int cmd_detokenize(int argc, char **argv);
+int cmd_encode(int argc, char **argv);
+int cmd_verify(int argc, char **argv);
+int cmd_generate(int argc, char **argv);
+int cmd_info(int argc, char **argv);
+
+#endif

@@ -1,0 +1,45 @@
+/* switchc: the command-line front end. This folder is the only place that
+ * prints to the terminal or exits. */
+#include "cli/commands.h"
+#include "switchc.h"
+
+#include <stdio.h>
+#include <string.h>
+
+typedef struct {
+    const char *name;
+    int (*run)(int argc, char **argv);
+    const char *summary;
+} command;
+
+static const command commands[] = {
+    {"info", cmd_info, "show the build, the CPU features and the kernels selected"},
+};
+
+static void usage(FILE *f) {
+    fprintf(f, "switchc %s - Switch Transformers inference\n\nusage: switchc <command> [options]\n\ncommands:\n",
+            SWITCHC_VERSION);
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        fprintf(f, "  %-12s %s\n", commands[i].name, commands[i].summary);
+    fprintf(f, "\nRun 'switchc <command> --help' for a command's options.\n");
+}
+
+int main(int argc, char **argv) {
+    if (argc < 2) {
+        usage(stderr);
+        return SC_EXIT_USAGE;
+    }
+    if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
+        usage(stdout);
+        return SC_EXIT_OK;
+    }
+    if (!strcmp(argv[1], "--version")) {
+        printf("switchc %s\n", SWITCHC_VERSION);
+        return SC_EXIT_OK;
+    }
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        if (!strcmp(argv[1], commands[i].name)) return commands[i].run(argc - 1, argv + 1);
+    fprintf(stderr, "switchc: unknown command '%s'\n\n", argv[1]);
+    usage(stderr);
+    return SC_EXIT_USAGE;
+}

@@ -1,0 +1,54 @@
+/* sc_error helpers and status names. */
+#include "core/error.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+const char *sc_status_name(sc_status s) {
+    switch (s) {
+    case SC_OK: return "ok";
+    case SC_ERR_INVALID_ARG: return "invalid-argument";
+    case SC_ERR_IO: return "io";
+    case SC_ERR_FORMAT: return "format";
+    case SC_ERR_UNSUPPORTED: return "unsupported";
+    case SC_ERR_LIMIT: return "limit";
+    case SC_ERR_NOMEM: return "out-of-memory";
+    case SC_ERR_MISSING: return "missing";
+    case SC_ERR_SHAPE: return "shape";
+    case SC_ERR_BUFFER_TOO_SMALL: return "buffer-too-small";
+    }
+    return "unknown";
+}
+
+sc_status sc_fail(sc_error *err, sc_status code, size_t offset, const char *fmt, ...) {
+    if (err) {
+        err->code = code;
+        err->offset = offset;
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(err->msg, sizeof err->msg, fmt, ap);
+        va_end(ap);
+    }
+    return code;
+}
+
+void sc_error_clear(sc_error *err) {
+    if (err) {
+        err->code = SC_OK;
+        err->offset = SC_NO_OFFSET;
+        err->msg[0] = '\0';
+    }
+}
+
+void sc_error_prefix(sc_error *err, const char *fmt, ...) {
+    if (!err) return;
+    char head[256];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(head, sizeof head, fmt, ap);
+    va_end(ap);
+    char old[sizeof err->msg];
+    memcpy(old, err->msg, sizeof old);
+    snprintf(err->msg, sizeof err->msg, "%s: %s", head, old);
+}

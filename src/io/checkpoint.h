@@ -1,0 +1,47 @@
+/* A checkpoint directory as a list of named tensors, whatever its format:
+ * model.safetensors, sharded safetensors (model.safetensors.index.json),
+ * pytorch_model.bin, sharded .bin (pytorch_model.bin.index.json).
+ * Tensor data stays in the mapped files (zero copy) whenever it is
+ * contiguous and aligned to its element size; otherwise a copy is owned by
+ * the checkpoint. Everything is released by sc_checkpoint_close. */
+#ifndef SC_IO_CHECKPOINT_H
+#define SC_IO_CHECKPOINT_H
+
+#include "switchc.h"
+#include "core/tensor.h"
+
+typedef enum sc_ckpt_format {
+    SC_FORMAT_SAFETENSORS = 0,
+    SC_FORMAT_SAFETENSORS_SHARDED,
+    SC_FORMAT_TORCH_BIN,
+    SC_FORMAT_TORCH_BIN_SHARDED
+} sc_ckpt_format;
+
+typedef struct sc_tensor_entry {
+    const char *name;       /* HF state-dict key */
+    sc_tensor view;         /* dtype, shape, data */
+    size_t nbytes;
+    const char *file;       /* the file it came from (for messages) */
+    size_t file_offset;     /* byte offset of its data in that file */
+} sc_tensor_entry;
+
+/* A parsed list of entries (one file or many). */
+typedef struct sc_tensor_list sc_tensor_list;
+
+typedef struct sc_checkpoint sc_checkpoint;
+
+/* Detects the format in `dir` (safetensors preferred over .bin) and opens it.
+ * `prefer` may force a format: pass -1 for automatic. */
+sc_status sc_checkpoint_open(const char *dir, int prefer, sc_checkpoint **out, sc_error *err);
+void sc_checkpoint_close(sc_checkpoint *ck);
+
+sc_ckpt_format sc_checkpoint_format(const sc_checkpoint *ck);
+const char *sc_checkpoint_format_name(sc_ckpt_format f);
+size_t sc_checkpoint_count(const sc_checkpoint *ck);
+const sc_tensor_entry *sc_checkpoint_at(const sc_checkpoint *ck, size_t i);
+/* Entry by exact name, NULL if absent. */
+const sc_tensor_entry *sc_checkpoint_find(const sc_checkpoint *ck, const char *name);
+/* Total bytes of all files. */
+size_t sc_checkpoint_file_bytes(const sc_checkpoint *ck);
+
+#endif
