@@ -94,6 +94,55 @@ typedef enum sc_drop_policy {
     SC_DROP_NONE     /* no capacity limit: nothing is dropped                  */
 } sc_drop_policy;
 
+typedef struct sc_model_params {
+    int n_threads;              /* 0 = one per physical core */
+    sc_drop_policy drop_policy; /* SC_DROP_HF4 */
+    int format;                 /* -1 = automatic (safetensors first), else a checkpoint format */
+    bool reference_kernels;     /* force the plain-C reference kernels */
+} sc_model_params;
+
+sc_model_params sc_model_default_params(void);
+
+/* Loads a Hugging Face Switch Transformers directory (config.json + weights).
+ * The model is immutable afterwards and may be shared across threads. */
+sc_status sc_model_load(const char *dir, const sc_model_params *params, sc_model **out,
+                        sc_error *err);
+void sc_model_free(sc_model *m);
+
+int64_t sc_model_vocab_size(const sc_model *m);
+int64_t sc_model_d_model(const sc_model *m);
+int32_t sc_model_pad_id(const sc_model *m);
+int32_t sc_model_eos_id(const sc_model *m);
+int32_t sc_model_decoder_start_id(const sc_model *m);
+
+/* A session holds per-request state: the encoder output, cross-attention
+ * K/V (computed once per input), the decoder's self-attention cache and
+ * scratch. One thread at a time. */
+sc_status sc_session_new(const sc_model *m, sc_session **out, sc_error *err);
+void sc_session_free(sc_session *s);
+
+/* Runs the encoder on ids[B,S] with mask[B,S] (1 = token, 0 = padding;
+ * NULL = all ones), keeps its output and cross K/V, and empties the decoder
+ * cache. */
+sc_status sc_session_encode(sc_session *s, const int32_t *ids, const int32_t *mask, int64_t B,
+                            int64_t S, sc_error *err);
+/* The encoder's last hidden state [B,S,d_model], valid until the next encode. */
+const float *sc_session_encoder_output(const sc_session *s, int64_t *B, int64_t *S);
+
+/* One incremental decoder step: tokens[rows] (one per row) are appended to
+ * the self-attention cache; logits[rows, vocab] receive the next-token
+ * logits. rows = B of the last encode, or n of the last select_rows. */
+sc_status sc_session_decode_step(sc_session *s, const int32_t *tokens, float *logits,
+                                 sc_error *err);
+/* Number of decoder positions already in the cache. */
+int64_t sc_session_decoded_len(const sc_session *s);
+int64_t sc_session_rows(const sc_session *s);
+
+/* Rebuilds the batch: new row r becomes a copy of old row src[r] (encoder
+ * output, mask, cross K/V and self-attention cache). Expands a batch for beam
+ * search (src = 0,0,0,0,1,1,1,1,...) and reorders beams after each step. */
+sc_status sc_session_select_rows(sc_session *s, const int32_t *src, int64_t n, sc_error *err);
+
 /* ---------------------------------------------------------------- generation */
 
 #ifdef __cplusplus
