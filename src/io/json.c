@@ -26,7 +26,6 @@
 #include "core/error.h"
 #include "core/mapfile.h"
 
-#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -367,26 +366,10 @@ static sc_status parse_number(parser *ps, sc_json *v) {
     }
     size_t n = (size_t)(p - s);
     if (n > JSON_MAX_NUMBER_LEN) return fail_at(ps, s, SC_ERR_LIMIT, "number token too long");
-    char local[64];
-    char *copy = local;
-    if (n >= sizeof local) {
-        copy = malloc(n + 1);
-        if (!copy) return nomem(ps);
-    }
-    memcpy(copy, s, n);
-    copy[n] = '\0';
-    char *endp = NULL;
-    errno = 0;
-    double d = strtod(copy, &endp);
-    bool whole = endp == copy + n;
-    if (copy != local) free(copy);
-    /* Cannot happen for a token that matched the grammar, but never trust a
-     * library function with a different grammar (locales). */
-    if (!whole) return fail_at(ps, s, SC_ERR_FORMAT, "malformed number");
     v->type = SC_JSON_NUMBER;
-    v->u.num.d = d;
     v->is_int = false;
-    if (integral && (size_t)(digits_end - digits) <= 19) {
+    size_t ndig = (size_t)(digits_end - digits);
+    if (integral && ndig <= 19) {
         uint64_t m = 0;
         for (const unsigned char *t = digits; t < digits_end; t++) m = m * 10 + (uint64_t)(*t - '0');
         if (!neg && m <= (uint64_t)INT64_MAX) {
@@ -396,7 +379,29 @@ static sc_status parse_number(parser *ps, sc_json *v) {
             v->is_int = true;
             v->u.num.i = m == (uint64_t)INT64_MAX + 1 ? INT64_MIN : -(int64_t)m;
         }
+        if (ndig <= 15) {
+            /* Below 2^53 the conversion is exact: no need for strtod. */
+            v->u.num.d = neg ? -(double)m : (double)m;
+            ps->p = p;
+            return SC_OK;
+        }
     }
+    char local[64];
+    char *copy = local;
+    if (n >= sizeof local) {
+        copy = malloc(n + 1);
+        if (!copy) return nomem(ps);
+    }
+    memcpy(copy, s, n);
+    copy[n] = '\0';
+    char *endp = NULL;
+    double d = strtod(copy, &endp);
+    bool whole = endp == copy + n;
+    if (copy != local) free(copy);
+    /* Cannot happen for a token that matched the grammar, but never trust a
+     * library function with a different grammar (locales). */
+    if (!whole) return fail_at(ps, s, SC_ERR_FORMAT, "malformed number");
+    v->u.num.d = d;
     ps->p = p;
     return SC_OK;
 }
