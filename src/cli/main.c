@@ -13,6 +13,7 @@ typedef struct {
 } command;
 
 static const command commands[] = {
+    {"verify", cmd_verify, "check the engine against a reference case (manifest + arrays)"},
     {"info", cmd_info, "show the build, the CPU features and the kernels selected"},
 };
 
