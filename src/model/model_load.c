@@ -204,7 +204,6 @@ sc_status sc_model_load(const char *dir, const sc_model_params *params, sc_model
         return st;
     }
     m->kern = m->params.reference_kernels ? sc_kernels_ref() : sc_kernels_best();
-    m->pool = NULL;
     *out = m;
     return SC_OK;
 }
