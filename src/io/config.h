@@ -9,6 +9,10 @@ struct sc_json;
 
 typedef enum sc_act { SC_ACT_RELU = 0, SC_ACT_GELU_NEW, SC_ACT_GELU } sc_act;
 
+/* Upper bound for every size read from config.json (dims, layer and expert
+ * counts); larger values give SC_ERR_LIMIT, zero/negative SC_ERR_FORMAT. */
+#define SC_CONFIG_MAX_DIM ((int64_t)1 << 20)
+
 typedef struct sc_config {
     int64_t vocab_size;                  /* 32128 */
     int64_t d_model;                     /* 768 */
@@ -43,6 +47,8 @@ typedef struct sc_config {
     int64_t pad_token_id;                /* 0 */
     int64_t eos_token_id;                /* 1 */
     int64_t decoder_start_token_id;      /* 0 */
+    /* Token ids above are -1 when the file says null (HF None). */
+    sc_dtype torch_dtype;                /* storage hint: float32 (others ignored) */
 } sc_config;
 
 /* Generation defaults: generation_config.json, else HF's GenerationConfig
@@ -56,6 +62,7 @@ typedef struct sc_generation_config {
     int64_t num_return_sequences;/* 1 */
     double length_penalty;       /* 1.0 */
     bool early_stopping;         /* false */
+    bool early_stopping_never;   /* early_stopping was "never" (early_stopping is then false) */
     bool do_sample;              /* false */
     double temperature;          /* 1.0 */
     int64_t top_k;               /* 50 */
@@ -65,6 +72,8 @@ typedef struct sc_generation_config {
     int64_t pad_token_id;        /* from config */
     int64_t eos_token_id;        /* from config */
     int64_t decoder_start_token_id; /* from config */
+    /* eos_token_id may be a list in the file: the first id is used.
+     * Absent, null or empty ids fall back to the model config's. */
 } sc_generation_config;
 
 /* HF defaults (SwitchTransformersConfig()). */
@@ -80,6 +89,10 @@ sc_status sc_config_load(const char *path, sc_config *out, sc_error *err);
 bool sc_config_block_is_sparse(const sc_config *c, bool decoder, int64_t i);
 
 void sc_generation_config_defaults(const sc_config *c, sc_generation_config *g);
+/* Reads a parsed generation_config.json over the defaults. */
+sc_status sc_generation_config_from_json(const struct sc_json *root, const char *source,
+                                         const sc_config *c, sc_generation_config *out,
+                                         sc_error *err);
 /* Loads generation_config.json over the defaults; a missing file is fine
  * (returns SC_OK with defaults) only when path does not exist. */
 sc_status sc_generation_config_load(const char *path, const sc_config *c,

@@ -19,6 +19,7 @@ typedef enum sc_json_type {
 typedef struct sc_json sc_json;   /* one value; owned by its document */
 typedef struct sc_json_doc sc_json_doc;
 
+/* Containers nested deeper than this are refused (SC_ERR_LIMIT). */
 #define SC_JSON_MAX_DEPTH 128
 
 /* Parses text[0..len) (need not be NUL-terminated). `source` names the input
@@ -43,6 +44,8 @@ const char *sc_json_key_at(const sc_json *v, size_t i, size_t *key_len);
 /* Value for key in an object (last one wins on duplicates), NULL if absent
  * or v is not an object. */
 const sc_json *sc_json_get(const sc_json *v, const char *key);
+/* Same, for a key given by pointer and length (may contain NUL). */
+const sc_json *sc_json_getn(const sc_json *v, const char *key, size_t key_len);
 
 /* Typed accessors: return false (and leave *out alone) on a type mismatch. */
 bool sc_json_bool(const sc_json *v, bool *out);

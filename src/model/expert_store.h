@@ -1,0 +1,25 @@
+/* The expert store: each expert of each sparse layer is its own unit with
+ * its own weight views. The MoE layer asks the store for an expert's weights
+ * right before using them, so that experts on demand, conversion per expert
+ * and a bounded cache are changes to the store, never to the layer. */
+#ifndef SC_MODEL_EXPERT_STORE_H
+#define SC_MODEL_EXPERT_STORE_H
+
+#include "switchc.h"
+
+struct sc_ffn_weights;
+typedef struct sc_expert_store sc_expert_store;
+
+/* A store for n_layers sparse layers of n_experts experts each. */
+sc_status sc_expert_store_new(int64_t n_layers, int64_t n_experts, sc_expert_store **out,
+                              sc_error *err);
+void sc_expert_store_free(sc_expert_store *s);
+
+/* Registers the weights of expert e of sparse layer l (views copied). */
+void sc_expert_store_set(sc_expert_store *s, int64_t layer, int64_t e,
+                         const struct sc_ffn_weights *w);
+
+/* The weights of expert e of sparse layer l, ready to compute with. */
+const struct sc_ffn_weights *sc_expert_store_get(const sc_expert_store *s, int64_t layer, int64_t e);
+
+#endif

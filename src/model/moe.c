@@ -1,0 +1,129 @@
+/* Sparse FF layer; see moe.h. The tokens routed to each expert are grouped
+ * with a counting sort and each used expert runs once, as one GEMM over its
+ * tokens; idle experts cost nothing. */
+#include "model/moe.h"
+#include "core/error.h"
+#include "model/ops.h"
+
+#include <math.h>
+#include <string.h>
+
+void sc_ffn_forward(const sc_model *m, const sc_ffn_weights *w, const float *x, int64_t N,
+                    float *out, float *h, float *h1) {
+    const int64_t F = w->wi.shape[0];
+    m->kern->matmul(h, x, &w->wi, N, m->pool);
+    sc_activate(h, N * F, m->cfg.act);
+    if (w->wi1.data) {
+        m->kern->matmul(h1, x, &w->wi1, N, m->pool);
+        for (int64_t i = 0; i < N * F; i++) h[i] *= h1[i];
+    }
+    m->kern->matmul(out, h, &w->wo, N, m->pool);
+}
+
+void sc_route_top1(const float *logits, int64_t rows, int64_t T, int64_t E, int64_t capacity,
+                   sc_drop_policy policy, int32_t *expert_hf, int32_t *kept, int32_t *top1,
+                   float *prob_max, int64_t *counts) {
+    for (int64_t r = 0; r < rows; r++) {
+        for (int64_t t = 0; t < T; t++) {
+            const int64_t n = r * T + t;
+            const float *l = logits + n * E;
+            /* softmax in fp32, argmax over the probabilities (first on ties) */
+            float mx = -INFINITY;
+            for (int64_t e = 0; e < E; e++) mx = l[e] > mx ? l[e] : mx;
+            float sum = 0.0f;
+            for (int64_t e = 0; e < E; e++) sum += expf(l[e] - mx);
+            int64_t best = 0;
+            float bestp = -1.0f;
+            for (int64_t e = 0; e < E; e++) {
+                float p = expf(l[e] - mx) / sum;
+                if (p > bestp) {
+                    bestp = p;
+                    best = e;
+                }
+            }
+            top1[n] = (int32_t)best;
+            prob_max[n] = bestp;
+        }
+        /* Capacity: the group is one row of one forward call; a token's rank is
+         * the number of earlier-or-equal positions of the row that chose its
+         * expert (HF's cumsum over the one-hot). */
+        memset(counts, 0, (size_t)E * sizeof *counts);
+        for (int64_t t = 0; t < T; t++) {
+            const int64_t n = r * T + t;
+            const int64_t rank = ++counts[top1[n]];
+            kept[n] = policy == SC_DROP_NONE || rank <= capacity;
+            expert_hf[n] = kept[n] ? top1[n] : 0;
+        }
+    }
+}
+
+sc_status sc_moe_forward(const sc_model *m, const sc_block_weights *b, const float *x,
+                         int64_t rows, int64_t T, sc_drop_policy policy, float *out,
+                         sc_workspace *ws, const sc_route_info *info, sc_error *err) {
+    const sc_config *c = &m->cfg;
+    const int64_t N = rows * T, E = c->num_experts, D = c->d_model, F = c->d_ff;
+    float *logits = sc_ws_array(ws, SC_WS_LOGITS, (size_t)N * (size_t)E, sizeof(float));
+    int32_t *route = sc_ws_array(ws, SC_WS_ROUTE, (size_t)N * 3, sizeof(int32_t));
+    float *pmax = sc_ws_array(ws, SC_WS_PMAX, (size_t)N, sizeof(float));
+    int64_t *counts = sc_ws_array(ws, SC_WS_COUNTS, (size_t)E, sizeof(int64_t));
+    int32_t *order = sc_ws_array(ws, SC_WS_ORDER, (size_t)(N + E + 1), sizeof(int32_t));
+    float *gather = sc_ws_array(ws, SC_WS_GATHER, (size_t)N * (size_t)D, sizeof(float));
+    float *yexp = sc_ws_array(ws, SC_WS_EXPOUT, (size_t)N * (size_t)D, sizeof(float));
+    float *h = sc_ws_array(ws, SC_WS_FF, (size_t)N * (size_t)F, sizeof(float));
+    float *h1 = c->gated ? sc_ws_array(ws, SC_WS_FF1, (size_t)N * (size_t)F, sizeof(float)) : NULL;
+    if (!logits || !route || !pmax || !counts || !order || !gather || !yexp || !h || (c->gated && !h1))
+        return sc_fail(err, SC_ERR_NOMEM, SC_NO_OFFSET, "moe: out of memory for %lld tokens", (long long)N);
+    int32_t *expert_hf = route, *kept = route + N, *top1 = route + 2 * N;
+
+    /* Router: fp32 input, fp32 classifier (HF casts to router_dtype = float32). */
+    sc_tensor rw = {.dtype = SC_DTYPE_F32, .ndim = 2, .shape = {E, D}, .data = b->router_w};
+    sc_matmul_ref(logits, x, &rw, N, NULL);
+    if (b->router_b)
+        for (int64_t n = 0; n < N; n++)
+            for (int64_t e = 0; e < E; e++) logits[n * E + e] += b->router_b[e];
+    sc_route_top1(logits, rows, T, E, c->expert_capacity, policy, expert_hf, kept, top1, pmax, counts);
+
+    /* Dispatch: counting sort of the kept tokens by expert. */
+    int32_t *start = order + N; /* [E + 1] */
+    memset(start, 0, (size_t)(E + 1) * sizeof *start);
+    for (int64_t n = 0; n < N; n++)
+        if (kept[n]) start[top1[n] + 1]++;
+    for (int64_t e = 0; e < E; e++) start[e + 1] += start[e];
+    for (int64_t n = 0; n < N; n++)
+        if (kept[n]) order[start[top1[n]]++] = (int32_t)n;
+    for (int64_t e = E; e > 0; e--) start[e] = start[e - 1];
+    start[0] = 0;
+
+    /* Dropped tokens first (HF 4.x keeps prob * x; "zero" keeps 0). */
+    for (int64_t n = 0; n < N; n++) {
+        if (kept[n]) continue;
+        float *o = out + n * D;
+        if (policy == SC_DROP_ZERO) {
+            memset(o, 0, (size_t)D * sizeof *o);
+        } else {
+            for (int64_t d = 0; d < D; d++) o[d] = pmax[n] * x[n * D + d];
+        }
+    }
+    /* Grouped GEMM per used expert, then combine scaled by the router prob. */
+    for (int64_t e = 0; e < E; e++) {
+        const int64_t n0 = start[e], ne = start[e + 1] - start[e];
+        if (ne == 0) continue;
+        for (int64_t i = 0; i < ne; i++)
+            memcpy(gather + i * D, x + (int64_t)order[n0 + i] * D, (size_t)D * sizeof(float));
+        const sc_ffn_weights *w = sc_expert_store_get(m->experts, b->moe_index, e);
+        sc_ffn_forward(m, w, gather, ne, yexp, h, h1);
+        for (int64_t i = 0; i < ne; i++) {
+            const int64_t n = order[n0 + i];
+            float *o = out + n * D;
+            const float *y = yexp + i * D;
+            for (int64_t d = 0; d < D; d++) o[d] = pmax[n] * y[d];
+        }
+    }
+    if (info) {
+        if (info->logits) memcpy(info->logits, logits, (size_t)(N * E) * sizeof(float));
+        if (info->expert) memcpy(info->expert, expert_hf, (size_t)N * sizeof(int32_t));
+        if (info->kept) memcpy(info->kept, kept, (size_t)N * sizeof(int32_t));
+        if (info->prob_max) memcpy(info->prob_max, pmax, (size_t)N * sizeof(float));
+    }
+    return SC_OK;
+}
