@@ -145,6 +145,92 @@ sc_status sc_session_select_rows(sc_session *s, const int32_t *src, int64_t n, s
 
 /* ---------------------------------------------------------------- generation */
 
+/* Text generation with the semantics of Hugging Face transformers 4.41.2
+ * `generate()` for encoder-decoder models: greedy search, beam search and
+ * multinomial sampling, token for token. The decoder output always starts
+ * with decoder_start_token_id; rows that finish early are padded with
+ * pad_token_id; the length of the result is that of the longest row.
+ *
+ * Sampling uses switchc's own random generator (xoshiro256**, one stream per
+ * output row derived from `seed`), so a seed reproduces switchc's output but
+ * not torch's. */
+
+/* Beam search stopping rule (HF `early_stopping`). */
+typedef enum sc_early_stopping {
+    SC_EARLY_STOP_HEURISTIC = 0, /* False: stop when the best running beam,
+                                    divided by the current length, cannot win */
+    SC_EARLY_STOP_TRUE = 1,      /* True: stop once num_beams hypotheses ended */
+    SC_EARLY_STOP_NEVER = 2      /* "never": the exact bound (uses max_length) */
+} sc_early_stopping;
+
+/* Token id values with special meaning in sc_generate_params. */
+#define SC_TOKEN_FROM_MODEL (-1) /* take the id from the model's config      */
+#define SC_TOKEN_NONE (-2)       /* no such token (eos only: never stop early) */
+
+/* Streaming: called after each decoding step (greedy and sampling only) once
+ * per row that was still running, with the token it just produced (the eos
+ * that ends a row included). `row` indexes the output rows; `step` counts
+ * generated tokens from 0. Return 0 to go on; anything else stops generation
+ * after this step (the result then holds what was generated so far). */
+typedef int (*sc_token_callback)(void *user, int64_t row, int64_t step, int32_t token);
+
+typedef struct sc_generate_params {
+    int64_t max_length;           /* 20: total decoder length incl. the start token */
+    int64_t max_new_tokens;       /* -1 = unset; else wins: max_length = 1 + this */
+    int64_t min_length;           /* 0: eos forbidden while length (incl. start) < this */
+    int64_t min_new_tokens;       /* -1 = unset; else wins: min_length = 1 + this */
+    int64_t num_beams;            /* 1 = greedy / sampling */
+    int64_t num_return_sequences; /* 1; beam: <= num_beams; greedy: must be 1 */
+    double length_penalty;        /* 1.0: hypothesis score = sum_logprobs / len^lp */
+    sc_early_stopping early_stopping; /* SC_EARLY_STOP_HEURISTIC */
+    bool do_sample;               /* false; sampling with beams is unsupported */
+    double temperature;           /* 1.0 */
+    int64_t top_k;                /* 50 (HF default; 0 = off) */
+    double top_p;                 /* 1.0 (off) */
+    double repetition_penalty;    /* 1.0 (off) */
+    int64_t no_repeat_ngram_size; /* 0 (off) */
+    uint64_t seed;                /* 0 */
+    int32_t pad_token_id;         /* SC_TOKEN_FROM_MODEL */
+    int32_t eos_token_id;         /* SC_TOKEN_FROM_MODEL, or SC_TOKEN_NONE */
+    int32_t decoder_start_token_id; /* SC_TOKEN_FROM_MODEL */
+    bool record_logits;           /* keep every step's raw logits [steps, rows, vocab] */
+    sc_token_callback on_token;   /* NULL = no streaming */
+    void *user;                   /* passed to on_token */
+} sc_generate_params;
+
+/* HF GenerationConfig() defaults (the values in the comments above). */
+sc_generate_params sc_generate_default_params(void);
+
+/* Fills *p with the defaults of a checkpoint directory: config.json's token
+ * ids and generation_config.json (when present) over HF's defaults. */
+sc_status sc_generate_params_from_dir(const char *dir, sc_generate_params *p, sc_error *err);
+
+typedef struct sc_generate_result sc_generate_result;
+
+/* Encodes ids[B,S] (mask[B,S], NULL = all ones) on the session and generates.
+ * *out receives a new result (free with sc_generate_result_free). The session
+ * is left holding the final decoder state. */
+sc_status sc_generate(sc_session *s, const int32_t *ids, const int32_t *mask, int64_t B,
+                      int64_t S, const sc_generate_params *params, sc_generate_result **out,
+                      sc_error *err);
+
+/* Output ids [rows, len], rows = B * num_return_sequences (row b*nrs + j is
+ * the j-th best of prompt b), each starting with decoder_start_token_id. */
+const int32_t *sc_generate_result_sequences(const sc_generate_result *r, int64_t *rows,
+                                            int64_t *len);
+/* Beam search: HF's `sequences_scores` [rows] (the length-penalised sum of
+ * log-probabilities); NULL for greedy and sampling. */
+const float *sc_generate_result_scores(const sc_generate_result *r, int64_t *rows);
+/* With record_logits: the raw decoder logits of every step [steps, drows,
+ * vocab], drows = rows fed to the decoder (B*num_beams for beam search,
+ * B*num_return_sequences otherwise); NULL when not recorded. */
+const float *sc_generate_result_step_logits(const sc_generate_result *r, int64_t *steps,
+                                            int64_t *drows, int64_t *vocab);
+/* Whether on_token asked to stop before the natural end. */
+bool sc_generate_result_stopped(const sc_generate_result *r);
+void sc_generate_result_free(sc_generate_result *r);
+
+
 #ifdef __cplusplus
 }
 #endif
