@@ -137,6 +137,8 @@ sc_status sc_session_decode_step(sc_session *s, const int32_t *tokens, float *lo
 /* Number of decoder positions already in the cache. */
 int64_t sc_session_decoded_len(const sc_session *s);
 int64_t sc_session_rows(const sc_session *s);
+/* The model the session runs. */
+const sc_model *sc_session_model(const sc_session *s);
 
 /* Rebuilds the batch: new row r becomes a copy of old row src[r] (encoder
  * output, mask, cross K/V and self-attention cache). Expands a batch for beam

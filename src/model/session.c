@@ -75,6 +75,7 @@ const float *sc_session_encoder_output(const sc_session *s, int64_t *B, int64_t 
 
 int64_t sc_session_decoded_len(const sc_session *s) { return s->len; }
 int64_t sc_session_rows(const sc_session *s) { return s->rows; }
+const sc_model *sc_session_model(const sc_session *s) { return s->m; }
 
 /* ----------------------------------------------------------------- tracing */
 
