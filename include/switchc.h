@@ -99,6 +99,8 @@ typedef struct sc_model_params {
     sc_drop_policy drop_policy; /* SC_DROP_HF4 */
     int format;                 /* -1 = automatic (safetensors first), else a checkpoint format */
     bool reference_kernels;     /* force the plain-C reference kernels */
+    const char *kernels;        /* NULL = best for this CPU; else a table name ("ref",
+                                   "avx512", "avx512-vnni", "avx512-bf16": bf16 compute) */
 } sc_model_params;
 
 sc_model_params sc_model_default_params(void);

@@ -206,6 +206,26 @@ static sc_status run_generation(sc_session *sess, const char *model_dir, const n
     return st;
 }
 
+/* The bf16 compute path (activations rounded to bf16 in every matmul with
+ * bf16 weights) for the bf16_compute.* loose references; absent (so those
+ * arrays SKIP) on CPUs without AVX512_BF16. */
+static sc_status run_bf16(const char *model_dir, int format, const named_array *ids,
+                          const named_array *mask, const named_array *labels, array_set *out,
+                          sc_error *err) {
+    sc_model_params p = sc_model_default_params();
+    p.format = format;
+    p.kernels = "avx512-bf16";
+    sc_model *m = NULL;
+    sc_session *s = NULL;
+    sc_error ignored;
+    if (sc_model_load(model_dir, &p, &m, &ignored)) return SC_OK;
+    sc_status st = sc_session_new(m, &s, err);
+    if (!st) st = run_forward(s, SC_DROP_HF4, ids, mask, labels, "bf16_compute.", out, err);
+    sc_session_free(s);
+    sc_model_free(m);
+    return st;
+}
+
 /* Reads manifest array `a` (name, file, dtype, shape) from case_dir. */
 static sc_status read_array(const char *case_dir, const sc_json *a, named_array *out, sc_error *err) {
     const char *name = sc_json_string(sc_json_get(a, "name"), NULL);
@@ -267,6 +287,11 @@ static bool compare(FILE *out, const named_array *ref, const named_array *ours) 
         return false;
     }
     bool is_loss = strstr(ref->name, "loss") != NULL;
+    /* bf16_compute.*: HF run natively in bf16, a loose reference; our bf16
+     * compute path passes when its cosine similarity to it is >= 0.995 (HF's
+     * own fp32 and bf16 runs of the fixture agree to 0.9986-0.9993). */
+    bool loose = !strncmp(ref->name, "bf16_compute.", 13);
+    double dot = 0.0, na = 0.0, nb = 0.0;
     double max_abs = 0.0, max_ref = 0.0;
     bool ok = true;
     for (size_t i = 0; i < ref->n; i++) {
@@ -279,11 +304,15 @@ static bool compare(FILE *out, const named_array *ref, const named_array *ours) 
             a = ours->dtype == SC_DTYPE_F32 ? ((const float *)ours->data)[i] : ((const int32_t *)ours->data)[i];
         }
         double d = fabs(a - b);
+        dot += a * b;
+        na += a * a;
+        nb += b * b;
         if (!(d <= max_abs)) max_abs = d; /* also catches NaN */
         if (fabs(b) > max_ref) max_ref = fabs(b);
         double tol = ref->dtype == SC_DTYPE_I32 ? 0.0 : is_loss ? 1e-5 * fabs(b) + 1e-7 : 1e-4 + 1e-4 * fabs(b);
-        if (!(d <= tol)) ok = false;
+        if (!loose && !(d <= tol)) ok = false;
     }
+    if (loose) ok = na > 0 && nb > 0 && dot / sqrt(na * nb) >= 0.995;
     double max_rel = max_ref > 0 ? max_abs / max_ref : max_abs;
     fprintf(out, "%s max_abs=%.3e max_rel=%.3e %s\n", ref->name, max_abs, max_rel, ok ? "PASS" : "FAIL");
     return ok;
@@ -329,6 +358,9 @@ sc_status sc_verify_case(const char *case_dir, const char *model_dir, bool refer
     if (!st) st = run_generation(sess, model_dir, ids, mask, "", &ours, err);
     if (!st && want_zero) st = run_forward(sess, SC_DROP_ZERO, ids, mask, labels, "zero_drop.", &ours, err);
     if (!st && want_zero) st = run_generation(sess, model_dir, ids, mask, "zero_drop.", &ours, err);
+    bool want_bf16 = false;
+    for (size_t i = 0; !st && i < na; i++) want_bf16 |= !strncmp(refs[i].name, "bf16_compute.", 13);
+    if (!st && want_bf16) st = run_bf16(model_dir, format, ids, mask, labels, &ours, err);
     for (size_t i = 0; !st && i < na; i++) {
         if (is_input(refs[i].name)) continue;
         named_array *mine = set_find(&ours, refs[i].name);
