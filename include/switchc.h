@@ -121,13 +121,21 @@ int32_t sc_tokenizer_piece_id(const sc_tokenizer *t, const char *piece, size_t l
 sc_status sc_tokenizer_encode(const sc_tokenizer *t, const char *text, size_t len, bool add_eos,
                               int32_t *ids, size_t cap, size_t *n_out, sc_error *err);
 
-/* HF `tokenizer.tokenize(text)`: the pieces (an unknown run is its own text,
- * not "<unk>"), written NUL-terminated back to back into buf[0..cap) with
- * their ids in ids[0..ids_cap) (ids may be NULL). *len_out = bytes needed,
- * *n_out = pieces. SC_ERR_BUFFER_TOO_SMALL when either buffer is short. */
+/* One piece of sc_tokenizer_tokenize: its id and where its text lies in
+ * the caller's buffer (a piece may contain NUL bytes, so use len). */
+typedef struct sc_token_piece {
+    int32_t id;
+    uint32_t offset, len;
+} sc_token_piece;
+
+/* HF `tokenizer.tokenize(text)` with the ids of the pieces: piece texts (an
+ * unknown run is its own text, not "<unk>") written back to back, each
+ * followed by a NUL, into buf[0..cap); pieces[0..pieces_cap) say where.
+ * *len_out = bytes needed, *n_out = number of pieces; SC_ERR_BUFFER_TOO_SMALL
+ * when either buffer is short. No </s> is appended. */
 sc_status sc_tokenizer_tokenize(const sc_tokenizer *t, const char *text, size_t len, char *buf,
-                                size_t cap, size_t *len_out, int32_t *ids, size_t ids_cap,
-                                size_t *n_out, sc_error *err);
+                                size_t cap, size_t *len_out, sc_token_piece *pieces,
+                                size_t pieces_cap, size_t *n_out, sc_error *err);
 
 #define SC_DECODE_SKIP_SPECIAL 1u /* drop </s> <pad> <unk> and sentinels */
 #define SC_DECODE_NO_CLEANUP 2u   /* clean_up_tokenization_spaces=False */

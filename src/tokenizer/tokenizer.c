@@ -226,6 +226,7 @@ typedef struct enc_out {
     size_t n, cap;
     bool want_pieces;
     sp_buf pieces; /* NUL-terminated pieces back to back */
+    uint32_t *plen; /* [cap] piece lengths when want_pieces */
 } enc_out;
 
 static sc_status enc_push(enc_out *o, int32_t id, const char *p, size_t pn) {
@@ -234,10 +235,16 @@ static sc_status enc_push(enc_out *o, int32_t id, const char *p, size_t pn) {
         int32_t *q = realloc(o->ids, nc * sizeof *q);
         if (!q) return SC_ERR_NOMEM;
         o->ids = q;
+        if (o->want_pieces) {
+            uint32_t *l = realloc(o->plen, nc * sizeof *l);
+            if (!l) return SC_ERR_NOMEM;
+            o->plen = l;
+        }
         o->cap = nc;
     }
     o->ids[o->n++] = id;
     if (o->want_pieces) {
+        o->plen[o->n - 1] = (uint32_t)pn;
         sc_status st = sp_buf_append(&o->pieces, p, pn);
         if (!st) st = sp_buf_append(&o->pieces, "", 1);
         return st;
@@ -349,9 +356,9 @@ sc_status sc_tokenizer_encode(const sc_tokenizer *t, const char *text, size_t le
 }
 
 sc_status sc_tokenizer_tokenize(const sc_tokenizer *t, const char *text, size_t len, char *buf,
-                                size_t cap, size_t *len_out, int32_t *ids, size_t ids_cap,
-                                size_t *n_out, sc_error *err) {
-    if (!t || !len_out || !n_out || (!buf && cap) || (!ids && ids_cap))
+                                size_t cap, size_t *len_out, sc_token_piece *pieces,
+                                size_t pieces_cap, size_t *n_out, sc_error *err) {
+    if (!t || !len_out || !n_out || (!buf && cap) || (!pieces && pieces_cap))
         return sc_fail(err, SC_ERR_INVALID_ARG, SC_NO_OFFSET, "sc_tokenizer_tokenize: NULL argument");
     sc_status st = check_text(text, len, err);
     if (st) return st;
@@ -360,19 +367,27 @@ sc_status sc_tokenizer_tokenize(const sc_tokenizer *t, const char *text, size_t 
     st = encode_text(t, text ? text : "", len, &o);
     if (st) {
         free(o.ids);
+        free(o.plen);
         sp_buf_free(&o.pieces);
         return sc_fail(err, st, SC_NO_OFFSET, "tokenizer: encoding failed (%s)", sc_status_name(st));
     }
     *len_out = o.pieces.n;
     *n_out = o.n;
-    if (o.pieces.n > cap || (ids && o.n > ids_cap)) {
+    if (o.pieces.n > cap || o.n > pieces_cap) {
         st = sc_fail(err, SC_ERR_BUFFER_TOO_SMALL, SC_NO_OFFSET,
                      "tokenizer: %zu pieces (%zu bytes) do not fit", o.n, o.pieces.n);
     } else {
         if (o.pieces.n) memcpy(buf, o.pieces.p, o.pieces.n);
-        if (ids && o.n) memcpy(ids, o.ids, o.n * sizeof *ids);
+        size_t at = 0;
+        for (size_t i = 0; i < o.n; i++) {
+            pieces[i].id = o.ids[i];
+            pieces[i].offset = (uint32_t)at;
+            pieces[i].len = o.plen[i];
+            at += o.plen[i] + 1;
+        }
     }
     free(o.ids);
+    free(o.plen);
     sp_buf_free(&o.pieces);
     return st;
 }
