@@ -13,6 +13,7 @@ typedef struct {
 } command;
 
 static const command commands[] = {
+    {"generate", cmd_generate, "generate text (greedy, beam search, sampling) for prompts"},
     {"verify", cmd_verify, "check the engine against a reference case (manifest + arrays)"},
     {"info", cmd_info, "show the build, the CPU features and the kernels selected"},
     {"tokenize", cmd_tokenize, "text -> token ids and pieces (T5 tokenizer)"},

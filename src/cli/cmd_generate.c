@@ -1,0 +1,415 @@
+/* switchc generate: text in, text out, with Hugging Face generate()
+ * semantics (greedy, beam search, sampling). Prompts come from arguments,
+ * from stdin (one per line) or as {"text": ...} JSON lines (--jsonl); they
+ * are generated together as one padded batch. */
+#define _GNU_SOURCE
+#include "cli/args.h"
+#include "cli/commands.h"
+#include "io/json.h"
+#include "switchc.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+static void usage(FILE *f) {
+    fprintf(f,
+            "usage: switchc generate -m DIR [options] [PROMPT...]\n\n"
+            "Generates text for each PROMPT (or each stdin line when none is given) with the\n"
+            "Switch Transformers checkpoint in DIR, as Hugging Face generate() does.\n\n"
+            "input/output:\n"
+            "  -m, --model DIR            checkpoint directory (config.json, weights, spiece.model)\n"
+            "  --jsonl                    read {\"text\": ...} lines on stdin\n"
+            "  --json                     one JSON object per output: {\"prompt\",\"text\",\"ids\"[,\"score\"]}\n"
+            "  --raw                      decode keeping special tokens (<pad>, </s>) as HF decode does\n"
+            "  --ids                      print the output ids instead of text\n"
+            "  --fill                     print each prompt with every <extra_id_N> replaced by its span\n"
+            "  --stats                    print timings and tokens/s on stderr\n"
+            "  --no-stream                do not stream tokens on a terminal\n"
+            "decoding (defaults from generation_config.json, else HF's):\n"
+            "  --max-new-tokens N  --max-length N  --min-new-tokens N  --min-length N\n"
+            "  --num-beams N  --num-return-sequences N  --length-penalty X\n"
+            "  --early-stopping true|false|never  --no-repeat-ngram-size N  --repetition-penalty X\n"
+            "  --do-sample  --temperature X  --top-k N  --top-p X  --seed N\n"
+            "engine:\n"
+            "  -t, --threads N            threads (default: physical cores, or SWITCHC_THREADS)\n"
+            "  --drop-policy hf4|zero|none  tokens over expert capacity (default hf4)\n"
+            "  --kernels NAME             kernel table (ref, avx512, avx512-vnni, avx512-bf16)\n"
+            "Exit status: 0 ok, 1 failure, 2 bad usage.\n");
+}
+
+typedef struct stream_state {
+    const sc_tokenizer *tok;
+    int32_t *ids;
+    size_t n, cap;
+    size_t printed;
+    char *buf;
+    size_t buf_cap;
+    double t_first;
+} stream_state;
+
+static double now_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* Decodes ids[0..n) into a growing buffer; returns its length or -1. */
+static long decode_into(const sc_tokenizer *tok, const int32_t *ids, size_t n, unsigned flags, char **buf,
+                        size_t *cap) {
+    size_t len;
+    sc_error err;
+    for (;;) {
+        sc_status st = sc_tokenizer_decode(tok, ids, n, flags, *buf, *cap, &len, &err);
+        if (st == SC_OK) return (long)len;
+        if (st != SC_ERR_BUFFER_TOO_SMALL) return -1;
+        size_t want = len + 1 > 2 * *cap ? len + 1 : 2 * *cap;
+        char *nb = realloc(*buf, want);
+        if (!nb) return -1;
+        *buf = nb;
+        *cap = want;
+    }
+}
+
+/* Streaming on a terminal: re-decode the row so far and print what is new
+ * (SentencePiece pieces join with spaces only in context). */
+static int on_token(void *user, int64_t row, int64_t step, int32_t token) {
+    stream_state *s = user;
+    (void)row;
+    if (step == 0) s->t_first = now_s();
+    if (s->n == s->cap) {
+        size_t cap = s->cap ? 2 * s->cap : 64;
+        int32_t *ids = realloc(s->ids, cap * sizeof *ids);
+        if (!ids) return 0;
+        s->ids = ids;
+        s->cap = cap;
+    }
+    s->ids[s->n++] = token;
+    long len = decode_into(s->tok, s->ids, s->n, SC_DECODE_SKIP_SPECIAL, &s->buf, &s->buf_cap);
+    if (len > (long)s->printed) {
+        fwrite(s->buf + s->printed, 1, (size_t)len - s->printed, stdout);
+        fflush(stdout);
+        s->printed = (size_t)len;
+    }
+    return 0;
+}
+
+/* The output's ids without <pad> and </s>: what users want to read for span
+ * filling ("<extra_id_0> man<extra_id_1> beer..."). */
+static size_t strip_pad_eos(const sc_tokenizer *tok, const int32_t *ids, size_t n, int32_t *out) {
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++)
+        if (ids[i] != sc_tokenizer_pad_id(tok) && ids[i] != sc_tokenizer_eos_id(tok)) out[k++] = ids[i];
+    return k;
+}
+
+/* --fill: the prompt with every "<extra_id_N>" replaced by the span that
+ * follows sentinel N in the output (up to the next sentinel or </s>). */
+static void print_fill(FILE *f, const sc_tokenizer *tok, const char *prompt, const int32_t *ids, size_t n) {
+    const char *p = prompt;
+    while (*p) {
+        const char *s = strstr(p, "<extra_id_");
+        if (!s) {
+            fputs(p, f);
+            break;
+        }
+        char *end;
+        long k = strtol(s + 10, &end, 10);
+        if (end == s + 10 || *end != '>' || sc_tokenizer_sentinel_id(tok, (int)k) < 0) {
+            fwrite(p, 1, (size_t)(s - p) + 1, f);
+            p = s + 1;
+            continue;
+        }
+        fwrite(p, 1, (size_t)(s - p), f);
+        int32_t sid = sc_tokenizer_sentinel_id(tok, (int)k);
+        size_t i = 0;
+        while (i < n && ids[i] != sid) i++;
+        size_t j = i + 1;
+        while (j < n && ids[j] != sc_tokenizer_eos_id(tok) && ids[j] < sc_tokenizer_sp_size(tok)) j++;
+        if (i < n && j > i + 1) {
+            char *buf = NULL;
+            size_t cap = 0;
+            long len = decode_into(tok, ids + i + 1, j - i - 1, SC_DECODE_SKIP_SPECIAL, &buf, &cap);
+            if (len > 0) fwrite(buf, 1, (size_t)len, f);
+            free(buf);
+        }
+        p = end + 1;
+    }
+    fputc('\n', f);
+}
+
+typedef struct prompts {
+    char **text;
+    size_t n, cap;
+} prompts;
+
+static bool add_prompt(prompts *p, const char *s, size_t len) {
+    if (p->n == p->cap) {
+        size_t cap = p->cap ? 2 * p->cap : 8;
+        char **t = realloc(p->text, cap * sizeof *t);
+        if (!t) return false;
+        p->text = t;
+        p->cap = cap;
+    }
+    char *c = malloc(len + 1);
+    if (!c) return false;
+    memcpy(c, s, len);
+    c[len] = '\0';
+    p->text[p->n++] = c;
+    return true;
+}
+
+static bool read_stdin_prompts(prompts *p, bool jsonl) {
+    char *line = NULL;
+    size_t cap = 0, lineno = 0;
+    ssize_t n;
+    bool ok = true;
+    while (ok && (n = getline(&line, &cap, stdin)) > 0) {
+        lineno++;
+        while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r')) n--;
+        if (n == 0) continue;
+        if (!jsonl) {
+            ok = add_prompt(p, line, (size_t)n);
+            continue;
+        }
+        sc_json_doc *doc;
+        sc_error err;
+        if (sc_json_parse(line, (size_t)n, "<stdin>", &doc, &err)) {
+            fprintf(stderr, "switchc generate: line %zu: %s\n", lineno, err.msg);
+            ok = false;
+            break;
+        }
+        size_t tl;
+        const char *t = sc_json_string(sc_json_get(sc_json_root(doc), "text"), &tl);
+        if (!t) fprintf(stderr, "switchc generate: line %zu: no \"text\" string\n", lineno);
+        ok = t && add_prompt(p, t, tl);
+        sc_json_free(doc);
+    }
+    free(line);
+    return ok;
+}
+
+int cmd_generate(int argc, char **argv) {
+    const char *model_dir = NULL, *kernels = NULL;
+    bool jsonl = false, json = false, raw = false, print_ids = false, fill = false, stats = false;
+    bool no_stream = false;
+    int64_t threads = 0;
+    sc_drop_policy policy = SC_DROP_HF4;
+    prompts pr = {0};
+    /* Decoding options are applied after the checkpoint's defaults. */
+    int64_t max_new = -2, max_len = -2, min_new = -2, min_len = -2, beams = -2, nret = -2, ngram = -2,
+            top_k = -2, seed = -2;
+    double lp = NAN, rep = NAN, temp = NAN, top_p = NAN;
+    int do_sample = -1, early = -1;
+    const char *C = "generate";
+    int rc = SC_EXIT_USAGE;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i], *v = NULL;
+        bool ok = true;
+#define VAL() ((v = arg_value(argc, argv, &i, C)) != NULL)
+        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+            usage(stdout);
+            rc = SC_EXIT_OK;
+            goto done;
+        } else if (!strcmp(a, "-m") || !strcmp(a, "--model")) ok = VAL() && (model_dir = v);
+        else if (!strcmp(a, "--jsonl")) jsonl = true;
+        else if (!strcmp(a, "--json")) json = true;
+        else if (!strcmp(a, "--raw")) raw = true;
+        else if (!strcmp(a, "--ids")) print_ids = true;
+        else if (!strcmp(a, "--fill")) fill = true;
+        else if (!strcmp(a, "--stats")) stats = true;
+        else if (!strcmp(a, "--no-stream")) no_stream = true;
+        else if (!strcmp(a, "--do-sample")) do_sample = 1;
+        else if (!strcmp(a, "--max-new-tokens")) ok = VAL() && arg_int(C, a, v, 0, 1 << 20, &max_new);
+        else if (!strcmp(a, "--max-length")) ok = VAL() && arg_int(C, a, v, 1, 1 << 20, &max_len);
+        else if (!strcmp(a, "--min-new-tokens")) ok = VAL() && arg_int(C, a, v, 0, 1 << 20, &min_new);
+        else if (!strcmp(a, "--min-length")) ok = VAL() && arg_int(C, a, v, 0, 1 << 20, &min_len);
+        else if (!strcmp(a, "--num-beams")) ok = VAL() && arg_int(C, a, v, 1, 256, &beams);
+        else if (!strcmp(a, "--num-return-sequences")) ok = VAL() && arg_int(C, a, v, 1, 256, &nret);
+        else if (!strcmp(a, "--no-repeat-ngram-size")) ok = VAL() && arg_int(C, a, v, 0, 1 << 20, &ngram);
+        else if (!strcmp(a, "--top-k")) ok = VAL() && arg_int(C, a, v, 0, 1 << 30, &top_k);
+        else if (!strcmp(a, "--seed")) ok = VAL() && arg_int(C, a, v, 0, INT64_MAX, &seed);
+        else if (!strcmp(a, "--length-penalty")) ok = VAL() && arg_double(C, a, v, -1e6, 1e6, &lp);
+        else if (!strcmp(a, "--repetition-penalty")) ok = VAL() && arg_double(C, a, v, 1e-6, 1e6, &rep);
+        else if (!strcmp(a, "--temperature")) ok = VAL() && arg_double(C, a, v, 1e-6, 1e6, &temp);
+        else if (!strcmp(a, "--top-p")) ok = VAL() && arg_double(C, a, v, 0.0, 1.0, &top_p);
+        else if (!strcmp(a, "-t") || !strcmp(a, "--threads")) ok = VAL() && arg_int(C, a, v, 1, 1024, &threads);
+        else if (!strcmp(a, "--kernels")) ok = VAL() && (kernels = v);
+        else if (!strcmp(a, "--early-stopping")) {
+            ok = VAL();
+            if (ok && !strcmp(v, "true")) early = SC_EARLY_STOP_TRUE;
+            else if (ok && !strcmp(v, "false")) early = SC_EARLY_STOP_HEURISTIC;
+            else if (ok && !strcmp(v, "never")) early = SC_EARLY_STOP_NEVER;
+            else if (ok) {
+                fprintf(stderr, "switchc generate: --early-stopping takes true, false or never\n");
+                ok = false;
+            }
+        } else if (!strcmp(a, "--drop-policy")) {
+            ok = VAL();
+            if (ok && !strcmp(v, "hf4")) policy = SC_DROP_HF4;
+            else if (ok && !strcmp(v, "zero")) policy = SC_DROP_ZERO;
+            else if (ok && !strcmp(v, "none")) policy = SC_DROP_NONE;
+            else if (ok) {
+                fprintf(stderr, "switchc generate: --drop-policy takes hf4, zero or none\n");
+                ok = false;
+            }
+        } else if (a[0] == '-' && a[1]) {
+            fprintf(stderr, "switchc generate: unknown option '%s' (see --help)\n", a);
+            ok = false;
+        } else if (!add_prompt(&pr, a, strlen(a))) {
+            fprintf(stderr, "switchc generate: out of memory\n");
+            rc = SC_EXIT_FAIL;
+            goto done;
+        }
+#undef VAL
+        if (!ok) goto done;
+    }
+    if (!model_dir) {
+        fprintf(stderr, "switchc generate: -m DIR is required (see --help)\n");
+        goto done;
+    }
+    if (jsonl && pr.n) {
+        fprintf(stderr, "switchc generate: give PROMPT arguments or --jsonl, not both\n");
+        goto done;
+    }
+    rc = SC_EXIT_FAIL;
+    if (!pr.n && !read_stdin_prompts(&pr, jsonl)) goto done;
+    if (!pr.n) {
+        fprintf(stderr, "switchc generate: no prompt given\n");
+        rc = SC_EXIT_USAGE;
+        goto done;
+    }
+
+    sc_error err;
+    sc_model_params mp = sc_model_default_params();
+    mp.n_threads = (int)threads;
+    mp.drop_policy = policy;
+    mp.kernels = kernels;
+    sc_model *model = NULL;
+    sc_session *sess = NULL;
+    sc_tokenizer *tok = NULL;
+    sc_token_batch batch = {0};
+    sc_generate_result *res = NULL;
+    stream_state ss = {0};
+    int32_t *tmp = NULL;
+    char *text = NULL;
+    size_t text_cap = 0;
+    double t0 = now_s();
+    sc_generate_params gp;
+    if (sc_tokenizer_load(model_dir, &tok, &err) || sc_model_load(model_dir, &mp, &model, &err) ||
+        sc_session_new(model, &sess, &err) || sc_generate_params_from_dir(model_dir, &gp, &err)) {
+        fprintf(stderr, "switchc generate: %s\n", err.msg);
+        goto cleanup;
+    }
+    double t_load = now_s();
+    if (max_new != -2) gp.max_new_tokens = max_new;
+    if (max_len != -2) {
+        gp.max_length = max_len;
+        if (max_new == -2) gp.max_new_tokens = -1;
+    }
+    if (min_new != -2) gp.min_new_tokens = min_new;
+    if (min_len != -2) gp.min_length = min_len;
+    if (beams != -2) gp.num_beams = beams;
+    if (nret != -2) gp.num_return_sequences = nret;
+    if (ngram != -2) gp.no_repeat_ngram_size = ngram;
+    if (top_k != -2) gp.top_k = top_k;
+    if (seed != -2) gp.seed = (uint64_t)seed;
+    if (!isnan(lp)) gp.length_penalty = lp;
+    if (!isnan(rep)) gp.repetition_penalty = rep;
+    if (!isnan(temp)) gp.temperature = temp;
+    if (!isnan(top_p)) gp.top_p = top_p;
+    if (do_sample >= 0) gp.do_sample = do_sample;
+    if (early >= 0) gp.early_stopping = (sc_early_stopping)early;
+
+    sc_batch_params bp = sc_batch_default_params();
+    if (sc_tokenizer_encode_batch(tok, (const char *const *)pr.text, NULL, pr.n, &bp, &batch, &err)) {
+        fprintf(stderr, "switchc generate: %s\n", err.msg);
+        goto cleanup;
+    }
+    bool stream = !no_stream && !json && !print_ids && !fill && !raw && pr.n == 1 && gp.num_beams == 1 &&
+                  gp.num_return_sequences == 1 && isatty(STDOUT_FILENO);
+    if (stream) {
+        ss.tok = tok;
+        gp.on_token = on_token;
+        gp.user = &ss;
+    }
+    double t_gen0 = now_s();
+    if (sc_generate(sess, batch.ids, batch.mask, batch.B, batch.S, &gp, &res, &err)) {
+        fprintf(stderr, "switchc generate: %s\n", err.msg);
+        goto cleanup;
+    }
+    double t_gen1 = now_s();
+    if (stream) fputc('\n', stdout);
+    int64_t rows, len;
+    const int32_t *seq = sc_generate_result_sequences(res, &rows, &len);
+    int64_t score_rows = 0;
+    const float *scores = sc_generate_result_scores(res, &score_rows);
+    if (score_rows != rows) scores = NULL;
+    const int64_t per_prompt = rows / batch.B;
+    tmp = malloc((size_t)(len ? len : 1) * sizeof *tmp);
+    if (!tmp) goto cleanup;
+    for (int64_t r = 0; r < rows && !stream; r++) {
+        const int32_t *ids = seq + r * len;
+        const char *prompt = pr.text[r / per_prompt];
+        /* HF pads finished rows: report ids up to and including eos */
+        size_t n = (size_t)len;
+        for (size_t i = 1; i < (size_t)len; i++)
+            if (ids[i] == sc_tokenizer_eos_id(tok)) {
+                n = i + 1;
+                break;
+            }
+        size_t k = raw ? n : strip_pad_eos(tok, ids, n, tmp);
+        long tl = decode_into(tok, raw ? ids : tmp, k, raw ? 0 : 0, &text, &text_cap);
+        if (tl < 0) {
+            fprintf(stderr, "switchc generate: cannot decode the output of prompt %lld\n", (long long)(r / per_prompt));
+            goto cleanup;
+        }
+        if (json) {
+            printf("{\"prompt\": ");
+            json_write_string(stdout, prompt, strlen(prompt));
+            printf(", \"text\": ");
+            json_write_string(stdout, text, (size_t)tl);
+            printf(", \"ids\": [");
+            for (int64_t i = 0; i < len; i++) printf(i ? ", %d" : "%d", ids[i]);
+            printf("]");
+            if (scores) printf(", \"score\": %.6g", (double)scores[r]);
+            printf("}\n");
+        } else if (print_ids) {
+            for (int64_t i = 0; i < len; i++) printf(i ? " %d" : "%d", ids[i]);
+            printf("\n");
+        } else if (fill) {
+            print_fill(stdout, tok, prompt, ids, n);
+        } else {
+            printf("%.*s\n", (int)tl, text);
+        }
+    }
+    if (stats) {
+        int64_t new_tokens = 0;
+        for (int64_t r = 0; r < rows; r++)
+            for (int64_t i = 1; i < len; i++) new_tokens += seq[r * len + i] != sc_tokenizer_pad_id(tok);
+        double gen = t_gen1 - t_gen0;
+        fprintf(stderr, "load %.3f s; prompts %lld x %lld tokens; generated %lld tokens in %.3f s (%.1f tok/s)\n",
+                t_load - t0, (long long)batch.B, (long long)batch.S, (long long)new_tokens, gen,
+                gen > 0 ? (double)new_tokens / gen : 0.0);
+        if (stream && ss.t_first > 0 && ss.n > 1)
+            fprintf(stderr, "first token after %.3f s (encoder + 1 step); then %.2f ms/token\n", ss.t_first - t_gen0,
+                    1e3 * (t_gen1 - ss.t_first) / (double)(ss.n - 1));
+    }
+    rc = SC_EXIT_OK;
+cleanup:
+    free(text);
+    free(tmp);
+    free(ss.ids);
+    free(ss.buf);
+    sc_generate_result_free(res);
+    sc_token_batch_free(&batch);
+    sc_session_free(sess);
+    sc_model_free(model);
+    sc_tokenizer_free(tok);
+done:
+    for (size_t i = 0; i < pr.n; i++) free(pr.text[i]);
+    free(pr.text);
+    return rc;
+}
