@@ -1,0 +1,127 @@
+/* switchc encode: the encoder's last hidden state for texts (HF
+ * SwitchTransformersEncoderModel), pooled per text or per token. */
+#include "cli/args.h"
+#include "cli/commands.h"
+#include "switchc.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static void usage(FILE *f) {
+    fprintf(f,
+            "usage: switchc encode -m DIR [--pool mean|first|none] [--json] [-t N] TEXT...\n\n"
+            "Runs the encoder on each TEXT (as one padded batch) and prints its final hidden\n"
+            "states (after the final layer norm), as HF SwitchTransformersEncoderModel does.\n"
+            "  --pool mean    average over the text's tokens, padding excluded (default)\n"
+            "  --pool first   the first token's vector\n"
+            "  --pool none    every token's vector, one line each\n"
+            "  --json         one object per text: {\"text\", \"tokens\", \"embedding\"} or\n"
+            "                 {\"text\", \"tokens\", \"embeddings\"} with --pool none\n"
+            "Exit status: 0 ok, 1 failure, 2 bad usage.\n");
+}
+
+static void print_vec(const float *v, int64_t D, bool json) {
+    if (json) fputc('[', stdout);
+    for (int64_t d = 0; d < D; d++) printf(d ? (json ? ", %.9g" : " %.9g") : "%.9g", (double)v[d]);
+    if (json) fputc(']', stdout);
+}
+
+int cmd_encode(int argc, char **argv) {
+    const char *model_dir = NULL, *pool = "mean";
+    bool json = false;
+    int64_t threads = 0;
+    /* texts may come before or after options */
+    const char **texts = calloc((size_t)argc, sizeof *texts);
+    size_t B = 0;
+    if (!texts) return SC_EXIT_FAIL;
+    int rc = SC_EXIT_USAGE;
+    for (int i = 1; i < argc; i++) {
+        const char *v;
+        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+            usage(stdout);
+            free(texts);
+            return SC_EXIT_OK;
+        } else if (!strcmp(argv[i], "-m") || !strcmp(argv[i], "--model")) {
+            if (!(model_dir = arg_value(argc, argv, &i, "encode"))) goto out_args;
+        } else if (!strcmp(argv[i], "--pool")) {
+            if (!(pool = arg_value(argc, argv, &i, "encode"))) goto out_args;
+            if (strcmp(pool, "mean") && strcmp(pool, "first") && strcmp(pool, "none")) {
+                fprintf(stderr, "switchc encode: --pool takes mean, first or none\n");
+                goto out_args;
+            }
+        } else if (!strcmp(argv[i], "--json")) {
+            json = true;
+        } else if (!strcmp(argv[i], "-t") || !strcmp(argv[i], "--threads")) {
+            if (!(v = arg_value(argc, argv, &i, "encode")) || !arg_int("encode", "-t", v, 1, 1024, &threads))
+                goto out_args;
+        } else if (argv[i][0] == '-' && argv[i][1]) {
+            fprintf(stderr, "switchc encode: unknown option '%s' (see --help)\n", argv[i]);
+            goto out_args;
+        } else {
+            texts[B++] = argv[i];
+        }
+    }
+    if (!model_dir || B == 0) {
+        fprintf(stderr, "switchc encode: needs -m DIR and at least one TEXT (see --help)\n");
+        goto out_args;
+    }
+    rc = SC_EXIT_FAIL;
+    sc_error err;
+    sc_tokenizer *tok = NULL;
+    sc_model *model = NULL;
+    sc_session *sess = NULL;
+    sc_token_batch batch = {0};
+    sc_model_params mp = sc_model_default_params();
+    mp.n_threads = (int)threads;
+    sc_batch_params bp = sc_batch_default_params();
+    if (sc_tokenizer_load(model_dir, &tok, &err) || sc_model_load(model_dir, &mp, &model, &err) ||
+        sc_session_new(model, &sess, &err) ||
+        sc_tokenizer_encode_batch(tok, texts, NULL, B, &bp, &batch, &err) ||
+        sc_session_encode(sess, batch.ids, batch.mask, batch.B, batch.S, &err)) {
+        fprintf(stderr, "switchc encode: %s\n", err.msg);
+        goto out;
+    }
+    const int64_t D = sc_model_d_model(model), S = batch.S;
+    const float *h = sc_session_encoder_output(sess, NULL, NULL);
+    float *mean = calloc((size_t)D, sizeof *mean);
+    if (!mean) goto out;
+    for (size_t b = 0; b < B; b++) {
+        const float *hb = h + (int64_t)b * S * D;
+        const int64_t n = batch.lengths[b];
+        if (json) {
+            printf("{\"text\": ");
+            json_write_string(stdout, texts[b], strlen(texts[b]));
+            printf(", \"tokens\": %lld, \"%s\": ", (long long)n, strcmp(pool, "none") ? "embedding" : "embeddings");
+        }
+        if (!strcmp(pool, "none")) {
+            if (json) fputc('[', stdout);
+            for (int64_t t = 0; t < n; t++) {
+                if (json && t) fputs(", ", stdout);
+                print_vec(hb + t * D, D, json);
+                if (!json) fputc('\n', stdout);
+            }
+            if (json) fputc(']', stdout);
+        } else if (!strcmp(pool, "first")) {
+            print_vec(hb, D, json);
+            if (!json) fputc('\n', stdout);
+        } else {
+            for (int64_t d = 0; d < D; d++) mean[d] = 0.0f;
+            for (int64_t t = 0; t < n; t++)
+                for (int64_t d = 0; d < D; d++) mean[d] += hb[t * D + d];
+            for (int64_t d = 0; d < D; d++) mean[d] /= (float)(n ? n : 1);
+            print_vec(mean, D, json);
+            if (!json) fputc('\n', stdout);
+        }
+        if (json) printf("}\n");
+    }
+    free(mean);
+    rc = SC_EXIT_OK;
+out:
+    sc_token_batch_free(&batch);
+    sc_session_free(sess);
+    sc_model_free(model);
+    sc_tokenizer_free(tok);
+out_args:
+    free(texts);
+    return rc;
+}
