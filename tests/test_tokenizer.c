@@ -5,6 +5,7 @@
  * same. Also: out-of-range ids, small buffers, batches, hostile models. */
 #include "switchc.h"
 #include "io/json.h"
+#include "tokenizer/tokenizer_internal.h"
 #include "test_util.h"
 
 #include <stdlib.h>
@@ -223,6 +224,70 @@ static void test_hostile(void) {
     CHECK(fails >= 6); /* a cut at a message boundary may still be a valid (smaller) model */
 }
 
+static void b64(FILE *f, const unsigned char *p, size_t n) {
+    static const char a[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    for (size_t i = 0; i < n; i += 3) {
+        uint32_t v = (uint32_t)p[i] << 16 | (i + 1 < n ? (uint32_t)p[i + 1] << 8 : 0) | (i + 2 < n ? p[i + 2] : 0);
+        fputc(a[v >> 18], f);
+        fputc(a[(v >> 12) & 63], f);
+        fputc(i + 1 < n ? a[(v >> 6) & 63] : '=', f);
+        fputc(i + 2 < n ? a[v & 63] : '=', f);
+    }
+}
+
+/* Writes the fixture model as an HF tokenizer.json (Unigram) and checks
+ * that it tokenizes like spiece.model. */
+static void test_tokenizer_json(void) {
+    (void)!system("mkdir -p " SC_TMP_DIR "/tjson");
+    const char *path = SC_TMP_DIR "/tjson/tokenizer.json";
+    FILE *f = fopen(path, "wb");
+    CHECK(f != NULL);
+    if (!f) return;
+    const sp_model *m = &tok->sp;
+    fprintf(f, "{\"version\": \"1.0\", \"added_tokens\": [");
+    fprintf(f, "{\"id\": 0, \"content\": \"<pad>\", \"special\": true}, {\"id\": 1, \"content\": \"</s>\", \"special\": true}, {\"id\": 2, \"content\": \"<unk>\", \"special\": true}");
+    for (int i = 0; i < 100; i++) fprintf(f, ", {\"id\": %d, \"content\": \"<extra_id_%d>\", \"special\": true}", 32099 - i, i);
+    fprintf(f, "], \"normalizer\": {\"type\": \"Sequence\", \"normalizers\": [{\"type\": \"Precompiled\", \"precompiled_charsmap\": \"");
+    size_t cn = 4 + m->n_darts * 4 + m->norm_len;
+    unsigned char *cm = malloc(cn);
+    uint32_t ts = (uint32_t)(m->n_darts * 4);
+    memcpy(cm, &ts, 4);
+    memcpy(cm + 4, m->darts, ts);
+    memcpy(cm + 4 + ts, m->norm_str, m->norm_len);
+    b64(f, cm, cn);
+    free(cm);
+    fprintf(f, "\"}]}, \"pre_tokenizer\": {\"type\": \"Sequence\", \"pretokenizers\": [{\"type\": \"WhitespaceSplit\"}, {\"type\": \"Metaspace\", \"replacement\": \"\\u2581\", \"add_prefix_space\": true}]}, ");
+    fprintf(f, "\"model\": {\"type\": \"Unigram\", \"unk_id\": 2, \"vocab\": [");
+    for (size_t i = 0; i < m->n_pieces; i++) {
+        fprintf(f, "%s[\"", i ? ", " : "");
+        const char *p = m->blob + m->off[i];
+        for (size_t k = 0; k < m->len[i]; k++) {
+            unsigned char c = (unsigned char)p[k];
+            if (c == '"' || c == '\\') fprintf(f, "\\%c", c);
+            else if (c < 0x20) fprintf(f, "\\u%04x", c);
+            else fputc(c, f);
+        }
+        fprintf(f, "\", %.9g]", (double)m->score[i]);
+    }
+    fprintf(f, "]}}");
+    fclose(f);
+    sc_tokenizer *tj = NULL;
+    sc_error e;
+    sc_status st = sc_tokenizer_load(SC_TMP_DIR "/tjson", &tj, &e);
+    CHECKF(st == SC_OK, "%s", e.msg);
+    if (st) return;
+    CHECK(sc_tokenizer_vocab_size(tj) == 32100);
+    static const char *texts[] = {"Hello world", "  ＡＢＣ ﬁne  <extra_id_3> x</s>", "naïve café 你好", "a\xff\xfe" "b"};
+    for (size_t i = 0; i < sizeof texts / sizeof texts[0]; i++) {
+        int32_t a[256], b[256];
+        size_t na = 0, nb = 0;
+        sc_tokenizer_encode(tok, texts[i], strlen(texts[i]), true, a, 256, &na, &e);
+        sc_tokenizer_encode(tj, texts[i], strlen(texts[i]), true, b, 256, &nb, &e);
+        CHECKF(na == nb && !memcmp(a, b, na * sizeof *a), "tokenizer.json differs on \"%s\"", texts[i]);
+    }
+    sc_tokenizer_free(tj);
+}
+
 int main(void) {
     sc_error e;
     sc_status st = sc_tokenizer_load(fixture_path("tokenizer"), &tok, &e);
@@ -232,6 +297,7 @@ int main(void) {
     test_decode_cases();
     test_api();
     test_hostile();
+    test_tokenizer_json();
     sc_tokenizer_free(tok);
     TEST_MAIN_END();
 }

@@ -61,7 +61,7 @@ static sc_status run_tokenize(const sc_tokenizer *t, const char *text, size_t le
         size_t need = 0;
         sc_status st = sc_tokenizer_tokenize(t, text, len, o->buf, o->cap, &need, o->pieces, o->pcap, n, err);
         if (st != SC_ERR_BUFFER_TOO_SMALL) {
-            if (!st && eos) { /* the ids as encode() gives them */
+            if (!st && eos && sc_tokenizer_eos_id(t) >= 0) { /* the ids as encode() gives them */
                 if (*n == 0 || o->pieces[*n - 1].id != sc_tokenizer_eos_id(t)) {
                     if (*n + 1 > o->pcap) {
                         o->pcap = *n + 1;

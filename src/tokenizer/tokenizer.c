@@ -401,6 +401,7 @@ static bool is_special_id(const sc_tokenizer *t, int32_t id) {
 /* Python str.strip() of b[from..) in place. */
 static void py_strip_tail(sp_buf *b, size_t from) {
     size_t n = b->n - from;
+    if (n == 0) return;
     char *s = b->p + from;
     size_t r = rstrip_len(s, n);
     n -= r;
