@@ -199,7 +199,7 @@ static sc_status check_params(const sc_decoder *dec, int64_t B, const sc_generat
     if (p->num_beams < 1 || p->num_beams > 4096)
         return sc_fail(err, SC_ERR_INVALID_ARG, SC_NO_OFFSET, "generate: num_beams %lld",
                        (long long)p->num_beams);
-    if (p->num_return_sequences < 1 || p->num_return_sequences > 4096)
+    if (p->num_return_sequences < 1 || p->num_return_sequences > (1 << 20))
         return sc_fail(err, SC_ERR_INVALID_ARG, SC_NO_OFFSET, "generate: num_return_sequences %lld",
                        (long long)p->num_return_sequences);
     if (p->num_beams > 1 && p->do_sample)
