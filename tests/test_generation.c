@@ -468,6 +468,152 @@ static void test_beam_batch(int64_t nb, double lp, sc_early_stopping es, float e
     sc_generate_result_free(all);
 }
 
+
+/* A literal, unoptimised transcription of HF's _beam_search +
+ * BeamSearchScorer + BeamHypotheses for one prompt (lists, full sorts,
+ * doubles), to compare the library's version with on small beams where the
+ * exhaustive argument does not apply. */
+typedef struct rhyp {
+    double score;
+    int32_t ids[32];
+    int64_t n;
+} rhyp;
+
+typedef struct rbeam {
+    int32_t ids[32];
+    double score;
+} rbeam;
+
+typedef struct rcand {
+    double s;
+    int64_t flat;
+} rcand;
+
+static int rcand_desc(const void *a, const void *b) {
+    const rcand *x = a, *y = b;
+    if (x->s != y->s) return x->s < y->s ? 1 : -1;
+    return (x->flat > y->flat) - (x->flat < y->flat);
+}
+
+static void rhyp_add(rhyp *h, int64_t *count, double *worst, int64_t nb, const int32_t *ids,
+                     int64_t n, double sum, int64_t glen, double lp) {
+    double score = sum / pow((double)glen, lp);
+    if (!(*count < nb || score > *worst)) return;
+    h[*count].score = score;
+    memcpy(h[*count].ids, ids, (size_t)n * sizeof(int32_t));
+    h[*count].n = n;
+    (*count)++;
+    if (*count > nb) {
+        int64_t lo = 0;
+        for (int64_t i = 1; i < *count; i++)
+            if (h[i].score < h[lo].score) lo = i;
+        memmove(h + lo, h + lo + 1, (size_t)(*count - lo - 1) * sizeof *h);
+        (*count)--;
+        *worst = h[0].score;
+        for (int64_t i = 1; i < *count; i++)
+            if (h[i].score < *worst) *worst = h[i].score;
+    } else if (score < *worst) {
+        *worst = score;
+    }
+}
+
+/* returns the nrs best (ids with the eos appended when it ended on one) */
+static int64_t ref_beam(const toy *t, int32_t prompt, const sc_generate_params *p, int64_t nb,
+                        int64_t L, rhyp *best) {
+    int64_t V = t->vocab, cur = 1, count = 0;
+    static rbeam beams[16], next[16];
+    static rhyp hyps[17];
+    static rcand cand[16 * 64];
+    double worst = 1e9, sc[64], lp = p->length_penalty;
+    bool done = false;
+    for (int64_t i = 0; i < nb; i++) {
+        beams[i].ids[0] = 0;
+        beams[i].score = i == 0 ? 0 : -1e9;
+    }
+    for (;;) {
+        for (int64_t i = 0; i < nb; i++) {
+            ref_scores(t, prompt, beams[i].ids, cur, p, true, sc);
+            for (int64_t v = 0; v < V; v++) {
+                cand[i * V + v].s = beams[i].score + sc[v];
+                cand[i * V + v].flat = i * V + v;
+            }
+        }
+        qsort(cand, (size_t)(nb * V), sizeof *cand, rcand_desc);
+        int64_t k = 0;
+        for (int64_t rank = 0; rank < 2 * nb && k < nb; rank++) {
+            int64_t i = cand[rank].flat / V, v = cand[rank].flat % V;
+            if (v == t->eos) {
+                if (rank >= nb) continue;
+                rhyp_add(hyps, &count, &worst, nb, beams[i].ids, cur, cand[rank].s, cur, lp);
+            } else {
+                memcpy(next[k].ids, beams[i].ids, (size_t)cur * sizeof(int32_t));
+                next[k].ids[cur] = (int32_t)v;
+                next[k].score = cand[rank].s;
+                k++;
+            }
+        }
+        if (count >= nb) {
+            double bound;
+            if (p->early_stopping == SC_EARLY_STOP_TRUE) bound = -INFINITY;
+            else if (p->early_stopping == SC_EARLY_STOP_NEVER && lp > 0) bound = cand[0].s / pow((double)(L - 1), lp);
+            else bound = cand[0].s / pow((double)cur, lp);
+            done = worst >= bound;
+        }
+        memcpy(beams, next, sizeof next);
+        cur++;
+        if (done || cur >= L) break;
+    }
+    if (!done)
+        for (int64_t i = 0; i < nb; i++)
+            rhyp_add(hyps, &count, &worst, nb, beams[i].ids, cur, beams[i].score, cur - 1, lp);
+    for (int64_t j = 0; j < p->num_return_sequences; j++) {
+        int64_t b = 0;
+        for (int64_t i = 1; i < count; i++)
+            if (hyps[i].score >= hyps[b].score) b = i;
+        best[j] = hyps[b];
+        if (best[j].n < L) best[j].ids[best[j].n++] = t->eos; /* padded later if no room */
+        memmove(hyps + b, hyps + b + 1, (size_t)(count - b - 1) * sizeof *hyps);
+        count--;
+    }
+    return p->num_return_sequences;
+}
+
+static void test_beam_vs_reference(int64_t V, int64_t nb, int64_t T, double lp, sc_early_stopping es,
+                                   float eos_bias, int64_t nrs, uint32_t salt) {
+    sc_generate_params p = base_params();
+    p.num_beams = nb;
+    p.num_return_sequences = nrs;
+    p.max_new_tokens = T;
+    p.length_penalty = lp;
+    p.early_stopping = es;
+    toy t;
+    toy_init(&t, V, 1, nb, T + 2, 1, eos_bias, salt);
+    t.prompt[0] = 0;
+    sc_decoder d = toy_decoder(&t);
+    sc_generate_result *res = NULL;
+    CHECK(sc_generate_decoder(&d, 1, &p, &res, NULL) == SC_OK);
+    rhyp best[16];
+    ref_beam(&t, 0, &p, nb, T + 1, best);
+    int64_t rows, len, width = 0;
+    const int32_t *seq = sc_generate_result_sequences(res, &rows, &len);
+    const float *scores = sc_generate_result_scores(res, NULL);
+    for (int64_t j = 0; j < nrs; j++) {
+        /* hypothesis length + 1 for the eos, capped at max_length */
+        int64_t w = best[j].ids[best[j].n - 1] == 1 ? best[j].n : best[j].n + 1;
+        if (w > T + 1) w = T + 1;
+        if (w > width) width = w;
+    }
+    bool same = len == width;
+    for (int64_t j = 0; same && j < nrs; j++) {
+        for (int64_t i = 0; i < len; i++) same &= seq[j * len + i] == (i < best[j].n ? best[j].ids[i] : 0);
+        same &= fabs(scores[j] - best[j].score) <= 1e-4 * (1 + fabs(best[j].score));
+    }
+    CHECKF(same, "V %lld nb %lld lp %g es %d bias %g salt %u: differs from the reference",
+           (long long)V, (long long)nb, lp, (int)es, eos_bias, salt);
+    sc_generate_result_free(res);
+    toy_free(&t);
+}
+
 /* ------------------------------------------------------------- sampling */
 
 static void test_sampling(double temperature, int64_t top_k, double top_p) {
@@ -728,6 +874,14 @@ int main(void) {
         for (int nb = 2; nb <= 4; nb++) {
             test_beam_batch(nb, 1.0, (sc_early_stopping)es, 1.0f, 1);
             test_beam_batch(nb, 0.6, (sc_early_stopping)es, 2.0f, nb);
+        }
+
+    for (uint32_t salt = 0; salt < 12; salt++)
+        for (int es = 0; es < 3; es++) {
+            test_beam_vs_reference(6, 2, 9, 1.0, (sc_early_stopping)es, 1.0f, 1, salt);
+            test_beam_vs_reference(7, 3, 12, 0.6, (sc_early_stopping)es, 1.5f, 2, salt);
+            test_beam_vs_reference(5, 4, 8, -0.5, (sc_early_stopping)es, 0.5f, 3, salt);
+            test_beam_vs_reference(9, 5, 10, 2.0, (sc_early_stopping)es, 2.5f, 5, salt);
         }
 
     test_sampling(1.0, 0, 1.0);
