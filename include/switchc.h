@@ -80,7 +80,97 @@ const char *sc_dtype_name(sc_dtype t);
 
 /* ---------------------------------------------------------------- tokenizer */
 
+/* The T5 tokenizer: a SentencePiece unigram model (spiece.model, or a Hugging
+ * Face tokenizer.json Unigram model) plus the layer of HF transformers 4.41.2's
+ * slow T5Tokenizer (legacy mode): sentinels <extra_id_N> = sp_size + extra_ids
+ * - 1 - N, special tokens </s> <pad> <unk> matched in the text, </s> appended,
+ * HF's decode spacing and clean-up. An sc_tokenizer is immutable after load;
+ * encode/decode may run from any number of threads at once. Text is UTF-8;
+ * invalid bytes are encoded as SentencePiece does (each bad byte becomes
+ * U+FFFD). */
 typedef struct sc_tokenizer sc_tokenizer;
+
+/* Loads from a directory (spiece.model, else tokenizer.json; extra_ids from
+ * tokenizer_config.json when present, else 100) or from a single .model /
+ * .json file. */
+sc_status sc_tokenizer_load(const char *dir_or_file, sc_tokenizer **out, sc_error *err);
+void sc_tokenizer_free(sc_tokenizer *t);
+
+/* Ids the tokenizer can produce and decode: sp pieces + extra ids (32100
+ * for T5). Model embeddings may be larger; ids beyond this fail to decode. */
+int32_t sc_tokenizer_vocab_size(const sc_tokenizer *t);
+/* Number of SentencePiece pieces (32000 for T5). */
+int32_t sc_tokenizer_sp_size(const sc_tokenizer *t);
+int32_t sc_tokenizer_pad_id(const sc_tokenizer *t);
+int32_t sc_tokenizer_eos_id(const sc_tokenizer *t);
+int32_t sc_tokenizer_unk_id(const sc_tokenizer *t);
+/* Id of <extra_id_n>, or -1 when n is out of range. */
+int32_t sc_tokenizer_sentinel_id(const sc_tokenizer *t, int n);
+
+/* Text of a token id ("\u2581Hello", "</s>", "<extra_id_0>"), NUL-terminated
+ * and owned by t; NULL when id is out of range. */
+const char *sc_tokenizer_piece(const sc_tokenizer *t, int32_t id, size_t *len);
+/* Id of a token text (a piece or an added token); the unk id when absent, as
+ * HF's convert_tokens_to_ids. */
+int32_t sc_tokenizer_piece_id(const sc_tokenizer *t, const char *piece, size_t len);
+
+/* HF `tokenizer(text).input_ids`: ids into ids[0..cap); *n_out = count. With
+ * add_eos, </s> is appended unless the ids already end with it (HF's
+ * _add_eos_if_not_present). A too-small buffer gives SC_ERR_BUFFER_TOO_SMALL
+ * with *n_out = the count needed. */
+sc_status sc_tokenizer_encode(const sc_tokenizer *t, const char *text, size_t len, bool add_eos,
+                              int32_t *ids, size_t cap, size_t *n_out, sc_error *err);
+
+/* One piece of sc_tokenizer_tokenize: its id and where its text lies in
+ * the caller's buffer (a piece may contain NUL bytes, so use len). */
+typedef struct sc_token_piece {
+    int32_t id;
+    uint32_t offset, len;
+} sc_token_piece;
+
+/* HF `tokenizer.tokenize(text)` with the ids of the pieces: piece texts (an
+ * unknown run is its own text, not "<unk>") written back to back, each
+ * followed by a NUL, into buf[0..cap); pieces[0..pieces_cap) say where.
+ * *len_out = bytes needed, *n_out = number of pieces; SC_ERR_BUFFER_TOO_SMALL
+ * when either buffer is short. No </s> is appended. */
+sc_status sc_tokenizer_tokenize(const sc_tokenizer *t, const char *text, size_t len, char *buf,
+                                size_t cap, size_t *len_out, sc_token_piece *pieces,
+                                size_t pieces_cap, size_t *n_out, sc_error *err);
+
+#define SC_DECODE_SKIP_SPECIAL 1u /* drop </s> <pad> <unk> and sentinels */
+#define SC_DECODE_NO_CLEANUP 2u   /* clean_up_tokenization_spaces=False */
+
+/* HF `decode(ids)`: UTF-8 into buf[0..cap), NUL-terminated; *len_out = text
+ * length (without the NUL). A too-small buffer gives SC_ERR_BUFFER_TOO_SMALL
+ * with *len_out = the length needed (allocate len_out + 1). An id outside
+ * [0, vocab_size) gives SC_ERR_INVALID_ARG ("piece id is out of range"). */
+sc_status sc_tokenizer_decode(const sc_tokenizer *t, const int32_t *ids, size_t n, unsigned flags,
+                              char *buf, size_t cap, size_t *len_out, sc_error *err);
+
+/* A padded batch: ids[B*S] and mask[B*S] (1 = token, 0 = padding), row-major,
+ * owned by the batch. */
+typedef struct sc_token_batch {
+    int32_t *ids;
+    int32_t *mask;
+    int64_t B, S;
+    int64_t *lengths; /* [B] tokens before padding */
+} sc_token_batch;
+
+typedef struct sc_batch_params {
+    bool add_eos;        /* true: append </s> as HF does */
+    size_t max_length;   /* 0 = no truncation; else truncate each row to max_length
+                            (HF truncation=True: eos kept as the last token) */
+    bool pad_to_max;     /* pad to max_length instead of the longest row (HF padding="max_length") */
+    bool pad_left;       /* padding side (HF default: right) */
+} sc_batch_params;
+
+sc_batch_params sc_batch_default_params(void);
+/* HF `tokenizer(texts, padding=True, truncation=...)`. lens may be NULL
+ * (texts NUL-terminated). */
+sc_status sc_tokenizer_encode_batch(const sc_tokenizer *t, const char *const *texts,
+                                    const size_t *lens, size_t B, const sc_batch_params *p,
+                                    sc_token_batch *out, sc_error *err);
+void sc_token_batch_free(sc_token_batch *b);
 
 /* ------------------------------------------------------------ model, session */
 
@@ -99,6 +189,8 @@ typedef struct sc_model_params {
     sc_drop_policy drop_policy; /* SC_DROP_HF4 */
     int format;                 /* -1 = automatic (safetensors first), else a checkpoint format */
     bool reference_kernels;     /* force the plain-C reference kernels */
+    const char *kernels;        /* NULL = best for this CPU; else a table name ("ref",
+                                   "avx512", "avx512-vnni", "avx512-bf16": bf16 compute) */
 } sc_model_params;
 
 sc_model_params sc_model_default_params(void);
@@ -137,6 +229,8 @@ sc_status sc_session_decode_step(sc_session *s, const int32_t *tokens, float *lo
 /* Number of decoder positions already in the cache. */
 int64_t sc_session_decoded_len(const sc_session *s);
 int64_t sc_session_rows(const sc_session *s);
+/* The model the session runs. */
+const sc_model *sc_session_model(const sc_session *s);
 
 /* Rebuilds the batch: new row r becomes a copy of old row src[r] (encoder
  * output, mask, cross K/V and self-attention cache). Expands a batch for beam

@@ -13,7 +13,10 @@ typedef struct {
 } command;
 
 static const command commands[] = {
+    {"verify", cmd_verify, "check the engine against a reference case (manifest + arrays)"},
     {"info", cmd_info, "show the build, the CPU features and the kernels selected"},
+    {"tokenize", cmd_tokenize, "text -> token ids and pieces (T5 tokenizer)"},
+    {"detokenize", cmd_detokenize, "token ids -> text (T5 tokenizer)"},
 };
 
 static void usage(FILE *f) {

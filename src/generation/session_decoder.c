@@ -6,7 +6,6 @@
 #include "core/error.h"
 
 /* The model a session was made from (model code). */
-const sc_model *sc_session_model(const sc_session *s);
 
 static sc_status sess_step(void *ctx, const int32_t *tokens, int64_t rows, float *logits,
                            sc_error *err) {

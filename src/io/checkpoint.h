@@ -43,5 +43,16 @@ const sc_tensor_entry *sc_checkpoint_at(const sc_checkpoint *ck, size_t i);
 const sc_tensor_entry *sc_checkpoint_find(const sc_checkpoint *ck, const char *name);
 /* Total bytes of all files. */
 size_t sc_checkpoint_file_bytes(const sc_checkpoint *ck);
+/* The checkpoint's entries as a list (owned by the checkpoint). */
+const sc_tensor_list *sc_checkpoint_list(const sc_checkpoint *ck);
+
+/* Tensor lists, as produced by the buffer-level parsers
+ * (sc_safetensors_parse in io/safetensors.h, sc_torchbin_parse in
+ * io/torchbin.h). Entries keep the order of the file(s); lookup by name is
+ * O(1) through a hash index. */
+size_t sc_tensor_list_count(const sc_tensor_list *l);
+const sc_tensor_entry *sc_tensor_list_at(const sc_tensor_list *l, size_t i);
+const sc_tensor_entry *sc_tensor_list_find(const sc_tensor_list *l, const char *name);
+void sc_tensor_list_free(sc_tensor_list *l);
 
 #endif

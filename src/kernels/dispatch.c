@@ -1,11 +1,91 @@
-/* Kernel table selection. */
+/* Kernel tables and their selection by CPU features. Each table's matmul
+ * dispatches on the weight dtype; a dtype a table has no fast kernel for
+ * goes to the reference. Leaves out: AMX tables (not written yet). */
+#include "kernels/cpu/cpu_kernels.h"
+#include "kernels/cpu_features.h"
 #include "kernels/kernels.h"
+
+#include <string.h>
 
 static const sc_kernels ref_table = {
     .name = "ref",
     .matmul = sc_matmul_ref,
+    .quantize_rows_q8 = sc_quantize_rows_q8_ref,
+    .matmul_impl = {[SC_DTYPE_F32] = "ref scalar", [SC_DTYPE_BF16] = "ref scalar",
+                    [SC_DTYPE_F16] = "ref scalar", [SC_DTYPE_I8] = "ref scalar (x in fp32)"},
 };
 
 const sc_kernels *sc_kernels_ref(void) { return &ref_table; }
 
-const sc_kernels *sc_kernels_best(void) { return &ref_table; }
+#if SC_HAVE_X86_KERNELS
+static void matmul_avx512(float *y, const float *x, const sc_tensor *W, int64_t M, sc_pool *pool) {
+    if (W->dtype == SC_DTYPE_F32 || W->dtype == SC_DTYPE_BF16 || W->dtype == SC_DTYPE_F16)
+        sc_matmul_f32_avx512(y, x, W, M, pool);
+    else sc_matmul_ref(y, x, W, M, pool);
+}
+
+static void matmul_avx512_vnni(float *y, const float *x, const sc_tensor *W, int64_t M, sc_pool *pool) {
+    if (W->dtype == SC_DTYPE_I8) sc_matmul_q8_vnni(y, x, W, M, pool);
+    else matmul_avx512(y, x, W, M, pool);
+}
+
+static void matmul_avx512_bf16(float *y, const float *x, const sc_tensor *W, int64_t M, sc_pool *pool) {
+    if (W->dtype == SC_DTYPE_BF16) sc_matmul_bf16_dot(y, x, W, M, pool);
+    else matmul_avx512_vnni(y, x, W, M, pool);
+}
+
+#define FP32_IMPL "avx512 fp32 (decode: row streaming; M>4: 14x32 tile, packed W)"
+static const sc_kernels avx512_table = {
+    .name = "avx512",
+    .matmul = matmul_avx512,
+    .quantize_rows_q8 = sc_quantize_rows_q8_ref,
+    .matmul_impl = {[SC_DTYPE_F32] = FP32_IMPL, [SC_DTYPE_BF16] = FP32_IMPL " bf16 widened exactly",
+                    [SC_DTYPE_F16] = FP32_IMPL " f16 widened exactly", [SC_DTYPE_I8] = "ref scalar (x in fp32)"},
+};
+static const sc_kernels avx512_vnni_table = {
+    .name = "avx512-vnni",
+    .matmul = matmul_avx512_vnni,
+    .quantize_rows_q8 = sc_quantize_rows_q8_ref,
+    .matmul_impl = {[SC_DTYPE_F32] = FP32_IMPL, [SC_DTYPE_BF16] = FP32_IMPL " bf16 widened exactly",
+                    [SC_DTYPE_F16] = FP32_IMPL " f16 widened exactly",
+                    [SC_DTYPE_I8] = "avx512-vnni int8 (x quantized per row, vpdpbusd)"},
+};
+static const sc_kernels avx512_bf16_table = {
+    .name = "avx512-bf16",
+    .matmul = matmul_avx512_bf16,
+    .quantize_rows_q8 = sc_quantize_rows_q8_ref,
+    .matmul_impl = {[SC_DTYPE_F32] = FP32_IMPL, [SC_DTYPE_BF16] = "avx512-bf16 vdpbf16ps (x rounded to bf16)",
+                    [SC_DTYPE_F16] = FP32_IMPL " f16 widened exactly",
+                    [SC_DTYPE_I8] = "avx512-vnni int8 (x quantized per row, vpdpbusd)"},
+};
+#endif
+
+static const char *const names[] = {"ref",
+#if SC_HAVE_X86_KERNELS
+                                    "avx512", "avx512-vnni", "avx512-bf16",
+#endif
+                                    NULL};
+
+const char *const *sc_kernels_names(void) { return names; }
+
+const sc_kernels *sc_kernels_select(const char *name) {
+    if (!name) return NULL;
+    if (!strcmp(name, "best")) return sc_kernels_best();
+    if (!strcmp(name, "ref")) return &ref_table;
+#if SC_HAVE_X86_KERNELS
+    const sc_cpu_features *f = sc_cpu_features_get();
+    if (!sc_cpu_has_avx512(f)) return NULL;
+    if (!strcmp(name, "avx512")) return &avx512_table;
+    if (!strcmp(name, "avx512-vnni")) return f->avx512_vnni ? &avx512_vnni_table : NULL;
+    if (!strcmp(name, "avx512-bf16")) return f->avx512_vnni && f->avx512_bf16 ? &avx512_bf16_table : NULL;
+#endif
+    return NULL;
+}
+
+const sc_kernels *sc_kernels_best(void) {
+#if SC_HAVE_X86_KERNELS
+    const sc_cpu_features *f = sc_cpu_features_get();
+    if (sc_cpu_has_avx512(f)) return f->avx512_vnni ? &avx512_vnni_table : &avx512_table;
+#endif
+    return &ref_table;
+}

@@ -16,16 +16,32 @@ typedef struct sc_pool sc_pool; /* thread pool; NULL = run on the calling thread
 
 typedef struct sc_kernels {
     const char *name; /* e.g. "ref", "avx512" — shown by `switchc info` */
-    /* y[M,N] = x[M,K] @ W[N,K]^T. x rows are contiguous with stride K, y with stride N. */
+    /* y[M,N] = x[M,K] @ W[N,K]^T. x rows are contiguous with stride K, y with stride N.
+     * Work is split over `pool` (NULL: the calling thread). y must not alias x or W. */
     void (*matmul)(float *y, const float *x, const sc_tensor *W, int64_t M, sc_pool *pool);
+    /* Weight conversion to I8: per output row n, scales[n] = max|w[n,:]| / 127 and
+     * q[n,k] = round(w[n,k] / scales[n]) in [-127, 127] (an all-zero row gets scale 0).
+     * q is [N,K], scales [N], w fp32 [N,K]. */
+    void (*quantize_rows_q8)(int8_t *q, float *scales, const float *w, int64_t N, int64_t K);
+    /* What matmul runs for each weight dtype (indexed by sc_dtype; NULL = unsupported),
+     * e.g. "avx512 fp32 14x32 packed", for `switchc info`. */
+    const char *matmul_impl[SC_DTYPE_COUNT];
 } sc_kernels;
 
 /* The plain-C reference table. */
 const sc_kernels *sc_kernels_ref(void);
-/* The best table for this CPU (falls back to ref). */
+/* The best table for this CPU (falls back to ref). Numerically it stays an
+ * fp32-compute path for F32/BF16/F16 weights; only I8 weights quantize x. */
 const sc_kernels *sc_kernels_best(void);
+/* A table by name: "ref", "avx512", "avx512-vnni", "avx512-bf16" (BF16 weights
+ * via vdpbf16ps: x rounded to bf16, faster, less exact), or "best". NULL if the
+ * name is unknown or this CPU lacks what the table needs. */
+const sc_kernels *sc_kernels_select(const char *name);
+/* Names of all tables, NULL-terminated (for `switchc info` and tests). */
+const char *const *sc_kernels_names(void);
 
 /* Reference ops (also used directly by tests). */
 void sc_matmul_ref(float *y, const float *x, const sc_tensor *W, int64_t M, sc_pool *pool);
+void sc_quantize_rows_q8_ref(int8_t *q, float *scales, const float *w, int64_t N, int64_t K);
 
 #endif

@@ -56,7 +56,6 @@ struct sc_model {
     sc_stack_weights enc, dec;
     sc_expert_store *experts;
     const sc_kernels *kern;
-    sc_pool *pool;              /* NULL: single-threaded */
     float *f32_copies;          /* owned fp32 copies (norms, router, bias) */
     size_t n_unexpected;        /* checkpoint tensors not in the name table */
 };

@@ -203,8 +203,16 @@ sc_status sc_model_load(const char *dir, const sc_model_params *params, sc_model
         sc_model_free(m);
         return st;
     }
-    m->kern = m->params.reference_kernels ? sc_kernels_ref() : sc_kernels_best();
-    m->pool = NULL;
+    m->kern = m->params.reference_kernels ? sc_kernels_ref()
+              : m->params.kernels         ? sc_kernels_select(m->params.kernels)
+                                          : sc_kernels_best();
+    if (!m->kern) {
+        sc_status bad = sc_fail(err, SC_ERR_UNSUPPORTED, SC_NO_OFFSET,
+                                "kernels '%s' are unknown or not supported by this CPU", m->params.kernels);
+        sc_model_free(m);
+        return bad;
+    }
+    m->params.kernels = NULL; /* the caller's string is not kept */
     *out = m;
     return SC_OK;
 }

@@ -9,15 +9,15 @@
 #include <string.h>
 
 void sc_ffn_forward(const sc_model *m, const sc_ffn_weights *w, const float *x, int64_t N,
-                    float *out, float *h, float *h1) {
+                    float *out, float *h, float *h1, sc_pool *pool) {
     const int64_t F = w->wi.shape[0];
-    m->kern->matmul(h, x, &w->wi, N, m->pool);
+    m->kern->matmul(h, x, &w->wi, N, pool);
     sc_activate(h, N * F, m->cfg.act);
     if (w->wi1.data) {
-        m->kern->matmul(h1, x, &w->wi1, N, m->pool);
+        m->kern->matmul(h1, x, &w->wi1, N, pool);
         for (int64_t i = 0; i < N * F; i++) h[i] *= h1[i];
     }
-    m->kern->matmul(out, h, &w->wo, N, m->pool);
+    m->kern->matmul(out, h, &w->wo, N, pool);
 }
 
 void sc_route_top1(const float *logits, int64_t rows, int64_t T, int64_t E, int64_t capacity,
@@ -59,7 +59,7 @@ void sc_route_top1(const float *logits, int64_t rows, int64_t T, int64_t E, int6
 
 sc_status sc_moe_forward(const sc_model *m, const sc_block_weights *b, const float *x,
                          int64_t rows, int64_t T, sc_drop_policy policy, float *out,
-                         sc_workspace *ws, const sc_route_info *info, sc_error *err) {
+                         sc_workspace *ws, sc_pool *pool, const sc_route_info *info, sc_error *err) {
     const sc_config *c = &m->cfg;
     const int64_t N = rows * T, E = c->num_experts, D = c->d_model, F = c->d_ff;
     float *logits = sc_ws_array(ws, SC_WS_LOGITS, (size_t)N * (size_t)E, sizeof(float));
@@ -111,7 +111,7 @@ sc_status sc_moe_forward(const sc_model *m, const sc_block_weights *b, const flo
         for (int64_t i = 0; i < ne; i++)
             memcpy(gather + i * D, x + (int64_t)order[n0 + i] * D, (size_t)D * sizeof(float));
         const sc_ffn_weights *w = sc_expert_store_get(m->experts, b->moe_index, e);
-        sc_ffn_forward(m, w, gather, ne, yexp, h, h1);
+        sc_ffn_forward(m, w, gather, ne, yexp, h, h1, pool);
         for (int64_t i = 0; i < ne; i++) {
             const int64_t n = order[n0 + i];
             float *o = out + n * D;

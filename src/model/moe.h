@@ -27,11 +27,11 @@ void sc_route_top1(const float *logits, int64_t rows, int64_t T, int64_t E, int6
  * residual). If info is not NULL its arrays receive the router decisions. */
 sc_status sc_moe_forward(const sc_model *m, const sc_block_weights *b, const float *x,
                          int64_t rows, int64_t T, sc_drop_policy policy, float *out,
-                         sc_workspace *ws, const sc_route_info *info, sc_error *err);
+                         sc_workspace *ws, sc_pool *pool, const sc_route_info *info, sc_error *err);
 
 /* out[N, D] = wo(act(wi(x))) (gated: wo(act(wi_0 x) * wi_1 x)), the dense FF
  * and the expert computation; h/h1 are [N, F] scratch. */
 void sc_ffn_forward(const sc_model *m, const sc_ffn_weights *w, const float *x, int64_t N,
-                    float *out, float *h, float *h1);
+                    float *out, float *h, float *h1, sc_pool *pool);
 
 #endif

@@ -9,6 +9,7 @@
 #include "core/alloc.h"
 #include "core/checked.h"
 #include "core/error.h"
+#include "core/pool.h"
 #include "model/attention.h"
 #include "model/moe.h"
 #include "model/ops.h"
@@ -27,6 +28,9 @@ sc_status sc_session_new(const sc_model *m, sc_session **out, sc_error *err) {
     }
     s->m = m;
     s->policy = m->params.drop_policy;
+    /* Each session owns its threads: a pool runs one operation at a time, and
+     * sessions on different threads must not share one. */
+    if (m->params.n_threads != 1) s->pool = sc_pool_create(m->params.n_threads);
     *out = s;
     return SC_OK;
 }
@@ -52,6 +56,7 @@ void sc_session_free(sc_session *s) {
     free_state(s);
     free(s->layers);
     sc_ws_free(&s->ws);
+    sc_pool_free(s->pool);
     free(s);
 }
 
@@ -70,6 +75,7 @@ const float *sc_session_encoder_output(const sc_session *s, int64_t *B, int64_t 
 
 int64_t sc_session_decoded_len(const sc_session *s) { return s->len; }
 int64_t sc_session_rows(const sc_session *s) { return s->rows; }
+const sc_model *sc_session_model(const sc_session *s) { return s->m; }
 
 /* ----------------------------------------------------------------- tracing */
 
@@ -127,7 +133,7 @@ static sc_status ff_sublayer(sc_session *s, bool dec, int64_t bi, const sc_block
             info.kept = info.expert + N;
             info.prob_max = (float *)(info.kept + N);
         }
-        sc_status st = sc_moe_forward(m, b, x, rows, T, s->policy, out, &s->ws, s->trace ? &info : NULL, err);
+        sc_status st = sc_moe_forward(m, b, x, rows, T, s->policy, out, &s->ws, s->pool, s->trace ? &info : NULL, err);
         if (st) {
             free(buf);
             return st;
@@ -149,7 +155,7 @@ static sc_status ff_sublayer(sc_session *s, bool dec, int64_t bi, const sc_block
         float *hh = ws_f32(s, SC_WS_FF, N, F);
         float *h1 = m->cfg.gated ? ws_f32(s, SC_WS_FF1, N, F) : NULL;
         if (!hh || (m->cfg.gated && !h1)) return sc_fail(err, SC_ERR_NOMEM, SC_NO_OFFSET, "out of memory");
-        sc_ffn_forward(m, &b->ff, x, N, out, hh, h1);
+        sc_ffn_forward(m, &b->ff, x, N, out, hh, h1, s->pool);
     }
     for (int64_t i = 0; i < N * D; i++) h[i] += out[i];
     return SC_OK;
@@ -177,10 +183,10 @@ static sc_status attn_sublayer(sc_session *s, const sc_stack_weights *st, int64_
     if (!x || !q || !ctx || !out || !row || (!cross && (!k || !v)))
         return sc_fail(err, SC_ERR_NOMEM, SC_NO_OFFSET, "out of memory");
     sc_rmsnorm(x, h, cross ? b->ln_cross : b->ln_self, N, D, (float)m->cfg.layer_norm_epsilon);
-    m->kern->matmul(q, x, &w->q, N, m->pool);
+    m->kern->matmul(q, x, &w->q, N, s->pool);
     if (!cross) {
-        m->kern->matmul(k, x, &w->k, N, m->pool);
-        m->kern->matmul(v, x, &w->v, N, m->pool);
+        m->kern->matmul(k, x, &w->k, N, s->pool);
+        m->kern->matmul(v, x, &w->v, N, s->pool);
     }
     sc_layer_cache *lc = dec ? &s->layers[bi] : NULL;
     if (dec && !cross) { /* append the new keys/values to the cache */
@@ -215,7 +221,7 @@ static sc_status attn_sublayer(sc_session *s, const sc_stack_weights *st, int64_
         }
         sc_attention(&a);
     }
-    m->kern->matmul(out, ctx, &w->o, N, m->pool);
+    m->kern->matmul(out, ctx, &w->o, N, s->pool);
     for (int64_t i = 0; i < N * D; i++) h[i] += out[i];
     return SC_OK;
 }
@@ -281,8 +287,8 @@ sc_status sc_session_encode(sc_session *s, const int32_t *ids, const int32_t *ma
 
     /* Cross-attention K/V, computed once per input. */
     for (int64_t l = 0; l < m->dec.n_blocks; l++) {
-        m->kern->matmul(s->layers[l].ck, h, &m->dec.blocks[l].cross.k, B * S, m->pool);
-        m->kern->matmul(s->layers[l].cv, h, &m->dec.blocks[l].cross.v, B * S, m->pool);
+        m->kern->matmul(s->layers[l].ck, h, &m->dec.blocks[l].cross.k, B * S, s->pool);
+        m->kern->matmul(s->layers[l].cv, h, &m->dec.blocks[l].cross.v, B * S, s->pool);
     }
     return SC_OK;
 }
@@ -354,7 +360,7 @@ sc_status sc_session_decode(sc_session *s, const int32_t *tokens, int64_t T, flo
     if (logits) {
         if (m->lm_scale != 1.0f)
             for (int64_t i = 0; i < N * D; i++) h[i] *= m->lm_scale;
-        m->kern->matmul(logits, h, &m->lm_head, N, m->pool);
+        m->kern->matmul(logits, h, &m->lm_head, N, s->pool);
     }
     return SC_OK;
 }

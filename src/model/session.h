@@ -26,6 +26,7 @@ struct sc_session {
     sc_layer_cache *layers;   /* [num_decoder_layers] */
     int64_t cap, len;         /* self-attention cache capacity and fill */
     sc_workspace ws;
+    sc_pool *pool;            /* this session's threads; NULL = single-threaded */
     sc_trace_fn trace;
     void *trace_ctx;
 };

@@ -1,0 +1,293 @@
+/* switchc tokenize / detokenize: text -> ids and pieces, ids -> text, with
+ * the T5 tokenizer of a model directory. `tokenize --jsonl` reads
+ * {"text": ...} lines on stdin and writes {"ids": [...], "pieces": [...]}. */
+#include "cli/commands.h"
+#include "io/json.h"
+#include "switchc.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void tokenize_usage(FILE *f) {
+    fprintf(f,
+            "usage: switchc tokenize -m DIR [--no-eos] [--jsonl] [TEXT...]\n\n"
+            "Encodes TEXT (the arguments joined by spaces) with the T5 tokenizer in DIR\n"
+            "(spiece.model or tokenizer.json, or the file itself) and prints the ids\n"
+            "(</s> appended unless --no-eos) and the pieces.\n\n"
+            "  -m, --model DIR  model directory or tokenizer file\n"
+            "  --no-eos         do not append </s>\n"
+            "  --jsonl          read {\"text\": ...} lines on stdin, write\n"
+            "                   {\"ids\": [...], \"pieces\": [...]} lines\n"
+            "  -h, --help       this help\n\nExit status: 0 ok, 1 failure, 2 bad usage.\n");
+}
+
+static void detokenize_usage(FILE *f) {
+    fprintf(f,
+            "usage: switchc detokenize -m DIR [--skip-special] [--no-cleanup] ID...\n\n"
+            "Decodes token ids to text as Hugging Face's T5Tokenizer.decode does.\n\n"
+            "  -m, --model DIR   model directory or tokenizer file\n"
+            "  --skip-special    drop </s>, <pad>, <unk> and the sentinels\n"
+            "  --no-cleanup      clean_up_tokenization_spaces=False\n"
+            "  -h, --help        this help\n\nExit status: 0 ok, 1 failure, 2 bad usage.\n");
+}
+
+/* Writes s[0..n) as a JSON string. */
+static void json_str(FILE *f, const char *s, size_t n) {
+    fputc('"', f);
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c == '"' || c == '\\') fprintf(f, "\\%c", c);
+        else if (c == '\n') fputs("\\n", f);
+        else if (c == '\t') fputs("\\t", f);
+        else if (c == '\r') fputs("\\r", f);
+        else if (c < 0x20 || c == 0x7f) fprintf(f, "\\u%04x", c);
+        else fputc(c, f);
+    }
+    fputc('"', f);
+}
+
+typedef struct tok_out {
+    char *buf;
+    size_t cap;
+    sc_token_piece *pieces;
+    size_t pcap;
+} tok_out;
+
+static sc_status run_tokenize(const sc_tokenizer *t, const char *text, size_t len, bool eos,
+                              tok_out *o, size_t *n, sc_error *err) {
+    for (;;) {
+        size_t need = 0;
+        sc_status st = sc_tokenizer_tokenize(t, text, len, o->buf, o->cap, &need, o->pieces, o->pcap, n, err);
+        if (st != SC_ERR_BUFFER_TOO_SMALL) {
+            if (!st && eos) { /* the ids as encode() gives them */
+                if (*n == 0 || o->pieces[*n - 1].id != sc_tokenizer_eos_id(t)) {
+                    if (*n + 1 > o->pcap) {
+                        o->pcap = *n + 1;
+                        sc_token_piece *p = realloc(o->pieces, o->pcap * sizeof *p);
+                        if (!p) return SC_ERR_NOMEM;
+                        o->pieces = p;
+                    }
+                    o->pieces[*n].id = sc_tokenizer_eos_id(t);
+                    o->pieces[*n].offset = UINT32_MAX; /* not a piece of the text */
+                    o->pieces[*n].len = 0;
+                    (*n)++;
+                }
+            }
+            return st;
+        }
+        if (need > o->cap) {
+            char *b = realloc(o->buf, need);
+            if (!b) return SC_ERR_NOMEM;
+            o->buf = b;
+            o->cap = need;
+        }
+        if (*n > o->pcap) {
+            sc_token_piece *p = realloc(o->pieces, *n * sizeof *p);
+            if (!p) return SC_ERR_NOMEM;
+            o->pieces = p;
+            o->pcap = *n;
+        }
+    }
+}
+
+int cmd_tokenize(int argc, char **argv) {
+    const char *model = NULL;
+    bool eos = true, jsonl = false;
+    int first_text = argc;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+            tokenize_usage(stdout);
+            return SC_EXIT_OK;
+        } else if (!strcmp(argv[i], "-m") || !strcmp(argv[i], "--model")) {
+            if (++i >= argc) {
+                fprintf(stderr, "switchc tokenize: %s needs a value\n", argv[i - 1]);
+                return SC_EXIT_USAGE;
+            }
+            model = argv[i];
+        } else if (!strcmp(argv[i], "--no-eos")) {
+            eos = false;
+        } else if (!strcmp(argv[i], "--jsonl")) {
+            jsonl = true;
+        } else if (!strcmp(argv[i], "--")) {
+            first_text = i + 1;
+            break;
+        } else if (argv[i][0] == '-' && argv[i][1]) {
+            fprintf(stderr, "switchc tokenize: unknown option '%s'\n", argv[i]);
+            tokenize_usage(stderr);
+            return SC_EXIT_USAGE;
+        } else {
+            first_text = i;
+            break;
+        }
+    }
+    if (!model) {
+        fprintf(stderr, "switchc tokenize: -m DIR is required\n");
+        tokenize_usage(stderr);
+        return SC_EXIT_USAGE;
+    }
+    if (jsonl == (first_text < argc)) {
+        fprintf(stderr, "switchc tokenize: give TEXT arguments or --jsonl (not both)\n");
+        return SC_EXIT_USAGE;
+    }
+    sc_error err;
+    sc_tokenizer *t;
+    if (sc_tokenizer_load(model, &t, &err)) {
+        fprintf(stderr, "switchc tokenize: %s\n", err.msg);
+        return SC_EXIT_FAIL;
+    }
+    int rc = SC_EXIT_OK;
+    tok_out o = {0};
+    size_t n;
+    if (!jsonl) {
+        size_t len = 0;
+        for (int i = first_text; i < argc; i++) len += strlen(argv[i]) + 1;
+        char *text = malloc(len + 1);
+        if (!text) {
+            sc_tokenizer_free(t);
+            return SC_EXIT_FAIL;
+        }
+        size_t at = 0;
+        for (int i = first_text; i < argc; i++) {
+            if (i > first_text) text[at++] = ' ';
+            size_t l = strlen(argv[i]);
+            memcpy(text + at, argv[i], l);
+            at += l;
+        }
+        if (run_tokenize(t, text, at, eos, &o, &n, &err)) {
+            fprintf(stderr, "switchc tokenize: %s\n", err.msg);
+            rc = SC_EXIT_FAIL;
+        } else {
+            printf("ids:");
+            for (size_t i = 0; i < n; i++) printf(" %d", o.pieces[i].id);
+            printf("\npieces:");
+            for (size_t i = 0; i < n; i++) {
+                fputc(' ', stdout);
+                if (o.pieces[i].offset == UINT32_MAX) {
+                    size_t pl;
+                    const char *p = sc_tokenizer_piece(t, o.pieces[i].id, &pl);
+                    json_str(stdout, p, pl);
+                } else {
+                    json_str(stdout, o.buf + o.pieces[i].offset, o.pieces[i].len);
+                }
+            }
+            printf("\n");
+        }
+        free(text);
+    } else {
+        char *line = NULL;
+        size_t cap = 0, lineno = 0;
+        ssize_t ln;
+        while ((ln = getline(&line, &cap, stdin)) > 0) {
+            lineno++;
+            sc_json_doc *doc;
+            if (sc_json_parse(line, (size_t)ln, "<stdin>", &doc, &err)) {
+                fprintf(stderr, "switchc tokenize: line %zu: %s\n", lineno, err.msg);
+                rc = SC_EXIT_FAIL;
+                break;
+            }
+            size_t tl;
+            const char *text = sc_json_string(sc_json_get(sc_json_root(doc), "text"), &tl);
+            if (!text) {
+                fprintf(stderr, "switchc tokenize: line %zu: no \"text\" string\n", lineno);
+                sc_json_free(doc);
+                rc = SC_EXIT_FAIL;
+                break;
+            }
+            if (run_tokenize(t, text, tl, eos, &o, &n, &err)) {
+                fprintf(stderr, "switchc tokenize: line %zu: %s\n", lineno, err.msg);
+                sc_json_free(doc);
+                rc = SC_EXIT_FAIL;
+                break;
+            }
+            sc_json_free(doc);
+            printf("{\"ids\": [");
+            for (size_t i = 0; i < n; i++) printf(i ? ", %d" : "%d", o.pieces[i].id);
+            printf("], \"pieces\": [");
+            bool first = true;
+            for (size_t i = 0; i < n; i++) {
+                if (o.pieces[i].offset == UINT32_MAX) continue; /* eos: not a piece (HF tokenize) */
+                if (!first) printf(", ");
+                first = false;
+                json_str(stdout, o.buf + o.pieces[i].offset, o.pieces[i].len);
+            }
+            printf("]}\n");
+        }
+        free(line);
+    }
+    free(o.buf);
+    free(o.pieces);
+    sc_tokenizer_free(t);
+    if (fflush(stdout)) rc = SC_EXIT_FAIL;
+    return rc;
+}
+
+int cmd_detokenize(int argc, char **argv) {
+    const char *model = NULL;
+    unsigned flags = 0;
+    int32_t *ids = malloc(((size_t)argc + 1) * sizeof *ids);
+    size_t n = 0;
+    if (!ids) return SC_EXIT_FAIL;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+            detokenize_usage(stdout);
+            free(ids);
+            return SC_EXIT_OK;
+        } else if (!strcmp(argv[i], "-m") || !strcmp(argv[i], "--model")) {
+            if (++i >= argc) {
+                fprintf(stderr, "switchc detokenize: %s needs a value\n", argv[i - 1]);
+                free(ids);
+                return SC_EXIT_USAGE;
+            }
+            model = argv[i];
+        } else if (!strcmp(argv[i], "--skip-special")) {
+            flags |= SC_DECODE_SKIP_SPECIAL;
+        } else if (!strcmp(argv[i], "--no-cleanup")) {
+            flags |= SC_DECODE_NO_CLEANUP;
+        } else {
+            char *end;
+            errno = 0;
+            long v = strtol(argv[i], &end, 10);
+            if (errno || end == argv[i] || *end || v < INT32_MIN || v > INT32_MAX) {
+                fprintf(stderr, "switchc detokenize: '%s' is not an id\n", argv[i]);
+                detokenize_usage(stderr);
+                free(ids);
+                return SC_EXIT_USAGE;
+            }
+            ids[n++] = (int32_t)v;
+        }
+    }
+    if (!model) {
+        fprintf(stderr, "switchc detokenize: -m DIR is required\n");
+        detokenize_usage(stderr);
+        free(ids);
+        return SC_EXIT_USAGE;
+    }
+    sc_error err;
+    sc_tokenizer *t;
+    if (sc_tokenizer_load(model, &t, &err)) {
+        fprintf(stderr, "switchc detokenize: %s\n", err.msg);
+        free(ids);
+        return SC_EXIT_FAIL;
+    }
+    size_t len = 0;
+    int rc = SC_EXIT_OK;
+    sc_status st = sc_tokenizer_decode(t, ids, n, flags, NULL, 0, &len, &err);
+    char *buf = NULL;
+    if (st == SC_ERR_BUFFER_TOO_SMALL) {
+        buf = malloc(len + 1);
+        st = buf ? sc_tokenizer_decode(t, ids, n, flags, buf, len + 1, &len, &err) : SC_ERR_NOMEM;
+    }
+    if (st) {
+        fprintf(stderr, "switchc detokenize: %s\n", err.msg);
+        rc = SC_EXIT_FAIL;
+    } else {
+        fwrite(buf ? buf : "", 1, len, stdout);
+        fputc('\n', stdout);
+    }
+    free(buf);
+    free(ids);
+    sc_tokenizer_free(t);
+    return rc;
+}

@@ -1,0 +1,35 @@
+/* A persistent thread pool for splitting one operation into tasks.
+ *
+ * sc_pool_run(pool, fn, ctx, n) calls fn(ctx, t, n) once for every t in
+ * 0..n-1, spread over the pool's threads; the calling thread takes tasks
+ * too, and the call returns when every task has finished. Threads are
+ * created once by sc_pool_create and reused: a decode step runs thousands of
+ * small ops per second, so waking a worker must cost microseconds, not a
+ * pthread_create. Idle workers spin briefly, then sleep on a condition
+ * variable.
+ *
+ * A NULL pool runs every task serially on the calling thread. One pool runs
+ * one operation at a time: sc_pool_run must not be called concurrently on
+ * the same pool, nor from inside a task. Task order is unspecified. */
+#ifndef SC_CORE_POOL_H
+#define SC_CORE_POOL_H
+
+typedef struct sc_pool sc_pool;
+
+/* Creates a pool of n_threads threads in all, the caller included (so
+ * n_threads - 1 workers are started). n_threads <= 0 means: the environment
+ * variable SWITCHC_THREADS if set to a positive integer, else the number of
+ * physical cores this process may run on. Returns NULL if out of memory or
+ * threads cannot be created. */
+sc_pool *sc_pool_create(int n_threads);
+/* Stops and joins the workers. NULL is a no-op. */
+void sc_pool_free(sc_pool *pool);
+/* Threads in the pool, the caller included; 1 for NULL. */
+int sc_pool_size(const sc_pool *pool);
+/* Runs fn(ctx, task, n_tasks) for task = 0..n_tasks-1; returns when all are done. */
+void sc_pool_run(sc_pool *pool, void (*fn)(void *ctx, int task, int n_tasks), void *ctx, int n_tasks);
+
+/* The thread count sc_pool_create(0) would use. */
+int sc_pool_default_threads(void);
+
+#endif

@@ -1,0 +1,35 @@
+/* Internal declarations shared by the fast CPU kernels (kernels/cpu/) and
+ * the dispatch table. Dimension letters as in kernels.h: M activation rows,
+ * K input features, N output features; W is [N, K]. */
+#ifndef SC_KERNELS_CPU_CPU_KERNELS_H
+#define SC_KERNELS_CPU_CPU_KERNELS_H
+
+#include "kernels/kernels.h"
+
+#if defined(__x86_64__)
+#define SC_HAVE_X86_KERNELS 1
+#define SC_TARGET_AVX512 __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,fma")))
+#define SC_TARGET_VNNI __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,fma,avx512vnni")))
+#define SC_TARGET_BF16 __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,fma,avx512bf16")))
+#define SC_AI __attribute__((always_inline)) inline
+
+/* F32, BF16, F16 weights; fp32 arithmetic (16-bit weights widened exactly). */
+void sc_matmul_f32_avx512(float *y, const float *x, const sc_tensor *W, int64_t M, sc_pool *pool);
+/* I8 weights + per-row scales; activations quantized per row to int8 (VNNI). */
+void sc_matmul_q8_vnni(float *y, const float *x, const sc_tensor *W, int64_t M, sc_pool *pool);
+/* BF16 weights; activations rounded to bf16, vdpbf16ps (bf16-compute path). */
+void sc_matmul_bf16_dot(float *y, const float *x, const sc_tensor *W, int64_t M, sc_pool *pool);
+#endif
+
+/* Splits [0, total) into n_tasks pieces aligned to `align`; piece `task`. */
+static inline void sc_split_range(int64_t total, int64_t align, int task, int n_tasks, int64_t *lo,
+                                  int64_t *hi) {
+    int64_t units = (total + align - 1) / align;
+    int64_t per = units / n_tasks, extra = units % n_tasks;
+    int64_t u0 = task * per + (task < extra ? task : extra);
+    int64_t u1 = u0 + per + (task < extra ? 1 : 0);
+    *lo = u0 * align < total ? u0 * align : total;
+    *hi = u1 * align < total ? u1 * align : total;
+}
+
+#endif

@@ -1,0 +1,270 @@
+/* AVX-512 matmul y[M,N] = x[M,K] @ W[N,K]^T for F32, BF16 and F16 weights,
+ * all in fp32 arithmetic: 16-bit weights are widened exactly, so the result
+ * equals the reference up to summation order (no bf16 rounding of x).
+ *
+ * Two paths:
+ *  - M <= DECODE_M (decode): memory-bound. Each W row is streamed once and
+ *    dotted with every x row (4 W rows x up to 4 x rows of accumulators);
+ *    threads split N.
+ *  - larger M (encoder): compute-bound. Per task (a block of N, a block of
+ *    M) and per K block of KC, W is packed (widened, transposed 16x16 in
+ *    registers) into panels [KC][32]; a 14x32 register tile (28 zmm
+ *    accumulators) broadcasts x and streams the panel. Partial sums live in
+ *    y between K blocks.
+ *
+ * Leaves out: weights packed once at load (each call re-packs, which costs
+ * a pass over W), AMX, prefetch tuning. Built with target attributes so the
+ * library compiles without -march; dispatch.c calls it only when the CPU has
+ * AVX-512 F/BW/VL/DQ and FMA. */
+#include "kernels/cpu/cpu_kernels.h"
+
+#if SC_HAVE_X86_KERNELS
+#include "core/pool.h"
+
+#include <immintrin.h>
+#include <stdint.h>
+
+#define DECODE_M 4
+#define MR 14
+#define NR 32
+#define KC 256
+#define NC 128 /* columns of W per task: 4 panels, 128 KiB packed */
+
+enum { DT_F32, DT_BF16, DT_F16 };
+
+/* 16 weights at w[idx..] (masked) widened to fp32. */
+static SC_AI SC_TARGET_AVX512 __m512 load_w(const void *w, int dt, int64_t idx, __mmask16 m) {
+    if (dt == DT_F32) return _mm512_maskz_loadu_ps(m, (const float *)w + idx);
+    __m256i h = _mm256_maskz_loadu_epi16(m, (const uint16_t *)w + idx);
+    if (dt == DT_BF16) return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
+    return _mm512_cvtph_ps(h);
+}
+
+static SC_AI SC_TARGET_AVX512 __mmask16 tail_mask(int64_t n) {
+    return n >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << n) - 1);
+}
+
+/* ---- decode path ---- */
+
+/* y[m0..m0+MB, n..n+NB] for compile-time MB, NB. */
+static SC_AI SC_TARGET_AVX512 void dot_block(float *y, const float *x, const void *w, int dt, int64_t K,
+                                             int64_t N, int64_t n, int NB, int MB) {
+    __m512 acc[4][4];
+    for (int i = 0; i < MB; i++)
+        for (int j = 0; j < NB; j++) acc[i][j] = _mm512_setzero_ps();
+    for (int64_t k = 0; k < K; k += 16) {
+        __mmask16 m = tail_mask(K - k);
+        __m512 wv[4];
+        for (int j = 0; j < NB; j++) wv[j] = load_w(w, dt, (n + j) * K + k, m);
+        for (int i = 0; i < MB; i++) {
+            __m512 xv = _mm512_maskz_loadu_ps(m, x + i * K + k);
+            for (int j = 0; j < NB; j++) acc[i][j] = _mm512_fmadd_ps(xv, wv[j], acc[i][j]);
+        }
+    }
+    for (int i = 0; i < MB; i++)
+        for (int j = 0; j < NB; j++) y[i * N + n + j] = _mm512_reduce_add_ps(acc[i][j]);
+}
+
+static SC_AI SC_TARGET_AVX512 void decode_rows(float *y, const float *x, const void *w, int dt, int64_t K,
+                                               int64_t N, int64_t M, int64_t n0, int64_t n1) {
+    for (int64_t m0 = 0; m0 < M; m0 += 4) {
+        int64_t mb = M - m0 < 4 ? M - m0 : 4;
+        float *ym = y + m0 * N;
+        const float *xm = x + m0 * K;
+        int64_t n = n0;
+#define DOT_ALL_MB(NB)                                                         \
+    switch (mb) {                                                              \
+    case 1: dot_block(ym, xm, w, dt, K, N, n, NB, 1); break;                   \
+    case 2: dot_block(ym, xm, w, dt, K, N, n, NB, 2); break;                   \
+    case 3: dot_block(ym, xm, w, dt, K, N, n, NB, 3); break;                   \
+    default: dot_block(ym, xm, w, dt, K, N, n, NB, 4); break;                  \
+    }
+        for (; n + 4 <= n1; n += 4) DOT_ALL_MB(4)
+        for (; n < n1; n++) DOT_ALL_MB(1)
+#undef DOT_ALL_MB
+    }
+}
+
+static SC_TARGET_AVX512 void decode_f32(float *y, const float *x, const void *w, int64_t K, int64_t N,
+                                        int64_t M, int64_t n0, int64_t n1) {
+    decode_rows(y, x, w, DT_F32, K, N, M, n0, n1);
+}
+static SC_TARGET_AVX512 void decode_bf16(float *y, const float *x, const void *w, int64_t K, int64_t N,
+                                         int64_t M, int64_t n0, int64_t n1) {
+    decode_rows(y, x, w, DT_BF16, K, N, M, n0, n1);
+}
+static SC_TARGET_AVX512 void decode_f16(float *y, const float *x, const void *w, int64_t K, int64_t N,
+                                        int64_t M, int64_t n0, int64_t n1) {
+    decode_rows(y, x, w, DT_F16, K, N, M, n0, n1);
+}
+
+/* ---- packed path ---- */
+
+/* In-register transpose: r[i] holds 16 k-values of row i; afterwards r[k]
+ * holds the 16 row values at column k. */
+static SC_AI SC_TARGET_AVX512 void transpose16(__m512 r[16]) {
+    __m512 t[16], u[16];
+    for (int i = 0; i < 8; i++) {
+        t[2 * i] = _mm512_unpacklo_ps(r[2 * i], r[2 * i + 1]);
+        t[2 * i + 1] = _mm512_unpackhi_ps(r[2 * i], r[2 * i + 1]);
+    }
+    for (int g = 0; g < 4; g++) {
+        __m512d a = _mm512_castps_pd(t[4 * g]), b = _mm512_castps_pd(t[4 * g + 1]);
+        __m512d c = _mm512_castps_pd(t[4 * g + 2]), d = _mm512_castps_pd(t[4 * g + 3]);
+        u[4 * g + 0] = _mm512_castpd_ps(_mm512_unpacklo_pd(a, c));
+        u[4 * g + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(a, c));
+        u[4 * g + 2] = _mm512_castpd_ps(_mm512_unpacklo_pd(b, d));
+        u[4 * g + 3] = _mm512_castpd_ps(_mm512_unpackhi_pd(b, d));
+    }
+    /* u[4g+j] lane L = elements 4L+j of rows 4g..4g+3 */
+    for (int j = 0; j < 4; j++) {
+        __m512 v = _mm512_shuffle_f32x4(u[j], u[4 + j], 0x88), w = _mm512_shuffle_f32x4(u[j], u[4 + j], 0xdd);
+        __m512 v2 = _mm512_shuffle_f32x4(u[8 + j], u[12 + j], 0x88);
+        __m512 w2 = _mm512_shuffle_f32x4(u[8 + j], u[12 + j], 0xdd);
+        r[0 + j] = _mm512_shuffle_f32x4(v, v2, 0x88);
+        r[8 + j] = _mm512_shuffle_f32x4(v, v2, 0xdd);
+        r[4 + j] = _mm512_shuffle_f32x4(w, w2, 0x88);
+        r[12 + j] = _mm512_shuffle_f32x4(w, w2, 0xdd);
+    }
+}
+
+/* Packs W[n0..n0+32, k0..k0+kc] (rows >= N as zeros) into dst[kc][32]. */
+static SC_AI SC_TARGET_AVX512 void pack_panel(float *dst, const void *w, int dt, int64_t N, int64_t K,
+                                              int64_t n0, int64_t k0, int64_t kc) {
+    for (int64_t k = 0; k < kc; k += 16) {
+        __mmask16 m = tail_mask(kc - k);
+        int64_t kn = kc - k < 16 ? kc - k : 16;
+        for (int h = 0; h < 2; h++) {
+            __m512 r[16];
+            for (int i = 0; i < 16; i++) {
+                int64_t n = n0 + 16 * h + i;
+                r[i] = n < N ? load_w(w, dt, n * K + k0 + k, m) : _mm512_setzero_ps();
+            }
+            transpose16(r);
+            for (int64_t c = 0; c < kn; c++) _mm512_store_ps(dst + (k + c) * NR + 16 * h, r[c]);
+        }
+    }
+}
+
+/* C[MRc x 32] (+)= x[MRc, kc] @ panel[kc, 32]; y columns masked by m0, m1. */
+static SC_AI SC_TARGET_AVX512 void tile(int MRc, int64_t kc, const float *x, int64_t ldx, const float *p,
+                                        float *y, int64_t ldy, int first, __mmask16 m0, __mmask16 m1) {
+    __m512 c0[MR], c1[MR];
+    for (int i = 0; i < MRc; i++) {
+        c0[i] = first ? _mm512_setzero_ps() : _mm512_maskz_loadu_ps(m0, y + i * ldy);
+        c1[i] = first ? _mm512_setzero_ps() : _mm512_maskz_loadu_ps(m1, y + i * ldy + 16);
+    }
+    for (int64_t k = 0; k < kc; k++) {
+        __m512 b0 = _mm512_load_ps(p + k * NR), b1 = _mm512_load_ps(p + k * NR + 16);
+        for (int i = 0; i < MRc; i++) {
+            __m512 a = _mm512_set1_ps(x[i * ldx + k]);
+            c0[i] = _mm512_fmadd_ps(a, b0, c0[i]);
+            c1[i] = _mm512_fmadd_ps(a, b1, c1[i]);
+        }
+    }
+    for (int i = 0; i < MRc; i++) {
+        _mm512_mask_storeu_ps(y + i * ldy, m0, c0[i]);
+        _mm512_mask_storeu_ps(y + i * ldy + 16, m1, c1[i]);
+    }
+}
+
+static SC_TARGET_AVX512 void tile_any(int mr, int64_t kc, const float *x, int64_t ldx, const float *p, float *y,
+                                      int64_t ldy, int first, __mmask16 m0, __mmask16 m1) {
+    switch (mr) {
+#define T(R) case R: tile(R, kc, x, ldx, p, y, ldy, first, m0, m1); break;
+        T(1) T(2) T(3) T(4) T(5) T(6) T(7) T(8) T(9) T(10) T(11) T(12) T(13)
+#undef T
+    default: tile(MR, kc, x, ldx, p, y, ldy, first, m0, m1); break;
+    }
+}
+
+static SC_TARGET_AVX512 void pack_any(float *dst, const void *w, int dt, int64_t N, int64_t K, int64_t n0,
+                                      int64_t k0, int64_t kc) {
+    if (dt == DT_F32) pack_panel(dst, w, DT_F32, N, K, n0, k0, kc);
+    else if (dt == DT_BF16) pack_panel(dst, w, DT_BF16, N, K, n0, k0, kc);
+    else pack_panel(dst, w, DT_F16, N, K, n0, k0, kc);
+}
+
+/* Packed panels of one task; per thread so tasks never share or allocate. */
+static _Thread_local _Alignas(64) float packed[(NC / NR) * KC * NR];
+
+static SC_TARGET_AVX512 void gemm_block(float *y, const float *x, const void *w, int dt, int64_t N, int64_t K,
+                                        int64_t ma, int64_t mb, int64_t na, int64_t nb) {
+    int64_t panels = (nb - na + NR - 1) / NR;
+    for (int64_t k0 = 0; k0 < K; k0 += KC) {
+        int64_t kc = K - k0 < KC ? K - k0 : KC;
+        for (int64_t p = 0; p < panels; p++) pack_any(packed + p * KC * NR, w, dt, N, K, na + p * NR, k0, kc);
+        for (int64_t m = ma; m < mb; m += MR) {
+            int mr = (int)(mb - m < MR ? mb - m : MR);
+            for (int64_t p = 0; p < panels; p++) {
+                int64_t n = na + p * NR, cols = nb - n;
+                __mmask16 m0 = tail_mask(cols), m1 = tail_mask(cols > 16 ? cols - 16 : 0);
+                tile_any(mr, kc, x + m * K + k0, K, packed + p * KC * NR, y + m * N + n, N, k0 == 0, m0, m1);
+            }
+        }
+    }
+}
+
+typedef struct {
+    float *y;
+    const float *x;
+    const void *w;
+    int dt;
+    int64_t M, N, K;
+    int n_chunks, m_chunks;
+} job;
+
+static void decode_task(void *vctx, int task, int n_tasks) {
+    const job *j = vctx;
+    int64_t n0, n1;
+    sc_split_range(j->N, 4, task, n_tasks, &n0, &n1);
+    if (n0 >= n1) return;
+    if (j->dt == DT_F32) decode_f32(j->y, j->x, j->w, j->K, j->N, j->M, n0, n1);
+    else if (j->dt == DT_BF16) decode_bf16(j->y, j->x, j->w, j->K, j->N, j->M, n0, n1);
+    else decode_f16(j->y, j->x, j->w, j->K, j->N, j->M, n0, n1);
+}
+
+static void gemm_task(void *vctx, int task, int n_tasks) {
+    const job *j = vctx;
+    int nt = task % j->n_chunks, mt = task / j->n_chunks;
+    int64_t m0, m1;
+    sc_split_range(j->M, MR, mt, j->m_chunks, &m0, &m1);
+    int64_t n0 = (int64_t)nt * NC, n1 = n0 + NC < j->N ? n0 + NC : j->N;
+    if (m0 < m1) gemm_block(j->y, j->x, j->w, j->dt, j->N, j->K, m0, m1, n0, n1);
+}
+
+void sc_matmul_f32_avx512(float *y, const float *x, const sc_tensor *W, int64_t M, sc_pool *pool) {
+    const int64_t N = W->shape[0], K = W->shape[1];
+    if (M <= 0 || N <= 0) return;
+    job j = {y, x, W->data, 0, M, N, K, 0, 0};
+    if (W->dtype == SC_DTYPE_F32) j.dt = DT_F32;
+    else if (W->dtype == SC_DTYPE_BF16) j.dt = DT_BF16;
+    else if (W->dtype == SC_DTYPE_F16) j.dt = DT_F16;
+    else {
+        sc_matmul_ref(y, x, W, M, pool);
+        return;
+    }
+    if (K <= 0) {
+        for (int64_t i = 0; i < M * N; i++) y[i] = 0.0f;
+        return;
+    }
+    int threads = sc_pool_size(pool);
+    double work = (double)M * (double)N * (double)K;
+    if (work < 65536.0) threads = 1; /* waking threads costs more than it saves */
+    if (M <= DECODE_M) {
+        int64_t tasks = (N + 63) / 64;
+        if (tasks > 4 * threads) tasks = 4 * threads;
+        if (threads == 1) tasks = 1;
+        sc_pool_run(threads > 1 ? pool : NULL, decode_task, &j, (int)tasks);
+        return;
+    }
+    int64_t n_chunks = (N + NC - 1) / NC, m_chunks = 1;
+    if (threads > 1 && n_chunks < 2 * threads) {
+        int64_t want = (2 * threads + n_chunks - 1) / n_chunks, most = (M + MR - 1) / MR;
+        m_chunks = want < most ? want : most;
+    }
+    j.n_chunks = (int)n_chunks;
+    j.m_chunks = (int)m_chunks;
+    sc_pool_run(threads > 1 ? pool : NULL, gemm_task, &j, (int)(n_chunks * m_chunks));
+}
+#endif

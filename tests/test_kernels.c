@@ -1,0 +1,151 @@
+/* Every kernel table's matmul against sc_matmul_ref, for every weight dtype,
+ * on odd shapes, serial and with a 2-thread pool; guard values after y must
+ * stay untouched and every y must be written. Tolerances, with
+ * S = sum_k |x[m,k] * w[n,k]| (w as the reference sees it):
+ *   fp32 compute (F32, F16, BF16 widened):  1e-5 * S   (summation order)
+ *   bf16 compute (vdpbf16ps, x -> bf16):    2^-8 * S + 1e-5 * S
+ *   int8 (x quantized per row):             sw[n] * sx[m] / 2 * sum_k |q[n,k]| + 1e-5 * S
+ * Also: quantize_rows_q8, table selection, CPU feature string. */
+#include "core/dtype.h"
+#include "core/pool.h"
+#include "kernels/cpu_features.h"
+#include "kernels/kernels.h"
+#include "test_util.h"
+
+#include <math.h>
+#include <stdint.h>
+
+#define GUARD 16
+static const float GUARD_VAL = -12345.678f;
+
+static uint32_t rng = 12345u;
+static float frand(void) {
+    rng = rng * 1664525u + 1013904223u;
+    return (float)((rng >> 8) & 0xffffff) / 8388608.0f - 1.0f;
+}
+
+static void test_quantize(void) {
+    float w[3 * 5] = {0.5f, -1.0f, 0.25f, 0.0f, 1.0f, 0, 0, 0, 0, 0, 3.0f, -0.1f, 2.9f, 1.5f, -3.0f};
+    int8_t q[15];
+    float s[3];
+    const sc_kernels *t = sc_kernels_best();
+    t->quantize_rows_q8(q, s, w, 3, 5);
+    CHECK(fabsf(s[0] - 1.0f / 127.0f) < 1e-9f && q[1] == -127 && q[4] == 127 && q[3] == 0);
+    CHECK(q[0] == 64 && q[2] == 32); /* 63.5 -> 64 (ties to even), 31.75 -> 32 */
+    CHECK(s[1] == 0.0f && q[5] == 0 && q[9] == 0);
+    CHECK(fabsf(s[2] - 3.0f / 127.0f) < 1e-7f && q[10] == 127 && q[14] == -127 && q[11] == -4);
+}
+
+static int check_one(const sc_kernels *t, sc_dtype dt, int64_t M, int64_t N, int64_t K, sc_pool *pool2) {
+    float *x = malloc(sizeof(float) * (size_t)(M * K));
+    float *wf = malloc(sizeof(float) * (size_t)(N * K));
+    void *wd = malloc(sizeof(float) * (size_t)(N * K));
+    float *scales = malloc(sizeof(float) * (size_t)N);
+    float *wref = malloc(sizeof(float) * (size_t)(N * K)); /* w as the reference sees it */
+    float *yref = malloc(sizeof(float) * (size_t)(M * N));
+    float *y = malloc(sizeof(float) * (size_t)(M * N + GUARD));
+    for (int64_t i = 0; i < M * K; i++) x[i] = frand();
+    for (int64_t i = 0; i < N * K; i++) wf[i] = frand();
+    sc_tensor W = {.dtype = dt, .ndim = 2, .shape = {N, K}, .data = wd, .scales = NULL};
+    for (int64_t i = 0; i < N * K; i++) {
+        switch (dt) {
+        case SC_DTYPE_F32: ((float *)wd)[i] = wref[i] = wf[i]; break;
+        case SC_DTYPE_BF16: ((uint16_t *)wd)[i] = sc_f32_to_bf16(wf[i]); wref[i] = sc_bf16_to_f32(((uint16_t *)wd)[i]); break;
+        case SC_DTYPE_F16: ((uint16_t *)wd)[i] = sc_f32_to_f16(wf[i]); wref[i] = sc_f16_to_f32(((uint16_t *)wd)[i]); break;
+        default: break;
+        }
+    }
+    if (dt == SC_DTYPE_I8) {
+        sc_quantize_rows_q8_ref(wd, scales, wf, N, K);
+        W.scales = scales;
+        for (int64_t i = 0; i < N * K; i++) wref[i] = (float)((int8_t *)wd)[i];
+    }
+    sc_matmul_ref(yref, x, &W, M, NULL);
+    int ok = 1;
+    for (int run = 0; run < 2 && ok; run++) {
+    sc_pool *pool = run ? pool2 : NULL;
+    const char *pool_name = run ? "2 threads" : "none";
+    for (int64_t i = 0; i < M * N; i++) y[i] = NAN;
+    for (int i = 0; i < GUARD; i++) y[M * N + i] = GUARD_VAL;
+    t->matmul(y, x, &W, M, pool);
+    for (int i = 0; i < GUARD; i++) ok &= y[M * N + i] == GUARD_VAL;
+    if (!ok) fprintf(stderr, "%s dtype=%d M=%lld N=%lld K=%lld: guard overwritten\n", t->name, (int)dt,
+                     (long long)M, (long long)N, (long long)K);
+    const char *impl = t->matmul_impl[dt] ? t->matmul_impl[dt] : "";
+    int bf16_compute = strstr(impl, "vdpbf16ps") != NULL, q8 = strstr(impl, "vpdpbusd") != NULL;
+    double worst = 0;
+    for (int64_t m = 0; m < M && ok; m++) {
+        double sx = 0;
+        for (int64_t k = 0; k < K; k++) sx = fmax(sx, fabs(x[m * K + k]));
+        sx /= 127.0;
+        for (int64_t n = 0; n < N; n++) {
+            double S = 0, Q = 0;
+            for (int64_t k = 0; k < K; k++) {
+                S += fabs((double)x[m * K + k] * wref[n * K + k]);
+                Q += fabs(wref[n * K + k]);
+            }
+            if (dt == SC_DTYPE_I8) S *= scales[n];
+            double tol = 1e-5 * S + 1e-30;
+            if (bf16_compute) tol += S / 256.0;
+            if (q8) tol += scales[n] * sx / 2.0 * Q * 1.0001;
+            double d = fabs((double)y[m * N + n] - yref[m * N + n]);
+            if (!(d <= tol)) {
+                fprintf(stderr, "%s dtype=%d M=%lld N=%lld K=%lld pool=%s: y[%lld,%lld]=%g ref=%g tol=%g\n",
+                        t->name, (int)dt, (long long)M, (long long)N, (long long)K, pool_name, (long long)m,
+                        (long long)n, y[m * N + n], yref[m * N + n], tol);
+                ok = 0;
+                break;
+            }
+            if (tol > 0 && d / tol > worst) worst = d / tol;
+        }
+    }
+    }
+    free(x); free(wf); free(wd); free(scales); free(wref); free(yref); free(y);
+    return ok;
+}
+
+int main(void) {
+    const sc_cpu_features *f = sc_cpu_features_get();
+    char feat[256];
+    sc_cpu_features_string(f, feat, sizeof feat);
+    printf("cpu features: %s\nbest table: %s\n", feat, sc_kernels_best()->name);
+    CHECK(sc_kernels_best() != NULL && sc_kernels_select("best") == sc_kernels_best());
+    CHECK(sc_kernels_select("ref") == sc_kernels_ref());
+    CHECK(sc_kernels_select("no-such-table") == NULL && sc_kernels_select(NULL) == NULL);
+    test_quantize();
+
+    sc_pool *pool2 = sc_pool_create(2);
+    CHECK(pool2 != NULL);
+    const int64_t Ms[] = {1, 3, 7, 33, 128}, Ns[] = {1, 17, 33, 100}, Ks[] = {1, 7, 33, 257, 4097};
+    const sc_dtype dts[] = {SC_DTYPE_F32, SC_DTYPE_BF16, SC_DTYPE_F16, SC_DTYPE_I8};
+    const char *tested[64];
+    int n_tested = 0;
+    for (const char *const *name = sc_kernels_names(); *name; name++) {
+        const sc_kernels *t = sc_kernels_select(*name);
+        if (!t) {
+            printf("table %s: not supported by this CPU, skipped\n", *name);
+            continue;
+        }
+        if (t == sc_kernels_ref()) continue; /* the oracle itself */
+        for (int d = 0; d < 4; d++) {
+            /* the same kernel in several tables is tested once */
+            const char *impl = t->matmul_impl[dts[d]];
+            int seen = !impl || strstr(impl, "ref scalar") != NULL;
+            for (int i = 0; i < n_tested && !seen; i++) seen = !strcmp(tested[i], impl);
+            if (seen) continue;
+            tested[n_tested++] = impl;
+            int ok = 1, runs = 0;
+            for (int a = 0; a < 5; a++)
+                for (int b = 0; b < 4; b++)
+                    for (int c = 0; c < 5; c++) {
+                        ok &= check_one(t, dts[d], Ms[a], Ns[b], Ks[c], pool2);
+                        runs += 2;
+                    }
+            CHECKF(ok, "table %s dtype %d", t->name, (int)dts[d]);
+            printf("table %-12s dtype %d: %d shapes %s (%s)\n", t->name, (int)dts[d], runs, ok ? "ok" : "FAILED",
+                   t->matmul_impl[dts[d]]);
+        }
+    }
+    sc_pool_free(pool2);
+    TEST_MAIN_END();
+}

@@ -1,0 +1,100 @@
+/* Thread pool: every task runs exactly once, for n_tasks below, equal to and
+ * above the thread count; many tiny runs in a row (the decode pattern); runs
+ * after the workers fell asleep; the NULL pool; SWITCHC_THREADS. */
+#include "core/pool.h"
+#include "test_util.h"
+
+#include <stdatomic.h>
+#include <time.h>
+#include <unistd.h>
+
+typedef struct {
+    _Atomic int hits[1024];
+    _Atomic int calls;
+    int n_expected;
+    _Atomic int bad_n;
+} count_ctx;
+
+static void count_task(void *vctx, int task, int n_tasks) {
+    count_ctx *c = vctx;
+    if (n_tasks != c->n_expected || task < 0 || task >= n_tasks) atomic_fetch_add(&c->bad_n, 1);
+    else atomic_fetch_add(&c->hits[task], 1);
+    atomic_fetch_add(&c->calls, 1);
+}
+
+static int run_and_check(sc_pool *pool, int n) {
+    static count_ctx c;
+    memset(&c, 0, sizeof c);
+    c.n_expected = n;
+    sc_pool_run(pool, count_task, &c, n);
+    if (atomic_load(&c.bad_n) || atomic_load(&c.calls) != (n > 0 ? n : 0)) return 0;
+    for (int i = 0; i < n; i++)
+        if (atomic_load(&c.hits[i]) != 1) return 0;
+    return 1;
+}
+
+/* a task that takes a while, so several threads really overlap */
+static void slow_task(void *vctx, int task, int n_tasks) {
+    volatile double *sums = vctx;
+    double s = 0;
+    for (int i = 0; i < 200000; i++) s += (double)i * 1e-9;
+    sums[task] = s;
+}
+
+static double now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+int main(void) {
+    /* NULL pool: serial */
+    CHECK(sc_pool_size(NULL) == 1);
+    CHECK(run_and_check(NULL, 5));
+    CHECK(run_and_check(NULL, 0));
+    sc_pool_free(NULL);
+
+    for (int threads = 1; threads <= 4; threads++) {
+        sc_pool *pool = sc_pool_create(threads);
+        CHECK(pool != NULL);
+        if (!pool) continue;
+        CHECK(sc_pool_size(pool) == threads);
+        int ok = 1;
+        int sizes[] = {0, 1, 2, 3, 4, 5, 7, 64, 1000};
+        for (size_t i = 0; i < sizeof sizes / sizeof *sizes; i++) ok &= run_and_check(pool, sizes[i]);
+        CHECKF(ok, "threads=%d", threads);
+        /* many tiny runs in a row */
+        ok = 1;
+        double t0 = now();
+        int reps = 20000;
+        for (int r = 0; r < reps; r++) ok &= run_and_check(pool, 1 + r % 5);
+        double dt = now() - t0;
+        CHECKF(ok, "tiny runs, threads=%d", threads);
+        printf("threads=%d: %.2f us per tiny run\n", threads, 1e6 * dt / reps);
+        /* runs with real work overlap */
+        double sums[16];
+        sc_pool_run(pool, slow_task, sums, 16);
+        ok = 1;
+        for (int i = 0; i < 16; i++) ok &= sums[i] == sums[0] && sums[0] > 0;
+        CHECK(ok);
+        /* workers fall asleep, then a run must still wake them (or finish without them) */
+        usleep(200000);
+        CHECK(run_and_check(pool, 8));
+        usleep(200000);
+        CHECK(run_and_check(pool, 1));
+        sc_pool_free(pool);
+    }
+
+    /* default size and the environment override */
+    CHECK(sc_pool_default_threads() >= 1);
+    setenv("SWITCHC_THREADS", "3", 1);
+    CHECK(sc_pool_default_threads() == 3);
+    sc_pool *p3 = sc_pool_create(0);
+    CHECK(p3 && sc_pool_size(p3) == 3);
+    CHECK(run_and_check(p3, 10));
+    sc_pool_free(p3);
+    setenv("SWITCHC_THREADS", "zero", 1);
+    CHECK(sc_pool_default_threads() >= 1);
+    unsetenv("SWITCHC_THREADS");
+    TEST_MAIN_END();
+}
