@@ -193,13 +193,14 @@ static sc_status check_params(const sc_decoder *dec, int64_t B, const sc_generat
                        "generate: max_new_tokens must be > 0 (or -1 = unset)");
     if (p->max_new_tokens < 0 && p->max_length < 1)
         return sc_fail(err, SC_ERR_INVALID_ARG, SC_NO_OFFSET, "generate: max_length must be > 0");
-    if (p->max_new_tokens >= SC_GEN_MAX_LENGTH || p->max_length > SC_GEN_MAX_LENGTH)
+    if (p->max_new_tokens >= SC_GEN_MAX_LENGTH ||
+        (p->max_new_tokens < 0 && p->max_length > SC_GEN_MAX_LENGTH))
         return sc_fail(err, SC_ERR_LIMIT, SC_NO_OFFSET, "generate: length over %lld",
                        (long long)SC_GEN_MAX_LENGTH);
     if (p->num_beams < 1 || p->num_beams > 4096)
         return sc_fail(err, SC_ERR_INVALID_ARG, SC_NO_OFFSET, "generate: num_beams %lld",
                        (long long)p->num_beams);
-    if (p->num_return_sequences < 1 || p->num_return_sequences > 4096)
+    if (p->num_return_sequences < 1 || p->num_return_sequences > (1 << 20))
         return sc_fail(err, SC_ERR_INVALID_ARG, SC_NO_OFFSET, "generate: num_return_sequences %lld",
                        (long long)p->num_return_sequences);
     if (p->num_beams > 1 && p->do_sample)

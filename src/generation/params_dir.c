@@ -28,7 +28,9 @@ sc_status sc_generate_params_from_dir(const char *dir, sc_generate_params *p, sc
     q.num_beams = g.num_beams;
     q.num_return_sequences = g.num_return_sequences;
     q.length_penalty = g.length_penalty;
-    q.early_stopping = g.early_stopping ? SC_EARLY_STOP_TRUE : SC_EARLY_STOP_HEURISTIC;
+    q.early_stopping = g.early_stopping_never ? SC_EARLY_STOP_NEVER
+                       : g.early_stopping     ? SC_EARLY_STOP_TRUE
+                                              : SC_EARLY_STOP_HEURISTIC;
     q.do_sample = g.do_sample;
     q.temperature = g.temperature;
     q.top_k = g.top_k;

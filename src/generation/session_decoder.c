@@ -5,8 +5,6 @@
 
 #include "core/error.h"
 
-/* The model a session was made from (model code). */
-
 static sc_status sess_step(void *ctx, const int32_t *tokens, int64_t rows, float *logits,
                            sc_error *err) {
     sc_session *s = ctx;
