@@ -48,7 +48,7 @@ void json_write_string(FILE *f, const char *s, size_t n) {
         case '\r': fputs("\\r", f); break;
         case '\t': fputs("\\t", f); break;
         default:
-            if (c < 0x20) fprintf(f, "\\u%04x", c);
+            if (c < 0x20 || c == 0x7f) fprintf(f, "\\u%04x", c);
             else fputc(c, f);
         }
     }

@@ -1,6 +1,7 @@
 /* switchc tokenize / detokenize: text -> ids and pieces, ids -> text, with
  * the T5 tokenizer of a model directory. `tokenize --jsonl` reads
  * {"text": ...} lines on stdin and writes {"ids": [...], "pieces": [...]}. */
+#include "cli/args.h"
 #include "cli/commands.h"
 #include "io/json.h"
 #include "switchc.h"
@@ -31,21 +32,6 @@ static void detokenize_usage(FILE *f) {
             "  --skip-special    drop </s>, <pad>, <unk> and the sentinels\n"
             "  --no-cleanup      clean_up_tokenization_spaces=False\n"
             "  -h, --help        this help\n\nExit status: 0 ok, 1 failure, 2 bad usage.\n");
-}
-
-/* Writes s[0..n) as a JSON string. */
-static void json_str(FILE *f, const char *s, size_t n) {
-    fputc('"', f);
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)s[i];
-        if (c == '"' || c == '\\') fprintf(f, "\\%c", c);
-        else if (c == '\n') fputs("\\n", f);
-        else if (c == '\t') fputs("\\t", f);
-        else if (c == '\r') fputs("\\r", f);
-        else if (c < 0x20 || c == 0x7f) fprintf(f, "\\u%04x", c);
-        else fputc(c, f);
-    }
-    fputc('"', f);
 }
 
 typedef struct tok_out {
@@ -167,9 +153,9 @@ int cmd_tokenize(int argc, char **argv) {
                 if (o.pieces[i].offset == UINT32_MAX) {
                     size_t pl;
                     const char *p = sc_tokenizer_piece(t, o.pieces[i].id, &pl);
-                    json_str(stdout, p, pl);
+                    json_write_string(stdout, p, pl);
                 } else {
-                    json_str(stdout, o.buf + o.pieces[i].offset, o.pieces[i].len);
+                    json_write_string(stdout, o.buf + o.pieces[i].offset, o.pieces[i].len);
                 }
             }
             printf("\n");
@@ -210,7 +196,7 @@ int cmd_tokenize(int argc, char **argv) {
                 if (o.pieces[i].offset == UINT32_MAX) continue; /* eos: not a piece (HF tokenize) */
                 if (!first) printf(", ");
                 first = false;
-                json_str(stdout, o.buf + o.pieces[i].offset, o.pieces[i].len);
+                json_write_string(stdout, o.buf + o.pieces[i].offset, o.pieces[i].len);
             }
             printf("]}\n");
         }
