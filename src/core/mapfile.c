@@ -10,17 +10,26 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-sc_status sc_file_map(const char *path, sc_mapped_file *out, sc_error *err) {
-    if (!path || !out) return sc_fail(err, SC_ERR_INVALID_ARG, SC_NO_OFFSET, "map: NULL argument");
+/* Opens path read-only and checks that it is a regular file. */
+static sc_status open_regular(const char *path, int *fd_out, struct stat *st, sc_error *err) {
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
         return sc_fail(err, errno == ENOENT ? SC_ERR_MISSING : SC_ERR_IO, SC_NO_OFFSET,
                        "%s: cannot open: %s", path, strerror(errno));
-    struct stat st;
-    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    if (fstat(fd, st) != 0 || !S_ISREG(st->st_mode)) {
         close(fd);
         return sc_fail(err, SC_ERR_IO, SC_NO_OFFSET, "%s: not a regular file", path);
     }
+    *fd_out = fd;
+    return SC_OK;
+}
+
+sc_status sc_file_map(const char *path, sc_mapped_file *out, sc_error *err) {
+    if (!path || !out) return sc_fail(err, SC_ERR_INVALID_ARG, SC_NO_OFFSET, "map: NULL argument");
+    int fd;
+    struct stat st;
+    sc_status s = open_regular(path, &fd, &st, err);
+    if (s) return s;
     char *pcopy = strdup(path);
     if (!pcopy) {
         close(fd);
@@ -55,15 +64,10 @@ void sc_file_unmap(sc_mapped_file *f) {
 
 sc_status sc_file_read(const char *path, size_t max_bytes, char **out, size_t *out_len,
                        sc_error *err) {
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return sc_fail(err, errno == ENOENT ? SC_ERR_MISSING : SC_ERR_IO, SC_NO_OFFSET,
-                       "%s: cannot open: %s", path, strerror(errno));
+    int fd;
     struct stat st;
-    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-        close(fd);
-        return sc_fail(err, SC_ERR_IO, SC_NO_OFFSET, "%s: not a regular file", path);
-    }
+    sc_status s = open_regular(path, &fd, &st, err);
+    if (s) return s;
     if ((unsigned long long)st.st_size > max_bytes) {
         close(fd);
         return sc_fail(err, SC_ERR_LIMIT, SC_NO_OFFSET, "%s: file is %lld bytes, more than the %zu allowed",
