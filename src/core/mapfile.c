@@ -26,7 +26,7 @@ static sc_status open_regular(const char *path, int *fd_out, struct stat *st, sc
 
 sc_status sc_file_map(const char *path, sc_mapped_file *out, sc_error *err) {
     if (!path || !out) return sc_fail(err, SC_ERR_INVALID_ARG, SC_NO_OFFSET, "map: NULL argument");
-    int fd;
+    int fd = -1;
     struct stat st;
     sc_status s = open_regular(path, &fd, &st, err);
     if (s) return s;
@@ -64,7 +64,7 @@ void sc_file_unmap(sc_mapped_file *f) {
 
 sc_status sc_file_read(const char *path, size_t max_bytes, char **out, size_t *out_len,
                        sc_error *err) {
-    int fd;
+    int fd = -1;
     struct stat st;
     sc_status s = open_regular(path, &fd, &st, err);
     if (s) return s;
