@@ -13,6 +13,7 @@ typedef struct {
 } command;
 
 static const command commands[] = {
+    {"inspect", cmd_inspect, "describe a model directory: format, config, sparse blocks, parameters, problems"},
     {"verify", cmd_verify, "check the engine against a reference case (manifest + arrays)"},
     {"info", cmd_info, "show the build, the CPU features and the kernels selected"},
 };
