@@ -15,6 +15,7 @@ typedef struct {
 static const command commands[] = {
     {"generate", cmd_generate, "generate text (greedy, beam search, sampling) for prompts"},
     {"encode", cmd_encode, "print encoder embeddings of texts (mean/first/none pooling)"},
+    {"inspect", cmd_inspect, "describe a model directory: format, config, sparse blocks, parameters, problems"},
     {"verify", cmd_verify, "check the engine against a reference case (manifest + arrays)"},
     {"info", cmd_info, "show the build, the CPU features and the kernels selected"},
     {"tokenize", cmd_tokenize, "text -> token ids and pieces (T5 tokenizer)"},

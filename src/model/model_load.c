@@ -157,6 +157,20 @@ static sc_status bind_weights(sc_model *m, sc_error *err) {
         (st = alloc_stack(&m->dec, true, cfg->num_decoder_layers, err)))
         return st;
     int64_t n_sparse = count_sparse(cfg, false) + count_sparse(cfg, true);
+    /* Each config size passes its own limit, yet layers x experts can still
+     * ask for terabytes of bookkeeping: every expected tensor must be in the
+     * checkpoint, so more expected tensors than it holds fails here, before
+     * anything is sized by the config. */
+    uint64_t want = (uint64_t)n_sparse * (uint64_t)cfg->num_experts * (cfg->gated ? 3u : 2u) +
+                    (uint64_t)(cfg->num_layers + cfg->num_decoder_layers) * 6u;
+    size_t have = sc_checkpoint_count(m->ck);
+    if (want > have)
+        return sc_fail(err, SC_ERR_MISSING, SC_NO_OFFSET,
+                       "%s: config.json expects at least %llu tensors (num_experts %lld in %lld sparse "
+                       "blocks, %lld+%lld blocks) but the checkpoint holds %zu",
+                       m->dir, (unsigned long long)want, (long long)cfg->num_experts,
+                       (long long)n_sparse, (long long)cfg->num_layers,
+                       (long long)cfg->num_decoder_layers, have);
     if ((st = sc_expert_store_new(n_sparse, cfg->num_experts, &m->experts, err))) return st;
 
     bind_ctx c = {.m = m, .err = err, .counting = true};
