@@ -191,6 +191,12 @@ typedef struct sc_model_params {
     bool reference_kernels;     /* force the plain-C reference kernels */
     const char *kernels;        /* NULL = best for this CPU; else a table name ("ref",
                                    "avx512", "avx512-vnni", "avx512-bf16": bf16 compute) */
+    sc_dtype dtype;             /* dtype of the weight matrices at compute time:
+                                   SC_DTYPE_COUNT (the default) = as stored; else
+                                   SC_DTYPE_F32, _BF16, _F16 or _I8 (q8: per-row int8 +
+                                   fp32 scales). Converted matrices are owned copies
+                                   (memory: docs/q8-format.md); norms, router and
+                                   relative bias always stay fp32. */
 } sc_model_params;
 
 sc_model_params sc_model_default_params(void);

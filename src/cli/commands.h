@@ -15,5 +15,8 @@ int cmd_encode(int argc, char **argv);
 int cmd_verify(int argc, char **argv);
 int cmd_generate(int argc, char **argv);
 int cmd_info(int argc, char **argv);
+int cmd_convert(int argc, char **argv);
+int cmd_init(int argc, char **argv);
+int cmd_bench(int argc, char **argv);
 
 #endif

@@ -19,6 +19,16 @@ void sc_expert_store_free(sc_expert_store *s);
 void sc_expert_store_set(sc_expert_store *s, int64_t layer, int64_t e,
                          const struct sc_ffn_weights *w);
 
+/* Converts expert e of sparse layer l to compute dtype `to` (see
+ * model/weights_convert.h); the store owns the converted buffers, one unit
+ * per expert, so a lazy store can do this on first use. A no-op for views
+ * already in `to`. */
+struct sc_kernels;
+sc_status sc_expert_store_convert(sc_expert_store *s, int64_t layer, int64_t e, sc_dtype to,
+                                  const struct sc_kernels *k, sc_error *err);
+/* Bytes of converted expert weights the store owns. */
+size_t sc_expert_store_owned_bytes(const sc_expert_store *s);
+
 /* The weights of expert e of sparse layer l, ready to compute with. */
 const struct sc_ffn_weights *sc_expert_store_get(const sc_expert_store *s, int64_t layer, int64_t e);
 

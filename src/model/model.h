@@ -11,6 +11,7 @@
 #include "io/config.h"
 #include "kernels/kernels.h"
 #include "model/expert_store.h"
+#include "model/weights_convert.h"
 
 typedef struct sc_attn_weights {
     sc_tensor q, k, v; /* [I, D] */
@@ -57,6 +58,7 @@ struct sc_model {
     sc_expert_store *experts;
     const sc_kernels *kern;
     float *f32_copies;          /* owned fp32 copies (norms, router, bias) */
+    sc_owned_list converted;    /* owned matrices converted to params.dtype (experts: in the store) */
     size_t n_unexpected;        /* checkpoint tensors not in the name table */
 };
 

@@ -1,7 +1,9 @@
 /* sc_model_load: config + checkpoint + binding every expected tensor through
  * the HF name table. Matrices stay views into the mapped checkpoint in the
- * file's dtype; the small vectors that HF computes in fp32 (layer norms,
- * router, relative attention bias) get fp32 copies. */
+ * file's dtype (I8 ones with their "<name>.scale" tensor) unless
+ * params.dtype asks for another, then they are converted into owned buffers;
+ * the small vectors that HF computes in fp32 (layer norms, router, relative
+ * attention bias) get fp32 copies. */
 #include "core/alloc.h"
 #include "core/checked.h"
 #include "core/dtype.h"
@@ -22,6 +24,7 @@ sc_model_params sc_model_default_params(void) {
     p.drop_policy = SC_DROP_HF4;
     p.format = -1;
     p.reference_kernels = false;
+    p.dtype = SC_DTYPE_AS_STORED;
     return p;
 }
 
@@ -53,6 +56,27 @@ static void format_shape(char *buf, size_t cap, int ndim, const int64_t *shape) 
     if (n < cap) snprintf(buf + n, cap - n, "]");
 }
 
+static bool bind_q8_scales(bind_ctx *c, const char *name, const sc_tensor_entry *e, sc_tensor *out) {
+    char sname[280];
+    snprintf(sname, sizeof sname, "%s.scale", name);
+    const sc_tensor_entry *s = sc_checkpoint_find(c->m->ck, sname);
+    if (!s) {
+        c->status = sc_fail(c->err, SC_ERR_MISSING, e->file_offset,
+                            "%s: I8 tensor '%s' has no scales tensor '%s'", e->file, name, sname);
+        return false;
+    }
+    if (s->view.dtype != SC_DTYPE_F32 || s->view.ndim != 1 || s->view.shape[0] != e->view.shape[0]) {
+        c->status = sc_fail(c->err, SC_ERR_SHAPE, s->file_offset,
+                            "%s: scales tensor '%s' must be F32 [%lld]", s->file, sname,
+                            (long long)e->view.shape[0]);
+        return false;
+    }
+    c->found++;
+    *out = e->view;
+    out->scales = s->view.data;
+    return true;
+}
+
 static bool bind_one(void *vctx, const sc_weight_ref *ref) {
     bind_ctx *c = vctx;
     size_t numel = (size_t)ref->shape[0] * (size_t)(ref->ndim > 1 ? ref->shape[1] : 1);
@@ -73,10 +97,15 @@ static bool bind_one(void *vctx, const sc_weight_ref *ref) {
         return false;
     }
     c->found++;
+    sc_tensor q8view;
     const sc_tensor *v = &e->view;
     bool shape_ok = v->ndim == ref->ndim && v->shape[0] == ref->shape[0] &&
                     (ref->ndim == 1 || v->shape[1] == ref->shape[1]);
-    if (!shape_ok || !is_float_dtype(v->dtype)) {
+    if (shape_ok && v->dtype == SC_DTYPE_I8 && !is_vector_kind(ref->kind)) {
+        /* q8 (docs/q8-format.md): the per-row scales are "<name>.scale", F32 [N]. */
+        if (!bind_q8_scales(c, name, e, &q8view)) return false;
+        v = &q8view;
+    } else if (!shape_ok || !is_float_dtype(v->dtype)) {
         char got[64], want[64];
         format_shape(got, sizeof got, v->ndim, v->shape);
         format_shape(want, sizeof want, ref->ndim, ref->shape);
@@ -194,6 +223,48 @@ static sc_status bind_weights(sc_model *m, sc_error *err) {
     return SC_OK;
 }
 
+static sc_status convert_one(sc_model *m, sc_tensor *t, sc_dtype to, const char *what, sc_error *err) {
+    if (!t->data) return SC_OK;
+    void *owned;
+    sc_tensor conv;
+    sc_status st = sc_weights_convert(&conv, &owned, t, to, m->kern, what, err);
+    if (st) return st;
+    size_t bytes = 0;
+    if (owned) sc_weights_converted_bytes(conv.shape[0], conv.shape[1], to, &bytes);
+    if ((st = sc_owned_push(&m->converted, owned, bytes, err))) return st;
+    *t = conv;
+    return SC_OK;
+}
+
+/* --dtype: every matrix to params.dtype (experts one by one through the
+ * store). The embedding lookup reads `shared` row by row, so it stays as
+ * stored unless stored as I8, which the lookup cannot read: then it gets an
+ * fp32 dequantized copy (the lm_head keeps the I8 view when tied). */
+static sc_status convert_weights(sc_model *m, sc_error *err) {
+    sc_status st;
+    const sc_dtype to = m->params.dtype;
+    if (m->shared.dtype == SC_DTYPE_I8 && (st = convert_one(m, &m->shared, SC_DTYPE_F32, "shared.weight", err)))
+        return st;
+    if (to == SC_DTYPE_AS_STORED) return SC_OK;
+    if (!sc_weights_dtype_ok(to))
+        return sc_fail(err, SC_ERR_INVALID_ARG, SC_NO_OFFSET, "weights dtype %d is not one of f32, bf16, f16, q8",
+                       (int)to);
+    if ((st = convert_one(m, &m->lm_head, to, "lm_head", err))) return st;
+    sc_stack_weights *stacks[2] = {&m->enc, &m->dec};
+    for (int s = 0; s < 2; s++)
+        for (int64_t i = 0; i < stacks[s]->n_blocks; i++) {
+            sc_block_weights *b = &stacks[s]->blocks[i];
+            sc_tensor *mats[] = {&b->self.q,  &b->self.k,  &b->self.v, &b->self.o, &b->cross.q,
+                                 &b->cross.k, &b->cross.v, &b->cross.o, &b->ff.wi, &b->ff.wi1, &b->ff.wo};
+            for (size_t j = 0; j < sizeof mats / sizeof mats[0]; j++)
+                if ((st = convert_one(m, mats[j], to, "attention/dense matrix", err))) return st;
+            if (!b->sparse) continue;
+            for (int64_t e = 0; e < m->cfg.num_experts; e++)
+                if ((st = sc_expert_store_convert(m->experts, b->moe_index, e, to, m->kern, err))) return st;
+        }
+    return SC_OK;
+}
+
 sc_status sc_model_load(const char *dir, const sc_model_params *params, sc_model **out,
                         sc_error *err) {
     if (!dir || !out) return sc_fail(err, SC_ERR_INVALID_ARG, SC_NO_OFFSET, "sc_model_load: NULL argument");
@@ -227,6 +298,10 @@ sc_status sc_model_load(const char *dir, const sc_model_params *params, sc_model
         return bad;
     }
     m->params.kernels = NULL; /* the caller's string is not kept */
+    if ((st = convert_weights(m, err))) {
+        sc_model_free(m);
+        return st;
+    }
     *out = m;
     return SC_OK;
 }
@@ -234,6 +309,7 @@ sc_status sc_model_load(const char *dir, const sc_model_params *params, sc_model
 void sc_model_free(sc_model *m) {
     if (!m) return;
     sc_expert_store_free(m->experts);
+    sc_owned_list_free(&m->converted);
     free(m->enc.blocks);
     free(m->dec.blocks);
     sc_free_aligned(m->f32_copies);
