@@ -1,7 +1,11 @@
 /* A small, strict JSON reader (RFC 8259) producing a read-only tree.
  * Used for config.json, generation_config.json, safetensors headers, shard
  * indexes, tokenizer.json and manifests. Limits (depth, size) are enforced so
- * hostile input cannot exhaust the stack or memory. */
+ * hostile input cannot exhaust the stack or memory.
+ * Strict: UTF-8 is validated, lone \uD800-\uDFFF surrogates are rejected
+ * (never replaced by U+FFFD), number tokens over 4096 bytes are refused
+ * (SC_ERR_LIMIT), a leading BOM is skipped. Errors read
+ * "<source>: byte N: <what>" with err->offset = N. */
 #ifndef SC_IO_JSON_H
 #define SC_IO_JSON_H
 
