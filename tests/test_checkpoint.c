@@ -227,6 +227,44 @@ static void check_bad_dirs(void) {
     CHECK_FAIL(st, SC_ERR_FORMAT, err, "model.safetensors.index.json");
 }
 
+/* A sharded .bin made from the fixture: one shard plus an index listing
+ * every tensor of it; must equal the unsharded file. */
+static void check_sharded_bin(void) {
+    const char *src = "models/e4_step1_tied_bias_overflow";
+    char from[4200];
+    snprintf(from, sizeof from, "%s/%s", SC_FIXTURES_DIR, src);
+    sc_checkpoint *ref = NULL, *ck = NULL;
+    sc_error err;
+    CHECK(sc_checkpoint_open(from, SC_FORMAT_TORCH_BIN, &ref, &err) == SC_OK);
+    if (!ref) return;
+    const char *dir = tmp_case_dir("ckpt_sharded_bin");
+    char path[4300];
+    buf b = read_whole(fixture_path("models/e4_step1_tied_bias_overflow/pytorch_model.bin"));
+    snprintf(path, sizeof path, "%s/pytorch_model-00001-of-00001.bin", dir);
+    write_whole(path, b.p, b.n);
+    buf_free(&b);
+    buf idx = {0};
+    buf_str(&idx, "{\"metadata\": {\"total_size\": 1}, \"weight_map\": {");
+    for (size_t i = 0; i < sc_checkpoint_count(ref); i++) {
+        buf_str(&idx, i ? ", \"" : "\"");
+        buf_str(&idx, sc_checkpoint_at(ref, i)->name);
+        buf_str(&idx, "\": \"pytorch_model-00001-of-00001.bin\"");
+    }
+    buf_str(&idx, "}}");
+    snprintf(path, sizeof path, "%s/pytorch_model.bin.index.json", dir);
+    write_whole(path, idx.p, idx.n);
+    buf_free(&idx);
+    sc_status st = sc_checkpoint_open(dir, -1, &ck, &err);
+    CHECKF(st == SC_OK, "%s", err.msg);
+    if (ck) {
+        CHECK(sc_checkpoint_format(ck) == SC_FORMAT_TORCH_BIN_SHARDED);
+        CHECK(sc_checkpoint_count(ck) == sc_checkpoint_count(ref));
+        compare(ref, ck, true, "sharded .bin vs .bin");
+    }
+    sc_checkpoint_close(ck);
+    sc_checkpoint_close(ref);
+}
+
 int main(void) {
     char models[4200];
     snprintf(models, sizeof models, "%s/models", SC_FIXTURES_DIR);
@@ -242,6 +280,7 @@ int main(void) {
     if (d) closedir(d);
     CHECK(cases >= 8);
     check_sharded_equals_unsharded();
+    check_sharded_bin();
     check_bad_dirs();
     TEST_MAIN_END();
 }

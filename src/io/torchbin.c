@@ -747,8 +747,9 @@ sc_status sc_torchbin_parse_into(sc_tensor_list *l, const uint8_t *data, size_t 
         const char *b = (const char *)data + bo->data_offset;
         if (!(bo->size >= 6 && memcmp(b, "little", 6) == 0 &&
               (bo->size == 6 || (bo->size == 7 && b[6] == '\n')))) {
+            size_t at = bo->data_offset;
             sc_zip_close(&zip);
-            return sc_fail(err, SC_ERR_UNSUPPORTED, bo->data_offset,
+            return sc_fail(err, SC_ERR_UNSUPPORTED, at,
                            "%s: byteorder is not 'little'; big-endian checkpoints are not supported",
                            path);
         }
