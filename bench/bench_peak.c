@@ -74,9 +74,9 @@ int main(void) {
     sc_cpu_features_string(f, feat, sizeof feat);
     double fp32 = 0, bf16 = 0, vnni = 0;
 #if defined(__x86_64__)
-    if (f->avx512f && f->fma) fp32 = peak_fp32_fma(ITERS);
-    if (f->avx512_bf16) bf16 = peak_bf16_dot(ITERS);
-    if (f->avx512_vnni) vnni = peak_vnni_int8(ITERS);
+    if (f->avx512f && f->fma) fp32 = peak_best(peak_fp32_fma, ITERS / 20, 20);
+    if (f->avx512_bf16) bf16 = peak_best(peak_bf16_dot, ITERS / 20, 20);
+    if (f->avx512_vnni) vnni = peak_best(peak_vnni_int8, ITERS / 20, 20);
 #endif
     size_t n = (size_t)256 << 20 >> 3;
     uint64_t *buf = malloc(n * 8);
