@@ -21,29 +21,12 @@
 #include <cblas.h>
 #endif
 
-static double now(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
+#include "peak_loops.h"
+
+#define now peak_now
 
 #if defined(__x86_64__)
-/* 12 independent chains of named registers (an array lets the compiler cheat). */
-__attribute__((target("avx512f,fma"))) static double fp32_peak(void) {
-    __m512 a0 = _mm512_set1_ps(0.1f), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0, a7 = a0,
-           a8 = a0, a9 = a0, a10 = a0, a11 = a0, b = _mm512_set1_ps(0.999f), c = _mm512_set1_ps(0.001f);
-    long iters = 10000000;
-    double t = now();
-#define F(a) a = _mm512_fmadd_ps(a, b, c); __asm__("" : "+v"(a))
-    for (long i = 0; i < iters; i++) {
-        F(a0); F(a1); F(a2); F(a3); F(a4); F(a5); F(a6); F(a7); F(a8); F(a9); F(a10); F(a11);
-    }
-#undef F
-    t = now() - t;
-    volatile float sink = _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(a0, a5), a11));
-    (void)sink;
-    return 12.0 * iters * 32 / t;
-}
+static double fp32_peak(void) { return peak_best(peak_fp32_fma, 1000000, 20); }
 #else
 static double fp32_peak(void) { return 0; }
 #endif

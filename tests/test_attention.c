@@ -1,0 +1,129 @@
+/* sc_attention (pooled, vectorized) against sc_attention_ref (the scalar
+ * reference) on odd shapes: Tq 1..33, Tk 1..257, H 1..12, Dh 1..64 (and one
+ * Dh over 64), with and without causal masking, key masks, relative bias and
+ * a query offset (decode through a cache). Serial and with a 2-thread pool,
+ * with 1 and several scratch rows. Guard values after ctx and after the
+ * scratch rows the call was given must stay untouched.
+ *
+ * Tolerance: |fast - ref| <= 1e-5 * (|ref| + sum_j p_j |v[j,d]|) + 1e-7,
+ * i.e. 1e-5 relative to the size of the terms summed (summation order). */
+#include "core/pool.h"
+#include "model/attention.h"
+#include "test_util.h"
+
+#include <math.h>
+#include <stdint.h>
+
+#define GUARD 32
+static const float GUARD_VAL = -4242.5f;
+
+static uint32_t rng = 777u;
+static float frand(void) {
+    rng = rng * 1664525u + 1013904223u;
+    return (float)((rng >> 8) & 0xffffff) / 8388608.0f - 1.0f;
+}
+static uint32_t urand(uint32_t n) {
+    rng = rng * 1664525u + 1013904223u;
+    return (rng >> 8) % n;
+}
+
+static int guards_ok(const float *p, int64_t n) {
+    for (int64_t i = 0; i < n; i++)
+        if (p[i] != GUARD_VAL) return 0;
+    return 1;
+}
+
+/* One case; returns 1 if every check passed (so a failing sweep stops early). */
+static int check_case(int64_t Tq, int64_t Tk, int64_t H, int64_t Dh, int causal, int masked, int bias,
+                      sc_pool *pool) {
+    const int64_t I = H * Dh, R = 32; /* bias buckets */
+    float *q = malloc(sizeof(float) * (size_t)(Tq * I)), *k = malloc(sizeof(float) * (size_t)(Tk * I));
+    float *v = malloc(sizeof(float) * (size_t)(Tk * I)), *table = malloc(sizeof(float) * (size_t)(R * H));
+    float *ref = malloc(sizeof(float) * (size_t)(Tq * I + GUARD));
+    float *out = malloc(sizeof(float) * (size_t)(Tq * I + GUARD));
+    const int64_t rows = 3;
+    float *scratch = malloc(sizeof(float) * (size_t)(rows * Tk + GUARD));
+    int32_t *mask = malloc(sizeof(int32_t) * (size_t)Tk);
+    int32_t *buckets = malloc(sizeof(int32_t) * (size_t)(2 * Tk + 2 * Tq + 1));
+    for (int64_t i = 0; i < Tq * I; i++) q[i] = 2.0f * frand();
+    for (int64_t i = 0; i < Tk * I; i++) k[i] = 2.0f * frand(), v[i] = frand();
+    for (int64_t i = 0; i < R * H; i++) table[i] = 3.0f * frand();
+    for (int64_t j = 0; j < Tk; j++) mask[j] = urand(4) != 0;
+    if (masked == 2) /* every key masked: the output must be all zeros */
+        for (int64_t j = 0; j < Tk; j++) mask[j] = 0;
+    int64_t nb = 2 * Tk + 2 * Tq + 1;
+    for (int64_t i = 0; i < nb; i++) buckets[i] = (int32_t)urand((uint32_t)R);
+    sc_attn_args a = {.q = q, .k = k, .v = v, .Tq = Tq, .Tk = Tk, .H = H, .Dh = Dh};
+    a.causal = causal;
+    a.q_pos0 = causal ? Tk - Tq : 0; /* decode: the queries are the last positions */
+    if (a.q_pos0 < 0) a.q_pos0 = 0;
+    if (masked) a.key_mask = mask;
+    if (bias) {
+        a.bias_table = table;
+        a.bucket_of = buckets;
+        a.bucket_off = Tq + a.q_pos0; /* j - qpos + off in [0, nb) */
+    }
+    for (int64_t i = 0; i < Tq * I + GUARD; i++) ref[i] = out[i] = GUARD_VAL;
+    a.ctx = ref;
+    a.scratch = scratch;
+    sc_attention_ref(&a);
+
+    int ok = 1;
+    for (int variant = 0; variant < 3; variant++) {
+        for (int64_t i = 0; i < rows * Tk + GUARD; i++) scratch[i] = GUARD_VAL;
+        for (int64_t i = 0; i < Tq * I + GUARD; i++) out[i] = GUARD_VAL;
+        a.ctx = out;
+        a.pool = variant == 0 ? NULL : pool;
+        a.scratch_rows = variant == 2 ? rows : variant; /* 0 (= 1), 1 with a pool, 3 with a pool */
+        int64_t given = (a.scratch_rows > 1 ? a.scratch_rows : 1) * Tk;
+        sc_attention(&a);
+        double worst = 0;
+        for (int64_t i = 0; i < Tq && ok; i++)
+            for (int64_t h = 0; h < H; h++)
+                for (int64_t d = 0; d < Dh; d++) {
+                    float r = ref[i * I + h * Dh + d], f = out[i * I + h * Dh + d];
+                    double mag = 0; /* sum_j |v[j,d]| bounds sum_j p_j |v[j,d]| */
+                    for (int64_t j = 0; j < Tk; j++) mag += fabs(v[j * I + h * Dh + d]);
+                    double err = fabs((double)f - (double)r), tol = 1e-5 * (fabs(r) + mag / (double)Tk + 1.0) + 1e-7;
+                    if (!(err <= tol) && err / tol > worst) worst = err / tol;
+                    if (masked == 2 && f != 0.0f) worst = 1e9;
+                }
+        CHECKF(worst == 0, "Tq=%lld Tk=%lld H=%lld Dh=%lld causal=%d masked=%d bias=%d variant=%d: err/tol %.3g",
+               (long long)Tq, (long long)Tk, (long long)H, (long long)Dh, causal, masked, bias, variant, worst);
+        CHECKF(guards_ok(out + Tq * I, GUARD), "ctx guard, variant %d", variant);
+        CHECKF(guards_ok(scratch + given, rows * Tk + GUARD - given), "scratch guard, variant %d", variant);
+        ok = ok && worst == 0;
+    }
+    CHECK(guards_ok(ref + Tq * I, GUARD));
+    free(q); free(k); free(v); free(table); free(ref); free(out); free(scratch); free(mask); free(buckets);
+    return ok;
+}
+
+int main(void) {
+    sc_pool *pool = sc_pool_create(2);
+    CHECK(pool != NULL);
+    CHECK(sc_attention_scratch_rows(NULL) == 1);
+    CHECK(sc_attention_scratch_rows(pool) == 2);
+    const int64_t Tqs[] = {1, 2, 7, 16, 33}, Tks[] = {1, 3, 17, 64, 130, 257}, Hs[] = {1, 3, 12},
+                  Dhs[] = {1, 5, 16, 17, 33, 64};
+    int failed = 0;
+    for (size_t a = 0; a < 5 && !failed; a++)
+        for (size_t b = 0; b < 6 && !failed; b++)
+            for (size_t c = 0; c < 3 && !failed; c++)
+                for (size_t d = 0; d < 6 && !failed; d++) {
+                    /* keep the sweep short: big Tq x Tk only with small H x Dh */
+                    if (Tqs[a] * Tks[b] * Hs[c] * Dhs[d] > 400000) continue;
+                    int variant = (int)((a + b + c + d) % 4);
+                    int causal = variant & 1, bias = (variant >> 1) & 1, masked = !causal && (d % 2);
+                    if (Tqs[a] > Tks[b] && causal) causal = 0; /* queries past the keys: not a real case */
+                    failed = !check_case(Tqs[a], Tks[b], Hs[c], Dhs[d], causal, masked, bias, pool);
+                }
+    /* every flag combination on one mid shape, every key masked, Dh over 64 */
+    for (int f = 0; f < 8; f++) check_case(9, 40, 4, 24, f & 1, (f >> 1) & 1, (f >> 2) & 1, pool);
+    check_case(5, 20, 2, 8, 0, 2, 1, pool);
+    check_case(6, 50, 2, 100, 1, 0, 1, pool);
+    check_case(33, 257, 12, 64, 0, 1, 1, pool);
+    check_case(1, 257, 12, 64, 1, 0, 1, pool);
+    sc_pool_free(pool);
+    TEST_MAIN_END();
+}
