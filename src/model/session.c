@@ -174,7 +174,8 @@ static sc_status attn_sublayer(sc_session *s, const sc_stack_weights *st, int64_
     const bool dec = st->decoder;
     const int64_t Tk = cross ? s->S : (dec ? s->len + T : T);
     float *x = ws_f32(s, SC_WS_X, N, D), *q = ws_f32(s, SC_WS_Q, N, I), *ctx = ws_f32(s, SC_WS_CTX, N, I);
-    float *out = ws_f32(s, SC_WS_OUT, N, D), *row = ws_f32(s, SC_WS_ROW, Tk, 1);
+    const int64_t rows_scratch = sc_attention_scratch_rows(s->pool);
+    float *out = ws_f32(s, SC_WS_OUT, N, D), *row = ws_f32(s, SC_WS_ROW, Tk, rows_scratch);
     float *k = NULL, *v = NULL;
     if (!cross) {
         k = ws_f32(s, SC_WS_K, N, I);
@@ -198,7 +199,7 @@ static sc_status attn_sublayer(sc_session *s, const sc_stack_weights *st, int64_
     for (int64_t r = 0; r < rows; r++) {
         sc_attn_args a = {
             .q = q + r * T * I, .ctx = ctx + r * T * I, .Tq = T, .Tk = Tk, .H = H, .Dh = Dh,
-            .scratch = row,
+            .scratch = row, .scratch_rows = rows_scratch, .pool = s->pool,
         };
         if (cross) {
             a.k = lc->ck + r * s->S * I;
