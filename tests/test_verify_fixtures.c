@@ -8,7 +8,7 @@
 #include <sys/wait.h>
 
 static int file_exists(const char *dir, const char *name) {
-    char p[4096];
+    char p[8192];
     snprintf(p, sizeof p, "%s/%s", dir, name);
     struct stat st;
     return stat(p, &st) == 0;
@@ -49,7 +49,7 @@ int main(void) {
     int cases = 0;
     while ((e = readdir(d))) {
         if (e->d_name[0] == '.') continue;
-        char dir[4096];
+        char dir[4400];
         snprintf(dir, sizeof dir, "%s/%s", rootbuf, e->d_name);
         if (!file_exists(dir, "manifest.json")) continue;
         cases++;
