@@ -606,7 +606,7 @@ static const hcase cases[] = {
     {"B05", SC_ERR_MISSING, "hostile-no-such-dir: no such model directory", m_no_dir, "model directory that does not exist"},
     {"K01", SC_ERR_INVALID_ARG, "switchc: unknown command 'frobnicate'", k_unknown_cmd, "`switchc frobnicate`"},
     {"K02", SC_ERR_INVALID_ARG, "switchc inspect: no model directory (-m DIR)", k_inspect_nodir, "`switchc inspect`"},
-    {"K03", SC_ERR_INVALID_ARG, "switchc inspect: -m needs a directory", k_inspect_m, "`switchc inspect -m`"},
+    {"K03", SC_ERR_INVALID_ARG, "switchc inspect: -m needs a value", k_inspect_m, "`switchc inspect -m`"},
     {"K04", SC_ERR_INVALID_ARG, "switchc inspect: --format takes 'safetensors' or 'bin'", k_inspect_fmt, "`switchc inspect -m x --format gguf`"},
     {"K05", SC_ERR_INVALID_ARG, "switchc inspect: unknown option '--fast'", k_inspect_opt, "`switchc inspect -m x --fast`"},
     {"K06", SC_ERR_INVALID_ARG, "switchc inspect: more than one model directory", k_inspect_two, "`switchc inspect a b`"},

@@ -3,6 +3,9 @@
 #include <errno.h>
 #include <math.h>
 #include <stdlib.h>
+#include <string.h>
+
+#include "io/checkpoint.h"
 
 const char *arg_value(int argc, char **argv, int *i, const char *cmd) {
     if (*i + 1 >= argc) {
@@ -34,6 +37,16 @@ bool arg_double(const char *cmd, const char *opt, const char *s, double lo, doub
         return false;
     }
     *out = v;
+    return true;
+}
+
+bool arg_format(const char *cmd, const char *s, int *out) {
+    if (!strcmp(s, "safetensors")) *out = SC_FORMAT_SAFETENSORS;
+    else if (!strcmp(s, "bin")) *out = SC_FORMAT_TORCH_BIN;
+    else {
+        fprintf(stderr, "switchc %s: --format takes 'safetensors' or 'bin', not '%s'\n", cmd, s);
+        return false;
+    }
     return true;
 }
 

@@ -4,6 +4,7 @@
  * non-float dtype), lists unexpected tensors, counts parameters (total and
  * active per token) and bytes per component, then confirms with a real
  * sc_model_load. Leaves out reading tensor values (no NaN scan). */
+#include "cli/args.h"
 #include "cli/commands.h"
 #include "core/error.h"
 #include "core/mapfile.h"
@@ -341,17 +342,10 @@ int cmd_inspect(int argc, char **argv) {
             usage(stdout);
             return SC_EXIT_OK;
         } else if (!strcmp(argv[i], "-m") || !strcmp(argv[i], "--model")) {
-            if (++i >= argc) {
-                fprintf(stderr, "switchc inspect: %s needs a directory\n", argv[i - 1]);
-                return SC_EXIT_USAGE;
-            }
-            dir = argv[i];
+            if (!(dir = arg_value(argc, argv, &i, "inspect"))) return SC_EXIT_USAGE;
         } else if (!strcmp(argv[i], "--format")) {
-            if (++i >= argc || (strcmp(argv[i], "safetensors") && strcmp(argv[i], "bin"))) {
-                fprintf(stderr, "switchc inspect: --format takes 'safetensors' or 'bin'\n");
-                return SC_EXIT_USAGE;
-            }
-            format = !strcmp(argv[i], "bin") ? SC_FORMAT_TORCH_BIN : SC_FORMAT_SAFETENSORS;
+            const char *v = arg_value(argc, argv, &i, "inspect");
+            if (!v || !arg_format("inspect", v, &format)) return SC_EXIT_USAGE;
         } else if (!strcmp(argv[i], "--json")) {
             json = true;
         } else if (argv[i][0] == '-') {

@@ -5,6 +5,7 @@
  * or  <name> SKIP <reason>
  * then a summary line. Exit 0 only if nothing failed or was skipped.
  * max_rel is normwise: max|ours - ref| / max|ref|. */
+#include "cli/args.h"
 #include "cli/commands.h"
 #include "cli/verify_case.h"
 #include "core/error.h"
@@ -39,17 +40,10 @@ int cmd_verify(int argc, char **argv) {
             usage(stdout);
             return SC_EXIT_OK;
         } else if (!strcmp(argv[i], "-m") || !strcmp(argv[i], "--model")) {
-            if (++i >= argc) {
-                fprintf(stderr, "switchc verify: %s needs a directory\n", argv[i - 1]);
-                return SC_EXIT_USAGE;
-            }
-            model_dir = argv[i];
+            if (!(model_dir = arg_value(argc, argv, &i, "verify"))) return SC_EXIT_USAGE;
         } else if (!strcmp(argv[i], "--format")) {
-            if (++i >= argc || (strcmp(argv[i], "safetensors") && strcmp(argv[i], "bin"))) {
-                fprintf(stderr, "switchc verify: --format takes 'safetensors' or 'bin'\n");
-                return SC_EXIT_USAGE;
-            }
-            format = !strcmp(argv[i], "bin") ? SC_FORMAT_TORCH_BIN : SC_FORMAT_SAFETENSORS;
+            const char *v = arg_value(argc, argv, &i, "verify");
+            if (!v || !arg_format("verify", v, &format)) return SC_EXIT_USAGE;
         } else if (!strcmp(argv[i], "--reference")) {
             reference = true;
         } else if (argv[i][0] == '-') {
