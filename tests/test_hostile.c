@@ -515,6 +515,54 @@ static sc_status cli_run(const char *args, int want_rc, sc_error *err) {
     }
     return st;
 }
+/* Tokenizer files: `file` (spiece.model or tokenizer.json) with the given
+ * bytes in a fresh directory, loaded with sc_tokenizer_load. */
+static sc_status tok_case(const char *name, const char *file, const void *d, size_t n, sc_error *err) {
+    const char *dir = tmp_case_dir(name);
+    char path[4300];
+    snprintf(path, sizeof path, "%s/%s", dir, file);
+    write_whole(path, d, n);
+    sc_tokenizer *t = NULL;
+    sc_status st = sc_tokenizer_load(dir, &t, err);
+    sc_tokenizer_free(t);
+    return st;
+}
+static sc_status sp_prefix(const char *name, size_t n, sc_error *err) {
+    buf b = read_whole(fixture_path("tokenizer/spiece.model"));
+    sc_status st = tok_case(name, "spiece.model", b.p, n < b.n ? n : b.n, err);
+    buf_free(&b);
+    return st;
+}
+static sc_status sp_empty(sc_error *err) { return tok_case("hs_empty", "spiece.model", "", 0, err); }
+static sc_status sp_cut(sc_error *err) { return sp_prefix("hs_cut", 999, err); }
+static sc_status sp_biglen(sc_error *err) {
+    return tok_case("hs_biglen", "spiece.model", "\x0a\xff\xff\xff\xff\x0f", 6, err);
+}
+static sc_status sp_varint(sc_error *err) {
+    return tok_case("hs_varint", "spiece.model", "\x0a\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\x01", 12, err);
+}
+static sc_status tj_bpe(sc_error *err) {
+    static const char j[] = "{\"model\":{\"type\":\"BPE\",\"vocab\":{}}}";
+    return tok_case("hs_bpe", "tokenizer.json", j, sizeof j - 1, err);
+}
+static sc_status tj_cut(sc_error *err) {
+    static const char j[] = "{\"model\":{\"type\":\"Unigram\",\"vocab\":[[\"a\",1.0]]";
+    return tok_case("hs_tjcut", "tokenizer.json", j, sizeof j - 1, err);
+}
+static sc_status tk_decode(sc_error *err) {
+    sc_tokenizer *t = NULL;
+    sc_status st = sc_tokenizer_load(fixture_path("tokenizer/spiece.model"), &t, err);
+    if (st) return st;
+    int32_t ids[2] = {37, 32100};
+    char out[64];
+    size_t len;
+    st = sc_tokenizer_decode(t, ids, 2, 0, out, sizeof out, &len, err);
+    sc_tokenizer_free(t);
+    return st;
+}
+static sc_status k_gen_beams(sc_error *err) { return cli_run("generate -m x --num-beams 0 hi", 2, err); }
+static sc_status k_gen_top_p(sc_error *err) { return cli_run("generate -m x --top-p 1.5 hi", 2, err); }
+
 static sc_status k_unknown_cmd(sc_error *err) { return cli_run("frobnicate", 2, err); }
 static sc_status k_inspect_nodir(sc_error *err) { return cli_run("inspect", 2, err); }
 static sc_status k_inspect_m(sc_error *err) { return cli_run("inspect -m", 2, err); }
@@ -612,6 +660,15 @@ static const hcase cases[] = {
     {"K06", SC_ERR_INVALID_ARG, "switchc inspect: more than one model directory", k_inspect_two, "`switchc inspect a b`"},
     {"K07", SC_ERR_INVALID_ARG, "switchc verify: unknown option '--bogus'", k_verify_opt, "`switchc verify x --bogus`"},
     {"K08", SC_ERR_FORMAT, "hostile-no-such-dir/config.json: cannot open: No such file or directory", k_inspect_missing, "`switchc inspect -m` a missing directory (exit 1, JSON/text report still printed)"},
+    {"N01", SC_ERR_FORMAT, "spiece.model: the model has no pieces", sp_empty, "empty spiece.model"},
+    {"N02", SC_ERR_FORMAT, "field 1 length 8 runs past the end of its message", sp_cut, "spiece.model cut inside a piece"},
+    {"N03", SC_ERR_FORMAT, "field 1 length 4294967295 runs past the end of its message", sp_biglen, "spiece.model claiming a 4 GiB field"},
+    {"N04", SC_ERR_FORMAT, "spiece.model: truncated length", sp_varint, "spiece.model with an overlong varint"},
+    {"N05", SC_ERR_UNSUPPORTED, "tokenizer.json: model.type is not \"Unigram\"", tj_bpe, "tokenizer.json of a BPE model"},
+    {"N06", SC_ERR_FORMAT, "unexpected end of input in object", tj_cut, "truncated tokenizer.json"},
+    {"N07", SC_ERR_INVALID_ARG, "piece id is out of range", tk_decode, "decode of id 32100"},
+    {"K09", SC_ERR_INVALID_ARG, "switchc generate: --num-beams takes an integer in [1, 256], not '0'", k_gen_beams, "`switchc generate --num-beams 0`"},
+    {"K10", SC_ERR_INVALID_ARG, "switchc generate: --top-p takes a number in [0, 1], not '1.5'", k_gen_top_p, "`switchc generate --top-p 1.5`"},
 };
 
 /* The catalogue row for `id` (a line starting "| ID |"), or NULL. */
