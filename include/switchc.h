@@ -197,6 +197,12 @@ typedef struct sc_model_params {
                                    fp32 scales). Converted matrices are owned copies
                                    (memory: docs/q8-format.md); norms, router and
                                    relative bias always stay fp32. */
+    size_t max_memory;          /* bytes of resident expert weights (0 = unbounded):
+                                   experts are made resident on first use (mapped
+                                   pages faulted in, or converted to `dtype`) and the
+                                   least recently used are evicted past this bound.
+                                   Dense weights are not counted. Results do not
+                                   depend on it. See docs/memory.md. */
 } sc_model_params;
 
 sc_model_params sc_model_default_params(void);
@@ -242,6 +248,33 @@ const sc_model *sc_session_model(const sc_session *s);
  * output, mask, cross K/V and self-attention cache). Expands a batch for beam
  * search (src = 0,0,0,0,1,1,1,1,...) and reorders beams after each step. */
 sc_status sc_session_select_rows(sc_session *s, const int32_t *src, int64_t n, sc_error *err);
+
+/* Expert statistics of one sparse layer, counted by a session over every
+ * forward pass since it was created or reset. */
+typedef struct sc_expert_layer_stats {
+    bool decoder;                      /* which stack */
+    int64_t block;                     /* block index in that stack */
+    int64_t n_experts;
+    uint64_t tokens;                   /* tokens routed (kept + dropped) */
+    uint64_t dropped;                  /* tokens over an expert's capacity */
+    uint64_t hits;                     /* expert uses that found it resident */
+    uint64_t misses;                   /* expert uses that made it resident */
+    uint64_t evictions;                /* experts of this layer evicted (by this session) */
+    uint64_t bytes_read;               /* bytes made resident (faulted in or converted) */
+    const uint64_t *tokens_per_expert; /* [n_experts] tokens whose top-1 was e (kept
+                                          or not); owned by the session */
+} sc_expert_layer_stats;
+
+/* Number of sparse layers (encoder first, then decoder). */
+int64_t sc_session_expert_stats_count(const sc_session *s);
+/* Stats of sparse layer i; tokens_per_expert stays valid until the session
+ * is freed. */
+sc_status sc_session_expert_stats(const sc_session *s, int64_t i, sc_expert_layer_stats *out,
+                                  sc_error *err);
+void sc_session_expert_stats_reset(sc_session *s);
+/* Bytes of expert weights resident now and at most so far (all sessions). */
+size_t sc_model_expert_resident_bytes(const sc_model *m);
+size_t sc_model_expert_peak_bytes(const sc_model *m);
 
 /* ---------------------------------------------------------------- generation */
 

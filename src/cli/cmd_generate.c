@@ -4,6 +4,7 @@
  * are generated together as one padded batch. */
 #define _GNU_SOURCE
 #include "cli/args.h"
+#include "cli/cli_files.h"
 #include "cli/commands.h"
 #include "io/json.h"
 #include "switchc.h"
@@ -26,7 +27,8 @@ static void usage(FILE *f) {
             "  --raw                      decode keeping special tokens (<pad>, </s>) as HF decode does\n"
             "  --ids                      print the output ids instead of text\n"
             "  --fill                     print each prompt with every <extra_id_N> replaced by its span\n"
-            "  --stats                    print timings and tokens/s on stderr\n"
+            "  --stats                    print timings, tokens/s and per-layer expert stats on stderr\n"
+            "  --stats-json FILE          write the timings and expert stats as JSON to FILE\n"
             "  --no-stream                do not stream tokens on a terminal\n"
             "decoding (defaults from generation_config.json, else HF's):\n"
             "  --max-new-tokens N  --max-length N  --min-new-tokens N  --min-length N\n"
@@ -37,6 +39,7 @@ static void usage(FILE *f) {
             "  -t, --threads N            threads (default: physical cores, or SWITCHC_THREADS)\n"
             "  --drop-policy hf4|zero|none  tokens over expert capacity (default hf4)\n"
             "  --kernels NAME             kernel table (ref, avx512, avx512-vnni, avx512-bf16)\n"
+            "  --max-memory SIZE          bound resident expert weights (12G, 512M; default unbounded)\n"
             "Exit status: 0 ok, 1 failure, 2 bad usage.\n");
 }
 
@@ -140,6 +143,58 @@ static void print_fill(FILE *f, const sc_tokenizer *tok, const char *prompt, con
     fputc('\n', f);
 }
 
+/* --stats: one line per sparse layer. */
+static void print_expert_stats(FILE *f, const sc_session *s, const sc_model *m) {
+    int64_t n = sc_session_expert_stats_count(s);
+    if (!n) return;
+    fprintf(f, "%-18s %8s %7s %6s %6s %6s %10s  %s\n", "sparse layer", "tokens", "dropped", "hits", "misses",
+            "evict", "read MB", "busiest experts (tokens)");
+    for (int64_t i = 0; i < n; i++) {
+        sc_expert_layer_stats ls;
+        if (sc_session_expert_stats(s, i, &ls, NULL)) continue;
+        char name[40];
+        snprintf(name, sizeof name, "%s.%lld", ls.decoder ? "decoder" : "encoder", (long long)ls.block);
+        fprintf(f, "%-18s %8llu %7llu %6llu %6llu %6llu %10.1f ", name, (unsigned long long)ls.tokens,
+                (unsigned long long)ls.dropped, (unsigned long long)ls.hits, (unsigned long long)ls.misses,
+                (unsigned long long)ls.evictions, (double)ls.bytes_read / 1e6);
+        int64_t top[3] = {-1, -1, -1}, used = 0; /* the three busiest experts */
+        for (int64_t e = 0; e < ls.n_experts; e++) {
+            used += ls.tokens_per_expert[e] > 0;
+            for (int k = 0; k < 3; k++)
+                if (top[k] < 0 || ls.tokens_per_expert[e] > ls.tokens_per_expert[top[k]]) {
+                    for (int j = 2; j > k; j--) top[j] = top[j - 1];
+                    top[k] = e;
+                    break;
+                }
+        }
+        for (int k = 0; k < 3 && top[k] >= 0 && ls.tokens_per_expert[top[k]]; k++)
+            fprintf(f, " %lld(%llu)", (long long)top[k], (unsigned long long)ls.tokens_per_expert[top[k]]);
+        fprintf(f, "  [%lld/%lld used]\n", (long long)used, (long long)ls.n_experts);
+    }
+    fprintf(f, "expert memory: %.1f MB resident, %.1f MB peak\n", (double)sc_model_expert_resident_bytes(m) / 1e6,
+            (double)sc_model_expert_peak_bytes(m) / 1e6);
+}
+
+/* --stats-json: the expert part of the object (no braces). */
+static void write_expert_stats_json(FILE *f, const sc_session *s, const sc_model *m, size_t max_memory) {
+    fprintf(f, "\"max_memory\": %zu, \"expert_resident_bytes\": %zu, \"expert_peak_bytes\": %zu, \"sparse_layers\": [",
+            max_memory, sc_model_expert_resident_bytes(m), sc_model_expert_peak_bytes(m));
+    int64_t n = sc_session_expert_stats_count(s);
+    for (int64_t i = 0; i < n; i++) {
+        sc_expert_layer_stats ls;
+        if (sc_session_expert_stats(s, i, &ls, NULL)) continue;
+        fprintf(f, "%s{\"layer\": \"%s.block.%lld\", \"tokens\": %llu, \"dropped\": %llu, \"hits\": %llu, "
+                   "\"misses\": %llu, \"evictions\": %llu, \"bytes_read\": %llu, \"tokens_per_expert\": [",
+                i ? ", " : "", ls.decoder ? "decoder" : "encoder", (long long)ls.block, (unsigned long long)ls.tokens,
+                (unsigned long long)ls.dropped, (unsigned long long)ls.hits, (unsigned long long)ls.misses,
+                (unsigned long long)ls.evictions, (unsigned long long)ls.bytes_read);
+        for (int64_t e = 0; e < ls.n_experts; e++)
+            fprintf(f, e ? ", %llu" : "%llu", (unsigned long long)ls.tokens_per_expert[e]);
+        fprintf(f, "]}");
+    }
+    fprintf(f, "]");
+}
+
 typedef struct prompts {
     char **text;
     size_t n, cap;
@@ -192,7 +247,8 @@ static bool read_stdin_prompts(prompts *p, bool jsonl) {
 }
 
 int cmd_generate(int argc, char **argv) {
-    const char *model_dir = NULL, *kernels = NULL;
+    const char *model_dir = NULL, *kernels = NULL, *stats_json = NULL;
+    size_t max_memory = 0;
     bool jsonl = false, json = false, raw = false, print_ids = false, fill = false, stats = false;
     bool no_stream = false;
     int64_t threads = 0;
@@ -220,6 +276,11 @@ int cmd_generate(int argc, char **argv) {
         else if (!strcmp(a, "--ids")) print_ids = true;
         else if (!strcmp(a, "--fill")) fill = true;
         else if (!strcmp(a, "--stats")) stats = true;
+        else if (!strcmp(a, "--stats-json")) ok = VAL() && (stats_json = v);
+        else if (!strcmp(a, "--max-memory")) {
+            ok = VAL() && (!strcmp(v, "0") ? (max_memory = 0, true) : cli_parse_size(v, &max_memory));
+            if (v && !ok) fprintf(stderr, "switchc generate: --max-memory takes a size like 12G, 512M\n");
+        }
         else if (!strcmp(a, "--no-stream")) no_stream = true;
         else if (!strcmp(a, "--do-sample")) do_sample = 1;
         else if (!strcmp(a, "--max-new-tokens")) ok = VAL() && arg_int(C, a, v, 0, 1 << 20, &max_new);
@@ -287,6 +348,7 @@ int cmd_generate(int argc, char **argv) {
     mp.n_threads = (int)threads;
     mp.drop_policy = policy;
     mp.kernels = kernels;
+    mp.max_memory = max_memory;
     sc_model *model = NULL;
     sc_session *sess = NULL;
     sc_tokenizer *tok = NULL;
@@ -396,6 +458,28 @@ int cmd_generate(int argc, char **argv) {
         if (stream && ss.t_first > 0 && ss.n > 1)
             fprintf(stderr, "first token after %.3f s (encoder + 1 step); then %.2f ms/token\n", ss.t_first - t_gen0,
                     1e3 * (t_gen1 - ss.t_first) / (double)(ss.n - 1));
+    }
+    if (stats) print_expert_stats(stderr, sess, model);
+    if (stats_json) {
+        FILE *jf = fopen(stats_json, "w");
+        if (!jf) {
+            fprintf(stderr, "switchc generate: cannot write %s\n", stats_json);
+            goto cleanup;
+        }
+        int64_t new_tokens = 0;
+        for (int64_t r = 0; r < rows; r++)
+            for (int64_t i = 1; i < len; i++) new_tokens += seq[r * len + i] != sc_tokenizer_pad_id(tok);
+        double gen = t_gen1 - t_gen0;
+        fprintf(jf, "{\"load_s\": %.6f, \"generate_s\": %.6f, \"prompts\": %lld, \"prompt_tokens\": %lld, "
+                    "\"new_tokens\": %lld, \"tokens_per_s\": %.3f, ",
+                t_load - t0, gen, (long long)batch.B, (long long)batch.S, (long long)new_tokens,
+                gen > 0 ? (double)new_tokens / gen : 0.0);
+        write_expert_stats_json(jf, sess, model, max_memory);
+        fprintf(jf, "}\n");
+        if (fclose(jf)) {
+            fprintf(stderr, "switchc generate: cannot write %s\n", stats_json);
+            goto cleanup;
+        }
     }
     rc = SC_EXIT_OK;
 cleanup:

@@ -236,8 +236,8 @@ static sc_status convert_one(sc_model *m, sc_tensor *t, sc_dtype to, const char 
     return SC_OK;
 }
 
-/* --dtype: every matrix to params.dtype (experts one by one through the
- * store). The embedding lookup reads `shared` row by row, so it stays as
+/* --dtype: every dense matrix to params.dtype now; experts are converted by
+ * the store on first use (sc_expert_store_configure). The embedding lookup reads `shared` row by row, so it stays as
  * stored unless stored as I8, which the lookup cannot read: then it gets an
  * fp32 dequantized copy (the lm_head keeps the I8 view when tied). */
 static sc_status convert_weights(sc_model *m, sc_error *err) {
@@ -258,9 +258,6 @@ static sc_status convert_weights(sc_model *m, sc_error *err) {
                                  &b->cross.k, &b->cross.v, &b->cross.o, &b->ff.wi, &b->ff.wi1, &b->ff.wo};
             for (size_t j = 0; j < sizeof mats / sizeof mats[0]; j++)
                 if ((st = convert_one(m, mats[j], to, "attention/dense matrix", err))) return st;
-            if (!b->sparse) continue;
-            for (int64_t e = 0; e < m->cfg.num_experts; e++)
-                if ((st = sc_expert_store_convert(m->experts, b->moe_index, e, to, m->kern, err))) return st;
         }
     return SC_OK;
 }
@@ -298,7 +295,8 @@ sc_status sc_model_load(const char *dir, const sc_model_params *params, sc_model
         return bad;
     }
     m->params.kernels = NULL; /* the caller's string is not kept */
-    if ((st = convert_weights(m, err))) {
+    if ((st = convert_weights(m, err)) ||
+        (st = sc_expert_store_configure(m->experts, m->params.dtype, m->kern, m->params.max_memory, err))) {
         sc_model_free(m);
         return st;
     }
@@ -317,6 +315,9 @@ void sc_model_free(sc_model *m) {
     free(m->dir);
     free(m);
 }
+
+size_t sc_model_expert_resident_bytes(const sc_model *m) { return sc_expert_store_resident_bytes(m->experts); }
+size_t sc_model_expert_peak_bytes(const sc_model *m) { return sc_expert_store_peak_bytes(m->experts); }
 
 int64_t sc_model_vocab_size(const sc_model *m) { return m->cfg.vocab_size; }
 int64_t sc_model_d_model(const sc_model *m) { return m->cfg.d_model; }

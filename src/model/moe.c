@@ -59,7 +59,8 @@ void sc_route_top1(const float *logits, int64_t rows, int64_t T, int64_t E, int6
 
 sc_status sc_moe_forward(const sc_model *m, const sc_block_weights *b, const float *x,
                          int64_t rows, int64_t T, sc_drop_policy policy, float *out,
-                         sc_workspace *ws, sc_pool *pool, const sc_route_info *info, sc_error *err) {
+                         sc_workspace *ws, sc_pool *pool, const sc_route_info *info,
+                         sc_expert_stats *stats, sc_error *err) {
     const sc_config *c = &m->cfg;
     const int64_t N = rows * T, E = c->num_experts, D = c->d_model, F = c->d_ff;
     float *logits = sc_ws_array(ws, SC_WS_LOGITS, (size_t)N * (size_t)E, sizeof(float));
@@ -94,6 +95,20 @@ sc_status sc_moe_forward(const sc_model *m, const sc_block_weights *b, const flo
     for (int64_t e = E; e > 0; e--) start[e] = start[e - 1];
     start[0] = 0;
 
+    /* Experts on demand: hint the kernel to read the chosen experts' pages
+     * while the dropped tokens are handled and the first GEMM starts. */
+    for (int64_t e = 0; e < E; e++) counts[e] = start[e + 1] - start[e];
+    sc_expert_store_prefetch(m->experts, b->moe_index, counts);
+    if (stats && b->moe_index < stats->n_layers) {
+        sc_expert_layer_stats *ls = &stats->layers[b->moe_index];
+        uint64_t *per = stats->counts + b->moe_index * stats->n_experts;
+        ls->tokens += (uint64_t)N;
+        for (int64_t n = 0; n < N; n++) {
+            per[top1[n]]++;
+            ls->dropped += !kept[n];
+        }
+    }
+
     /* Dropped tokens first (HF 4.x keeps prob * x; "zero" keeps 0). */
     for (int64_t n = 0; n < N; n++) {
         if (kept[n]) continue;
@@ -110,8 +125,11 @@ sc_status sc_moe_forward(const sc_model *m, const sc_block_weights *b, const flo
         if (ne == 0) continue;
         for (int64_t i = 0; i < ne; i++)
             memcpy(gather + i * D, x + (int64_t)order[n0 + i] * D, (size_t)D * sizeof(float));
-        const sc_ffn_weights *w = sc_expert_store_get(m->experts, b->moe_index, e);
+        const sc_ffn_weights *w;
+        sc_status st = sc_expert_store_acquire(m->experts, b->moe_index, e, stats, &w, err);
+        if (st) return st;
         sc_ffn_forward(m, w, gather, ne, yexp, h, h1, pool);
+        sc_expert_store_release(m->experts, b->moe_index, e, stats);
         for (int64_t i = 0; i < ne; i++) {
             const int64_t n = order[n0 + i];
             float *o = out + n * D;

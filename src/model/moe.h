@@ -4,6 +4,7 @@
 #ifndef SC_MODEL_MOE_H
 #define SC_MODEL_MOE_H
 
+#include "model/expert_stats.h"
 #include "model/model.h"
 #include "model/workspace.h"
 
@@ -24,10 +25,12 @@ void sc_route_top1(const float *logits, int64_t rows, int64_t T, int64_t E, int6
                    float *prob_max, int64_t *counts /* [E] scratch */);
 
 /* out[N, D] = the sparse FF output for normed input x[N, D] (without the
- * residual). If info is not NULL its arrays receive the router decisions. */
+ * residual). If info is not NULL its arrays receive the router decisions;
+ * stats (may be NULL) counts tokens, drops and expert residency. */
 sc_status sc_moe_forward(const sc_model *m, const sc_block_weights *b, const float *x,
                          int64_t rows, int64_t T, sc_drop_policy policy, float *out,
-                         sc_workspace *ws, sc_pool *pool, const sc_route_info *info, sc_error *err);
+                         sc_workspace *ws, sc_pool *pool, const sc_route_info *info,
+                         sc_expert_stats *stats, sc_error *err);
 
 /* out[N, D] = wo(act(wi(x))) (gated: wo(act(wi_0 x) * wi_1 x)), the dense FF
  * and the expert computation; h/h1 are [N, F] scratch. */

@@ -28,6 +28,23 @@ sc_status sc_session_new(const sc_model *m, sc_session **out, sc_error *err) {
     }
     s->m = m;
     s->policy = m->params.drop_policy;
+    int64_t n_sparse = 0;
+    const sc_stack_weights *stacks[2] = {&m->enc, &m->dec};
+    for (int k = 0; k < 2; k++)
+        for (int64_t i = 0; i < stacks[k]->n_blocks; i++) n_sparse += stacks[k]->blocks[i].sparse;
+    sc_status st = sc_expert_stats_init(&s->stats, n_sparse, m->cfg.num_experts, err);
+    if (st) {
+        free(s->layers);
+        free(s);
+        return st;
+    }
+    for (int k = 0; k < 2; k++)
+        for (int64_t i = 0; i < stacks[k]->n_blocks; i++) {
+            const sc_block_weights *b = &stacks[k]->blocks[i];
+            if (!b->sparse || b->moe_index >= n_sparse) continue;
+            s->stats.layers[b->moe_index].decoder = k == 1;
+            s->stats.layers[b->moe_index].block = i;
+        }
     /* Each session owns its threads: a pool runs one operation at a time, and
      * sessions on different threads must not share one. */
     if (m->params.n_threads != 1) s->pool = sc_pool_create(m->params.n_threads);
@@ -56,6 +73,7 @@ void sc_session_free(sc_session *s) {
     free_state(s);
     free(s->layers);
     sc_ws_free(&s->ws);
+    sc_expert_stats_free(&s->stats);
     sc_pool_free(s->pool);
     free(s);
 }
@@ -71,6 +89,20 @@ const float *sc_session_encoder_output(const sc_session *s, int64_t *B, int64_t 
     if (B) *B = s->rows;
     if (S) *S = s->S;
     return s->enc_out;
+}
+
+int64_t sc_session_expert_stats_count(const sc_session *s) { return s ? s->stats.n_layers : 0; }
+
+sc_status sc_session_expert_stats(const sc_session *s, int64_t i, sc_expert_layer_stats *out, sc_error *err) {
+    if (!s || !out || i < 0 || i >= s->stats.n_layers)
+        return sc_fail(err, SC_ERR_INVALID_ARG, SC_NO_OFFSET, "sc_session_expert_stats: no sparse layer %lld",
+                       (long long)i);
+    *out = s->stats.layers[i];
+    return SC_OK;
+}
+
+void sc_session_expert_stats_reset(sc_session *s) {
+    if (s) sc_expert_stats_reset(&s->stats);
 }
 
 int64_t sc_session_decoded_len(const sc_session *s) { return s->len; }
@@ -133,7 +165,8 @@ static sc_status ff_sublayer(sc_session *s, bool dec, int64_t bi, const sc_block
             info.kept = info.expert + N;
             info.prob_max = (float *)(info.kept + N);
         }
-        sc_status st = sc_moe_forward(m, b, x, rows, T, s->policy, out, &s->ws, s->pool, s->trace ? &info : NULL, err);
+        sc_status st = sc_moe_forward(m, b, x, rows, T, s->policy, out, &s->ws, s->pool, s->trace ? &info : NULL,
+                                       &s->stats, err);
         if (st) {
             free(buf);
             return st;

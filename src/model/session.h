@@ -3,6 +3,7 @@
 #ifndef SC_MODEL_SESSION_H
 #define SC_MODEL_SESSION_H
 
+#include "model/expert_stats.h"
 #include "model/model.h"
 #include "model/workspace.h"
 
@@ -29,6 +30,7 @@ struct sc_session {
     sc_pool *pool;            /* this session's threads; NULL = single-threaded */
     sc_trace_fn trace;
     void *trace_ctx;
+    sc_expert_stats stats;    /* per sparse layer, since creation or reset */
 };
 
 void sc_session_set_trace(sc_session *s, sc_trace_fn fn, void *ctx);
