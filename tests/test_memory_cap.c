@@ -102,13 +102,13 @@ int main(void) {
     const char *cases[] = {"e8_step2_untied_heads_ne_dmodel", "e4_step1_tied_bias_overflow_fp16",
                            "e8_step3_enc_dec0sparse_defaults_sharded", "t5vocab_e4_step2"};
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        char dir[4096];
+        char dir[4400];
         snprintf(dir, sizeof dir, "%s/%s", fixture_path("models"), cases[i]);
         compare(dir);
     }
     /* a small random model with 16 experts, sharded */
     mkdir(SC_TMP_DIR, 0755);
-    char cfg[4096], out[4096], cmd[12000];
+    char cfg[4096], out[4096], cmd[16384];
     snprintf(cfg, sizeof cfg, "%s/memcap_config.json", SC_TMP_DIR);
     snprintf(out, sizeof out, "%s/memcap_model", SC_TMP_DIR);
     FILE *f = fopen(cfg, "w");
