@@ -112,6 +112,11 @@ int main(void) {
     CHECK(run("--top-p 2 x", out, sizeof out) == 2);
     CHECK(run("--max-new-tokens abc x", out, sizeof out) == 2);
     CHECK(run("--bogus x", out, sizeof out) == 2);
+    CHECK(run("--dtype x8 x", out, sizeof out) == 2);
+    CHECK(run("--max-memory lots x", out, sizeof out) == 2);
+    /* weights converted at load still generate (agreement with f32 is
+     * measured in test_dtype_paths) */
+    CHECK(run("--dtype bf16 --ids 'Hello world'", out, sizeof out) == 0 && strlen(out) > 2);
     char cmd[4096];
     snprintf(cmd, sizeof cmd, "'%s' generate -m /nonexistent-model-dir x 2>/dev/null", SC_SWITCHC_BIN);
     int rc = system(cmd);

@@ -7,6 +7,7 @@
 #include "cli/cli_files.h"
 #include "cli/commands.h"
 #include "io/json.h"
+#include "model/weights_convert.h"
 #include "switchc.h"
 
 #include <math.h>
@@ -39,6 +40,8 @@ static void usage(FILE *f) {
             "  -t, --threads N            threads (default: physical cores, or SWITCHC_THREADS)\n"
             "  --drop-policy hf4|zero|none  tokens over expert capacity (default hf4)\n"
             "  --kernels NAME             kernel table (ref, avx512, avx512-vnni, avx512-bf16)\n"
+            "  --dtype f32|bf16|f16|q8    weights converted at load / per expert on first use\n"
+            "                             (default: as stored in the checkpoint)\n"
             "  --max-memory SIZE          bound resident expert weights (12G, 512M; default unbounded)\n"
             "Exit status: 0 ok, 1 failure, 2 bad usage.\n");
 }
@@ -248,6 +251,7 @@ static bool read_stdin_prompts(prompts *p, bool jsonl) {
 
 int cmd_generate(int argc, char **argv) {
     const char *model_dir = NULL, *kernels = NULL, *stats_json = NULL;
+    sc_dtype wdtype = SC_DTYPE_AS_STORED;
     size_t max_memory = 0;
     bool jsonl = false, json = false, raw = false, print_ids = false, fill = false, stats = false;
     bool no_stream = false;
@@ -298,6 +302,10 @@ int cmd_generate(int argc, char **argv) {
         else if (!strcmp(a, "--top-p")) ok = VAL() && arg_double(C, a, v, 0.0, 1.0, &top_p);
         else if (!strcmp(a, "-t") || !strcmp(a, "--threads")) ok = VAL() && arg_int(C, a, v, 1, 1024, &threads);
         else if (!strcmp(a, "--kernels")) ok = VAL() && (kernels = v);
+        else if (!strcmp(a, "--dtype")) {
+            ok = VAL() && sc_weights_dtype_parse(v, &wdtype);
+            if (v && !ok) fprintf(stderr, "switchc generate: --dtype takes f32, bf16, f16 or q8, not '%s'\n", v);
+        }
         else if (!strcmp(a, "--early-stopping")) {
             ok = VAL();
             if (ok && !strcmp(v, "true")) early = SC_EARLY_STOP_TRUE;
@@ -348,6 +356,7 @@ int cmd_generate(int argc, char **argv) {
     mp.n_threads = (int)threads;
     mp.drop_policy = policy;
     mp.kernels = kernels;
+    mp.dtype = wdtype;
     mp.max_memory = max_memory;
     sc_model *model = NULL;
     sc_session *sess = NULL;
