@@ -363,6 +363,14 @@ const float *sc_generate_result_step_logits(const sc_generate_result *r, int64_t
 bool sc_generate_result_stopped(const sc_generate_result *r);
 void sc_generate_result_free(sc_generate_result *r);
 
+/* Span filling: prompt with every "<extra_id_N>" replaced by the text the
+ * model generated after sentinel N in ids[0..n) (up to the next sentinel or
+ * </s>; empty when the output has no such sentinel). Writes a NUL-terminated
+ * string into buf[0..cap); *len_out = its length (the length needed when the
+ * result is SC_ERR_BUFFER_TOO_SMALL). */
+sc_status sc_fill_spans(const sc_tokenizer *t, const char *prompt, const int32_t *ids, size_t n,
+                        char *buf, size_t cap, size_t *len_out, sc_error *err);
+
 
 #ifdef __cplusplus
 }

@@ -111,40 +111,23 @@ static size_t strip_pad_eos(const sc_tokenizer *tok, const int32_t *ids, size_t 
     return k;
 }
 
-/* --fill: the prompt with every "<extra_id_N>" replaced by the span that
- * follows sentinel N in the output (up to the next sentinel or </s>). */
+/* --fill: the prompt with every "<extra_id_N>" replaced by its span. */
 static void print_fill(FILE *f, const sc_tokenizer *tok, const char *prompt, const int32_t *ids, size_t n) {
-    const char *p = prompt;
-    while (*p) {
-        const char *s = strstr(p, "<extra_id_");
-        if (!s) {
-            fputs(p, f);
-            break;
-        }
-        char *end;
-        long k = strtol(s + 10, &end, 10);
-        if (end == s + 10 || *end != '>' || sc_tokenizer_sentinel_id(tok, (int)k) < 0) {
-            fwrite(p, 1, (size_t)(s - p) + 1, f);
-            p = s + 1;
-            continue;
-        }
-        fwrite(p, 1, (size_t)(s - p), f);
-        int32_t sid = sc_tokenizer_sentinel_id(tok, (int)k);
-        size_t i = 0;
-        while (i < n && ids[i] != sid) i++;
-        size_t j = i + 1;
-        while (j < n && ids[j] != sc_tokenizer_eos_id(tok) && ids[j] < sc_tokenizer_sp_size(tok)) j++;
-        if (i < n && j > i + 1) {
-            char *buf = NULL;
-            size_t cap = 0;
-            long len = decode_into(tok, ids + i + 1, j - i - 1, SC_DECODE_SKIP_SPECIAL, &buf, &cap);
-            if (len > 0) fwrite(buf, 1, (size_t)len, f);
-            free(buf);
-        }
-        p = end + 1;
+    char *buf = NULL;
+    size_t cap = 0, len = 0;
+    sc_error err;
+    sc_status st;
+    while ((st = sc_fill_spans(tok, prompt, ids, n, buf, cap, &len, &err)) == SC_ERR_BUFFER_TOO_SMALL) {
+        char *nb = realloc(buf, len + 1);
+        if (!nb) break;
+        buf = nb;
+        cap = len + 1;
     }
-    fputc('\n', f);
+    if (st == SC_OK) fprintf(f, "%s\n", buf);
+    else fprintf(stderr, "switchc generate: --fill: %s\n", err.msg);
+    free(buf);
 }
+
 
 /* --stats: one line per sparse layer. */
 static void print_expert_stats(FILE *f, const sc_session *s, const sc_model *m) {
@@ -197,6 +180,7 @@ static void write_expert_stats_json(FILE *f, const sc_session *s, const sc_model
     }
     fprintf(f, "]");
 }
+
 
 typedef struct prompts {
     char **text;
