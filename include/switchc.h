@@ -185,7 +185,9 @@ typedef enum sc_drop_policy {
 } sc_drop_policy;
 
 typedef struct sc_model_params {
-    int n_threads;              /* 0 = one per physical core */
+    int n_threads;              /* threads of each session (every session owns a pool
+                                   created once): 0 = SWITCHC_THREADS if set, else one
+                                   per physical core; 1 = the calling thread only */
     sc_drop_policy drop_policy; /* SC_DROP_HF4 */
     int format;                 /* -1 = automatic (safetensors first), else a checkpoint format */
     bool reference_kernels;     /* force the plain-C reference kernels */
