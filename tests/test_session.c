@@ -59,6 +59,16 @@ int main(void) {
     CHECK(max_diff(lg3 + V, step + (0 * T + 3) * V, (size_t)V) < 1e-4f);
     CHECK(max_diff(lg3 + 2 * V, step + (1 * T + 3) * V, (size_t)V) < 1e-4f);
 
+    /* same row count: an in-place reorder (beam search); rows become
+     * (orig 0, orig 0, orig 1) */
+    int32_t perm[3] = {1, 1, 0};
+    CHECK(sc_session_select_rows(s, perm, 3, &err) == SC_OK);
+    int32_t tok4[3] = {dec[4], dec[4], dec[T + 4]};
+    CHECK(sc_session_decode_step(s, tok4, lg3, &err) == SC_OK);
+    CHECK(max_diff(lg3, step + (0 * T + 4) * V, (size_t)V) < 1e-4f);
+    CHECK(max_diff(lg3 + V, step + (0 * T + 4) * V, (size_t)V) < 1e-4f);
+    CHECK(max_diff(lg3 + 2 * V, step + (1 * T + 4) * V, (size_t)V) < 1e-4f);
+
     /* errors */
     int32_t bad[2] = {(int32_t)V, 0};
     CHECK(sc_session_decode_step(s, bad, lg3, &err) == SC_ERR_INVALID_ARG);

@@ -415,6 +415,43 @@ static void *gather_rows(const void *src, size_t row_bytes, const int32_t *idx, 
     return dst;
 }
 
+/* Beam reordering (same row count): permute every per-row array in place
+ * through one reused scratch buffer, so a beam step allocates nothing. */
+static bool permute(sc_session *s, void *base, size_t row_bytes, const int32_t *src) {
+    const size_t rows = (size_t)s->rows;
+    unsigned char *a = base, *tmp = sc_ws_array(&s->ws, SC_WS_SELECT, rows, row_bytes);
+    if (!tmp) return false;
+    memcpy(tmp, a, rows * row_bytes);
+    for (size_t r = 0; r < rows; r++)
+        if ((size_t)src[r] != r) memcpy(a + r * row_bytes, tmp + (size_t)src[r] * row_bytes, row_bytes);
+    return true;
+}
+
+static sc_status reorder_rows(sc_session *s, const int32_t *src, sc_error *err) {
+    bool identity = true;
+    for (int64_t r = 0; r < s->rows; r++) identity &= src[r] == r;
+    if (identity) return SC_OK;
+    const sc_config *c = &s->m->cfg;
+    const size_t S = (size_t)s->S, D = (size_t)c->d_model, I = (size_t)(c->num_heads * c->d_kv);
+    /* Reserve the largest scratch first: after that no step can fail half-way. */
+    size_t big = S * D > S * I ? S * D : S * I;
+    if ((size_t)s->cap * I > big) big = (size_t)s->cap * I;
+    if (!sc_ws_array(&s->ws, SC_WS_SELECT, (size_t)s->rows, big * sizeof(float)))
+        return sc_fail(err, SC_ERR_NOMEM, SC_NO_OFFSET, "select_rows: out of memory");
+    permute(s, s->enc_out, S * D * sizeof(float), src);
+    permute(s, s->enc_mask, S * sizeof(int32_t), src);
+    for (int64_t l = 0; l < c->num_decoder_layers; l++) {
+        sc_layer_cache *lc = &s->layers[l];
+        permute(s, lc->ck, S * I * sizeof(float), src);
+        permute(s, lc->cv, S * I * sizeof(float), src);
+        if (s->cap) {
+            permute(s, lc->k, (size_t)s->cap * I * sizeof(float), src);
+            permute(s, lc->v, (size_t)s->cap * I * sizeof(float), src);
+        }
+    }
+    return SC_OK;
+}
+
 sc_status sc_session_select_rows(sc_session *s, const int32_t *src, int64_t n, sc_error *err) {
     if (!s || !src || n <= 0) return sc_fail(err, SC_ERR_INVALID_ARG, SC_NO_OFFSET, "select_rows: empty or NULL input");
     if (!s->enc_out) return sc_fail(err, SC_ERR_INVALID_ARG, SC_NO_OFFSET, "select_rows: nothing encoded yet");
@@ -425,6 +462,7 @@ sc_status sc_session_select_rows(sc_session *s, const int32_t *src, int64_t n, s
     const sc_config *c = &s->m->cfg;
     const int64_t D = c->d_model, I = c->num_heads * c->d_kv, L = c->num_decoder_layers;
     const size_t S = (size_t)s->S;
+    if (n == s->rows) return reorder_rows(s, src, err);
     /* Build every new buffer first so a failure leaves the session as it was. */
     size_t nbuf = 2 + 4 * (size_t)L;
     void **nb = calloc(nbuf, sizeof *nb);

@@ -24,6 +24,7 @@ enum {
     SC_WS_HIDDEN,  /* decoder residual stream       [N, D] */
     SC_WS_PMAX,    /* top-1 router probability      [N] */
     SC_WS_COUNTS,  /* per-expert counters           [E] ints */
+    SC_WS_SELECT,  /* row reordering (beam search)  one cache array */
     SC_WS_COUNT
 };
 
