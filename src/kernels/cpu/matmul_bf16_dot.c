@@ -8,6 +8,7 @@
  * Same dot-form blocking as the int8 kernel (4 W rows x 4 x rows, 32 K per
  * step). Leaves out a packed tile kernel and AMX-BF16. */
 #include "kernels/cpu/cpu_kernels.h"
+#include "kernels/cpu/dot_tiles.h"
 
 #if SC_HAVE_X86_KERNELS
 #include "core/pool.h"
@@ -16,7 +17,6 @@
 #include <stdint.h>
 #include <stdlib.h>
 
-#define XCHUNK 32
 
 typedef struct {
     float *y;
@@ -65,32 +65,7 @@ static SC_AI SC_TARGET_BF16 void dot_block(const job *j, int64_t m0, int64_t n, 
         for (int c = 0; c < NB; c++) j->y[(m0 + i) * j->N + n + c] = _mm512_reduce_add_ps(acc[i][c]);
 }
 
-static SC_TARGET_BF16 void rows_block(const job *j, int64_t m0, int64_t mb, int64_t n0, int64_t n1) {
-    int64_t n = n0;
-#define ALL_MB(NB)                                            \
-    switch (mb) {                                             \
-    case 1: dot_block(j, m0, n, NB, 1); break;                \
-    case 2: dot_block(j, m0, n, NB, 2); break;                \
-    case 3: dot_block(j, m0, n, NB, 3); break;                \
-    default: dot_block(j, m0, n, NB, 4); break;               \
-    }
-    for (; n + 4 <= n1; n += 4) ALL_MB(4)
-    for (; n < n1; n++) ALL_MB(1)
-#undef ALL_MB
-}
-
-static void gemm_task(void *vctx, int task, int n_tasks) {
-    const job *j = vctx;
-    int64_t n0, n1;
-    sc_split_range(j->N, 4, task, n_tasks, &n0, &n1);
-    for (int64_t mc = 0; mc < j->M; mc += XCHUNK) {
-        int64_t mce = mc + XCHUNK < j->M ? mc + XCHUNK : j->M;
-        for (int64_t nb = n0; nb < n1; nb += 4) {
-            int64_t nbe = nb + 4 < n1 ? nb + 4 : n1;
-            for (int64_t m = mc; m < mce; m += 4) rows_block(j, m, mce - m < 4 ? mce - m : 4, nb, nbe);
-        }
-    }
-}
+SC_DOT_TILE_DRIVER(SC_TARGET_BF16)
 
 void sc_matmul_bf16_dot(float *y, const float *x, const sc_tensor *W, int64_t M, sc_pool *pool) {
     const int64_t N = W->shape[0], K = W->shape[1];

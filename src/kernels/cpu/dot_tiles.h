@@ -1,0 +1,45 @@
+/* The blocking shared by the dot-product kernels (matmul_bf16_dot.c,
+ * matmul_q8_vnni.c): tasks split N in multiples of 4 W rows; each task walks
+ * x in chunks of SC_DOT_XCHUNK rows and calls the file's register-blocked
+ * dot_block(j, m0, n, NB, MB) on 4-W-row x up-to-4-x-row tiles (NB, MB
+ * compile-time constants after inlining).
+ *
+ * A kernel file defines its `job` (with int64_t fields M and N) and
+ * `static SC_AI TARGET void dot_block(const job *j, int64_t m0, int64_t n,
+ * int NB, int MB)`, then expands SC_DOT_TILE_DRIVER(TARGET) to get
+ * rows_block() and gemm_task() (the sc_pool_run entry point). */
+#ifndef SC_KERNELS_CPU_DOT_TILES_H
+#define SC_KERNELS_CPU_DOT_TILES_H
+
+#define SC_DOT_XCHUNK 32
+
+#define SC_DOT_ALL_MB(NB)                                                                 \
+    switch (mb) {                                                                         \
+    case 1: dot_block(j, m0, n, NB, 1); break;                                            \
+    case 2: dot_block(j, m0, n, NB, 2); break;                                            \
+    case 3: dot_block(j, m0, n, NB, 3); break;                                            \
+    default: dot_block(j, m0, n, NB, 4); break;                                           \
+    }
+
+#define SC_DOT_TILE_DRIVER(TARGET)                                                        \
+    static TARGET void rows_block(const job *j, int64_t m0, int64_t mb, int64_t n0,       \
+                                  int64_t n1) {                                           \
+        int64_t n = n0;                                                                   \
+        for (; n + 4 <= n1; n += 4) SC_DOT_ALL_MB(4)                                      \
+        for (; n < n1; n++) SC_DOT_ALL_MB(1)                                              \
+    }                                                                                     \
+    static void gemm_task(void *vctx, int task, int n_tasks) {                            \
+        const job *j = vctx;                                                              \
+        int64_t n0, n1;                                                                   \
+        sc_split_range(j->N, 4, task, n_tasks, &n0, &n1);                                 \
+        for (int64_t mc = 0; mc < j->M; mc += SC_DOT_XCHUNK) {                            \
+            int64_t mce = mc + SC_DOT_XCHUNK < j->M ? mc + SC_DOT_XCHUNK : j->M;          \
+            for (int64_t nb = n0; nb < n1; nb += 4) {                                     \
+                int64_t nbe = nb + 4 < n1 ? nb + 4 : n1;                                  \
+                for (int64_t m = mc; m < mce; m += 4)                                     \
+                    rows_block(j, m, mce - m < 4 ? mce - m : 4, nb, nbe);                 \
+            }                                                                             \
+        }                                                                                 \
+    }
+
+#endif
