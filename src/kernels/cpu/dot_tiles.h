@@ -11,7 +11,25 @@
 #ifndef SC_KERNELS_CPU_DOT_TILES_H
 #define SC_KERNELS_CPU_DOT_TILES_H
 
+#include "core/pool.h"
+
+#include <stdint.h>
+
 #define SC_DOT_XCHUNK 32
+
+/* Runs a dot kernel: prep (converting or quantizing x rows; split over rows
+ * when M >= 8) and then gemm (split over N), on the pool when the work is
+ * worth waking threads for. */
+static inline void sc_dot_launch(sc_pool *pool, void *job, int64_t M, int64_t N, int64_t K,
+                                 void (*prep)(void *, int, int), void (*gemm)(void *, int, int)) {
+    int threads = sc_pool_size(pool);
+    double work = (double)M * (double)N * (double)K;
+    sc_pool *p = threads > 1 && work >= 65536.0 ? pool : NULL;
+    sc_pool_run(p && M >= 8 ? p : NULL, prep, job, (int)(M < threads ? M : threads));
+    int64_t tasks = (N + 31) / 32;
+    if (tasks > 4 * threads) tasks = 4 * threads;
+    sc_pool_run(p, gemm, job, p ? (int)tasks : 1);
+}
 
 #define SC_DOT_ALL_MB(NB)                                                                 \
     switch (mb) {                                                                         \

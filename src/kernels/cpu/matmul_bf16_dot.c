@@ -78,13 +78,7 @@ void sc_matmul_bf16_dot(float *y, const float *x, const sc_tensor *W, int64_t M,
         return;
     }
     job j = {y, x, W->data, xb, M, N, K, Kp};
-    int threads = sc_pool_size(pool);
-    double work = (double)M * (double)N * (double)K;
-    sc_pool *p = threads > 1 && work >= 65536.0 ? pool : NULL;
-    sc_pool_run(p && M >= 8 ? p : NULL, convert_task, &j, (int)(M < threads ? M : threads));
-    int64_t tasks = (N + 31) / 32;
-    if (tasks > 4 * threads) tasks = 4 * threads;
-    sc_pool_run(p, gemm_task, &j, p ? (int)tasks : 1);
+    sc_dot_launch(pool, &j, M, N, K, convert_task, gemm_task);
     free(xb);
 }
 #endif
