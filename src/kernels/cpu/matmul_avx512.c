@@ -28,7 +28,7 @@
 #define MR 14
 #define NR 32
 #define KC 256
-#define NC 128 /* columns of W per task: 4 panels, 128 KiB packed */
+#define NC 256 /* columns of W per task: 8 panels, 256 KiB packed */
 
 enum { DT_F32, DT_BF16, DT_F16 };
 
@@ -65,13 +65,11 @@ static SC_AI SC_TARGET_AVX512 void dot_block(float *y, const float *x, const voi
         for (int j = 0; j < NB; j++) y[i * N + n + j] = _mm512_reduce_add_ps(acc[i][j]);
 }
 
+/* W rows outer, x rows inner: a 4-row block of W (4 x K values) stays in
+ * L1 while every x row passes over it, and the x rows (M <= DOT_M) stay in
+ * L2, so W is read from memory once. */
 static SC_AI SC_TARGET_AVX512 void decode_rows(float *y, const float *x, const void *w, int dt, int64_t K,
                                                int64_t N, int64_t M, int64_t n0, int64_t n1) {
-    for (int64_t m0 = 0; m0 < M; m0 += 4) {
-        int64_t mb = M - m0 < 4 ? M - m0 : 4;
-        float *ym = y + m0 * N;
-        const float *xm = x + m0 * K;
-        int64_t n = n0;
 #define DOT_ALL_MB(NB)                                                         \
     switch (mb) {                                                              \
     case 1: dot_block(ym, xm, w, dt, K, N, n, NB, 1); break;                   \
@@ -79,10 +77,18 @@ static SC_AI SC_TARGET_AVX512 void decode_rows(float *y, const float *x, const v
     case 3: dot_block(ym, xm, w, dt, K, N, n, NB, 3); break;                   \
     default: dot_block(ym, xm, w, dt, K, N, n, NB, 4); break;                  \
     }
-        for (; n + 4 <= n1; n += 4) DOT_ALL_MB(4)
-        for (; n < n1; n++) DOT_ALL_MB(1)
-#undef DOT_ALL_MB
+    for (int64_t n = n0; n < n1;) {
+        int64_t nb = n1 - n >= 4 ? 4 : 1;
+        for (int64_t m0 = 0; m0 < M; m0 += 4) {
+            int64_t mb = M - m0 < 4 ? M - m0 : 4;
+            float *ym = y + m0 * N;
+            const float *xm = x + m0 * K;
+            if (nb == 4) DOT_ALL_MB(4)
+            else DOT_ALL_MB(1)
+        }
+        n += nb;
     }
+#undef DOT_ALL_MB
 }
 
 static SC_TARGET_AVX512 void decode_f32(float *y, const float *x, const void *w, int64_t K, int64_t N,
@@ -170,14 +176,20 @@ static SC_AI SC_TARGET_AVX512 void tile(int MRc, int64_t kc, const float *xp, co
     }
 }
 
-/* xp[k][i] = x[i, k] for i < mr, k < kc. x rows are K floats apart; when K
- * is a multiple of 1024 bytes' worth every row maps to the same L1 set, so
- * reading the 14 rows directly in the tile thrashed L1 (K = 2048, 3072,
- * 4096 ran at 60% of the K = 768 speed). */
+/* xp[k][i] = x[i, k] for i < mr, k < kc (rows i >= mr: zero). x rows are K
+ * floats apart; when K is a multiple of 1024 bytes' worth every row maps to
+ * the same L1 set, so reading the 14 rows directly in the tile thrashed L1
+ * (K = 2048, 3072, 4096 ran at 60% of the K = 768 speed). Transposed 16 k at
+ * a time in registers: a scalar copy cost a quarter of the tile's time at
+ * M = 128, since x is packed once per 128 columns of W. */
 static SC_TARGET_AVX512 void pack_x(float *xp, const float *x, int64_t ldx, int mr, int64_t kc) {
-    for (int i = 0; i < mr; i++) {
-        const float *xr = x + i * ldx;
-        for (int64_t k = 0; k < kc; k++) xp[k * MR + i] = xr[k];
+    for (int64_t k = 0; k < kc; k += 16) {
+        __mmask16 m = tail_mask(kc - k);
+        int64_t kn = kc - k < 16 ? kc - k : 16;
+        __m512 r[16];
+        for (int i = 0; i < 16; i++) r[i] = i < mr ? _mm512_maskz_loadu_ps(m, x + i * ldx + k) : _mm512_setzero_ps();
+        transpose16(r);
+        for (int64_t c = 0; c < kn; c++) _mm512_mask_storeu_ps(xp + (k + c) * MR, (__mmask16)((1u << MR) - 1), r[c]);
     }
 }
 
@@ -208,14 +220,18 @@ static SC_TARGET_AVX512 void gemm_block(float *y, const float *x, const void *w,
     for (int64_t k0 = 0; k0 < K; k0 += KC) {
         int64_t kc = K - k0 < KC ? K - k0 : KC;
         for (int64_t p = 0; p < panels; p++) pack_any(packed + p * KC * NR, w, dt, N, K, na + p * NR, k0, kc);
-        for (int64_t m = ma; m < mb; m += MR) {
-            int mr = (int)(mb - m < MR ? mb - m : MR);
+        /* Balanced row tiles (M = 32: 11+11+10, not 14+14+4): a short
+         * last tile runs its FMAs at a fraction of the full tile's rate. */
+        int64_t tiles = (mb - ma + MR - 1) / MR;
+        for (int64_t t = 0, m = ma; t < tiles; t++) {
+            int mr = (int)((mb - m) / (tiles - t) + ((mb - m) % (tiles - t) != 0));
             pack_x(packed_x, x + m * K + k0, K, mr, kc);
             for (int64_t p = 0; p < panels; p++) {
                 int64_t n = na + p * NR, cols = nb - n;
                 __mmask16 m0 = tail_mask(cols), m1 = tail_mask(cols > 16 ? cols - 16 : 0);
                 tile_any(mr, kc, packed_x, packed + p * KC * NR, y + m * N + n, N, k0 == 0, m0, m1);
             }
+            m += mr;
         }
     }
 }
