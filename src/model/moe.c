@@ -76,9 +76,10 @@ sc_status sc_moe_forward(const sc_model *m, const sc_block_weights *b, const flo
         return sc_fail(err, SC_ERR_NOMEM, SC_NO_OFFSET, "moe: out of memory for %lld tokens", (long long)N);
     int32_t *expert_hf = route, *kept = route + N, *top1 = route + 2 * N;
 
-    /* Router: fp32 input, fp32 classifier (HF casts to router_dtype = float32). */
+    /* Router: fp32 input, fp32 classifier (HF casts to router_dtype = float32);
+     * the table's F32 path is fp32 on every table. */
     sc_tensor rw = {.dtype = SC_DTYPE_F32, .ndim = 2, .shape = {E, D}, .data = b->router_w};
-    sc_matmul_ref(logits, x, &rw, N, NULL);
+    m->kern->matmul(logits, x, &rw, N, pool);
     if (b->router_b)
         for (int64_t n = 0; n < N; n++)
             for (int64_t e = 0; e < E; e++) logits[n * E + e] += b->router_b[e];
