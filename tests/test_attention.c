@@ -42,7 +42,8 @@ static int check_case(int64_t Tq, int64_t Tk, int64_t H, int64_t Dh, int causal,
     float *ref = malloc(sizeof(float) * (size_t)(Tq * I + GUARD));
     float *out = malloc(sizeof(float) * (size_t)(Tq * I + GUARD));
     const int64_t rows = 3;
-    float *scratch = malloc(sizeof(float) * (size_t)(rows * Tk + GUARD));
+    const int64_t slot = sc_attention_task_floats(Tq, Tk, Dh);
+    float *scratch = malloc(sizeof(float) * (size_t)(rows * slot + GUARD));
     int32_t *mask = malloc(sizeof(int32_t) * (size_t)Tk);
     int32_t *buckets = malloc(sizeof(int32_t) * (size_t)(2 * Tk + 2 * Tq + 1));
     for (int64_t i = 0; i < Tq * I; i++) q[i] = 2.0f * frand();
@@ -70,12 +71,12 @@ static int check_case(int64_t Tq, int64_t Tk, int64_t H, int64_t Dh, int causal,
 
     int ok = 1;
     for (int variant = 0; variant < 3; variant++) {
-        for (int64_t i = 0; i < rows * Tk + GUARD; i++) scratch[i] = GUARD_VAL;
+        for (int64_t i = 0; i < rows * slot + GUARD; i++) scratch[i] = GUARD_VAL;
         for (int64_t i = 0; i < Tq * I + GUARD; i++) out[i] = GUARD_VAL;
         a.ctx = out;
         a.pool = variant == 0 ? NULL : pool;
         a.scratch_rows = variant == 2 ? rows : variant; /* 0 (= 1), 1 with a pool, 3 with a pool */
-        int64_t given = (a.scratch_rows > 1 ? a.scratch_rows : 1) * Tk;
+        int64_t given = (a.scratch_rows > 1 ? a.scratch_rows : 1) * slot;
         sc_attention(&a);
         double worst = 0;
         for (int64_t i = 0; i < Tq && ok; i++)
@@ -91,7 +92,7 @@ static int check_case(int64_t Tq, int64_t Tk, int64_t H, int64_t Dh, int causal,
         CHECKF(worst == 0, "Tq=%lld Tk=%lld H=%lld Dh=%lld causal=%d masked=%d bias=%d variant=%d: err/tol %.3g",
                (long long)Tq, (long long)Tk, (long long)H, (long long)Dh, causal, masked, bias, variant, worst);
         CHECKF(guards_ok(out + Tq * I, GUARD), "ctx guard, variant %d", variant);
-        CHECKF(guards_ok(scratch + given, rows * Tk + GUARD - given), "scratch guard, variant %d", variant);
+        CHECKF(guards_ok(scratch + given, rows * slot + GUARD - given), "scratch guard, variant %d", variant);
         ok = ok && worst == 0;
     }
     CHECK(guards_ok(ref + Tq * I, GUARD));

@@ -29,8 +29,9 @@ typedef struct sc_attn_args {
     int64_t bucket_off;
     int64_t q_pos0;        /* absolute position of query 0 */
     bool causal;           /* keys after the query's position are masked */
-    /* scratch_rows rows of [Tk] floats (0 counts as 1): one score row per
-     * task, so sc_attention runs at most scratch_rows tasks at once. */
+    /* scratch_rows slots of sc_attention_task_floats(Tq, Tk, Dh) floats (0
+     * counts as 1): one slot per task, so sc_attention runs at most
+     * scratch_rows tasks at once. */
     float *scratch;
     int64_t scratch_rows;
     /* Pool to split heads x query rows over; NULL = the calling thread. Only
@@ -38,16 +39,18 @@ typedef struct sc_attn_args {
     sc_pool *pool;
 } sc_attn_args;
 
-/* Rows of [Tk] scratch sc_attention can use with `pool` (its thread count;
- * 1 for NULL): give it scratch of sc_attention_scratch_rows(pool) * Tk floats
- * and set scratch_rows to that number. */
+/* Scratch slots sc_attention can use with `pool` (its thread count; 1 for
+ * NULL): give it sc_attention_scratch_rows(pool) * sc_attention_task_floats()
+ * floats and set scratch_rows to that number. */
 int64_t sc_attention_scratch_rows(const sc_pool *pool);
+/* Floats of one slot (at least Tk; more for the query-block kernel). */
+int64_t sc_attention_task_floats(int64_t Tq, int64_t Tk, int64_t Dh);
 
 /* ctx = softmax(q k^T + bias + mask) v per head, split over a->pool with
  * vectorized dot products where the CPU has AVX-512. Equals
  * sc_attention_ref up to summation order (tested at 1e-5 relative). */
 void sc_attention(const sc_attn_args *a);
-/* The scalar reference: one task, scratch row 0 only, pool ignored. */
+/* The scalar reference: one task, the first Tk floats of scratch, pool ignored. */
 void sc_attention_ref(const sc_attn_args *a);
 
 #endif

@@ -208,7 +208,7 @@ static sc_status attn_sublayer(sc_session *s, const sc_stack_weights *st, int64_
     const int64_t Tk = cross ? s->S : (dec ? s->len + T : T);
     float *x = ws_f32(s, SC_WS_X, N, D), *q = ws_f32(s, SC_WS_Q, N, I), *ctx = ws_f32(s, SC_WS_CTX, N, I);
     const int64_t rows_scratch = sc_attention_scratch_rows(s->pool);
-    float *out = ws_f32(s, SC_WS_OUT, N, D), *row = ws_f32(s, SC_WS_ROW, Tk, rows_scratch);
+    float *out = ws_f32(s, SC_WS_OUT, N, D), *row = ws_f32(s, SC_WS_ROW, sc_attention_task_floats(T, Tk, Dh), rows_scratch);
     float *k = NULL, *v = NULL;
     if (!cross) {
         k = ws_f32(s, SC_WS_K, N, I);
