@@ -116,7 +116,7 @@ int main(void) {
 
     sc_pool *pool2 = sc_pool_create(2);
     CHECK(pool2 != NULL);
-    const int64_t Ms[] = {1, 3, 7, 20, 33, 128}, Ns[] = {1, 17, 33, 100}, Ks[] = {1, 7, 33, 257, 4097};
+    const int64_t Ms[] = {1, 3, 7, 20, 45, 128}, Ns[] = {1, 17, 33, 100}, Ks[] = {1, 7, 33, 257, 4097};
     const sc_dtype dts[] = {SC_DTYPE_F32, SC_DTYPE_BF16, SC_DTYPE_F16, SC_DTYPE_I8};
     const char *tested[64];
     int n_tested = 0;

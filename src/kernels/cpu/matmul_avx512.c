@@ -240,38 +240,39 @@ static SC_TARGET_AVX512 void gemm_block(float *y, const float *x, const void *w,
 
 /* ---- few rows (SMALL_MIN..SMALL_M), F32 W: experts with a few dozen tokens ----
  * Packing W costs as much as the tile itself when only ~32 rows of x use
- * it, so here W is read in place: a tile broadcasts W[n, k] for SR rows n
- * straight from memory against x^T [k][32] (packed per K chunk), computing
- * y^T. SR = 10 rows keeps the broadcast streams within L1's ways even when
- * the row stride is a multiple of 4 KiB. Partial sums over K chunks are
- * added into y, whose tile is scattered (SR x M scalars per chunk, ~3% of
- * the FMAs). */
+ * it, so here W is read in place: a tile broadcasts W[n, k] for 10 (or 8)
+ * rows n straight from memory against x^T [k][32 or 48] (packed per K
+ * chunk), computing y^T. At most 10 rows keeps the broadcast streams within
+ * L1's ways even when the row stride is a multiple of 4 KiB. Partial sums
+ * over K chunks are added into y, whose tile is scattered (R x M scalars per
+ * chunk, ~3% of the FMAs). */
 #define SMALL_MIN 16 /* below, the 32-wide x^T panel wastes most FMAs: packed W wins */
-#define SMALL_M 32
-#define SR 10
+#define SMALL_M 48
 #define SKC 512
 
-static _Thread_local _Alignas(64) float packed_xt[SKC * 32];
+static _Thread_local _Alignas(64) float packed_xt[SKC * 48];
 
-static SC_AI SC_TARGET_AVX512 void small_tile(int R, float *y, const float *xt, const float *w, int64_t K,
+/* y^T[n..n+R, 0..16P) over one K chunk; P = 2 (M <= 32, R <= 10) or 3
+ * (M <= 48, R <= 8): 2R or 3R accumulators. */
+static SC_AI SC_TARGET_AVX512 void small_tile(int P, int R, float *y, const float *xt, const float *w, int64_t K,
                                               int64_t N, int64_t M, int64_t n, int64_t k0, int64_t kc) {
-    __m512 a0[SR], a1[SR];
-    for (int r = 0; r < R; r++) a0[r] = a1[r] = _mm512_setzero_ps();
+    __m512 acc[10][3];
+    for (int r = 0; r < R; r++)
+        for (int c = 0; c < P; c++) acc[r][c] = _mm512_setzero_ps();
     const float *wr = w + n * K + k0;
     for (int64_t k = 0; k < kc; k++) {
         if ((k & 15) == 0) /* the next tile's rows: short rows (K = 768) end before the prefetcher ramps up */
             for (int r = 0; r < R; r++) _mm_prefetch((const char *)(wr + (R + r) * K + k), _MM_HINT_T0);
-        __m512 x0 = _mm512_load_ps(xt + k * 32), x1 = _mm512_load_ps(xt + k * 32 + 16);
+        __m512 xv[3];
+        for (int c = 0; c < P; c++) xv[c] = _mm512_load_ps(xt + k * 16 * P + 16 * c);
         for (int r = 0; r < R; r++) {
             __m512 b = _mm512_set1_ps(wr[r * K + k]);
-            a0[r] = _mm512_fmadd_ps(b, x0, a0[r]);
-            a1[r] = _mm512_fmadd_ps(b, x1, a1[r]);
+            for (int c = 0; c < P; c++) acc[r][c] = _mm512_fmadd_ps(b, xv[c], acc[r][c]);
         }
     }
-    _Alignas(64) float t[32];
+    _Alignas(64) float t[48];
     for (int r = 0; r < R; r++) {
-        _mm512_store_ps(t, a0[r]);
-        _mm512_store_ps(t + 16, a1[r]);
+        for (int c = 0; c < P; c++) _mm512_store_ps(t + 16 * c, acc[r][c]);
         if (k0 == 0)
             for (int64_t m = 0; m < M; m++) y[m * N + n + r] = t[m];
         else
@@ -279,32 +280,39 @@ static SC_AI SC_TARGET_AVX512 void small_tile(int R, float *y, const float *xt, 
     }
 }
 
-static SC_TARGET_AVX512 void small_rows(float *y, const float *x, const float *w, int64_t K, int64_t N,
-                                        int64_t M, int64_t n0, int64_t n1) {
+static SC_AI SC_TARGET_AVX512 void small_rows_p(int P, float *y, const float *x, const float *w, int64_t K,
+                                                int64_t N, int64_t M, int64_t n0, int64_t n1) {
+    const int R = P == 2 ? 10 : 8;
     for (int64_t k0 = 0; k0 < K; k0 += SKC) {
         int64_t kc = K - k0 < SKC ? K - k0 : SKC;
         for (int64_t k = 0; k < kc; k += 16) { /* x^T chunk, 16 k x 16 m per transpose */
             __mmask16 km = tail_mask(kc - k);
             int64_t kn = kc - k < 16 ? kc - k : 16;
-            for (int h = 0; h < 2; h++) {
+            for (int h = 0; h < P; h++) {
                 __m512 r[16];
                 for (int i = 0; i < 16; i++) {
                     int64_t m = 16 * h + i;
                     r[i] = m < M ? _mm512_maskz_loadu_ps(km, x + m * K + k0 + k) : _mm512_setzero_ps();
                 }
                 transpose16(r);
-                for (int64_t c = 0; c < kn; c++) _mm512_store_ps(packed_xt + (k + c) * 32 + 16 * h, r[c]);
+                for (int64_t c = 0; c < kn; c++) _mm512_store_ps(packed_xt + (k + c) * 16 * P + 16 * h, r[c]);
             }
         }
         int64_t n = n0;
-        for (; n + SR <= n1; n += SR) small_tile(SR, y, packed_xt, w, K, N, M, n, k0, kc);
+        for (; n + R <= n1; n += R) small_tile(P, R, y, packed_xt, w, K, N, M, n, k0, kc);
         switch (n1 - n) {
-#define T(R) case R: small_tile(R, y, packed_xt, w, K, N, M, n, k0, kc); break;
+#define T(RR) case RR: small_tile(P, RR, y, packed_xt, w, K, N, M, n, k0, kc); break;
             T(1) T(2) T(3) T(4) T(5) T(6) T(7) T(8) T(9)
 #undef T
         default: break;
         }
     }
+}
+
+static SC_TARGET_AVX512 void small_rows(float *y, const float *x, const float *w, int64_t K, int64_t N,
+                                        int64_t M, int64_t n0, int64_t n1) {
+    if (M <= 32) small_rows_p(2, y, x, w, K, N, M, n0, n1);
+    else small_rows_p(3, y, x, w, K, N, M, n0, n1);
 }
 
 typedef struct {
@@ -329,7 +337,7 @@ static void decode_task(void *vctx, int task, int n_tasks) {
 static void small_task(void *vctx, int task, int n_tasks) {
     const job *j = vctx;
     int64_t n0, n1;
-    sc_split_range(j->N, SR, task, n_tasks, &n0, &n1);
+    sc_split_range(j->N, 40, task, n_tasks, &n0, &n1); /* whole tiles of 10 or 8 rows */
     if (n0 < n1) small_rows(j->y, j->x, j->w, j->K, j->N, j->M, n0, n1);
 }
 
@@ -368,7 +376,7 @@ void sc_matmul_f32_avx512(float *y, const float *x, const sc_tensor *W, int64_t 
         return;
     }
     if (M >= SMALL_MIN && M <= SMALL_M && j.dt == DT_F32) {
-        int64_t tasks = (N + 4 * SR - 1) / (4 * SR);
+        int64_t tasks = (N + 159) / 160;
         if (tasks > 4 * threads) tasks = 4 * threads;
         sc_pool_run(threads > 1 ? pool : NULL, small_task, &j, threads > 1 ? (int)tasks : 1);
         return;
