@@ -54,9 +54,15 @@ static SC_AI SC_TARGET_AVX512 void dot_block(float *y, const float *x, const voi
     __m512 acc[4][4];
     for (int i = 0; i < MB; i++)
         for (int j = 0; j < NB; j++) acc[i][j] = _mm512_setzero_ps();
+    const int64_t es = dt == DT_F32 ? 4 : 2;
     for (int64_t k = 0; k < K; k += 16) {
         __mmask16 m = tail_mask(K - k);
         __m512 wv[4];
+        /* rows two blocks ahead at the same k: more lines in flight than the
+         * hardware prefetcher keeps for 4 short streams (decode is DRAM-bound;
+         * one thread, bf16: 8.6 -> 14.5 GB/s) */
+        if (((k * es) & 63) == 0)
+            for (int j = 0; j < NB; j++) _mm_prefetch((const char *)w + ((n + 2 * NB + j) * K + k) * es, _MM_HINT_T0);
         for (int j = 0; j < NB; j++) wv[j] = load_w(w, dt, (n + j) * K + k, m);
         for (int i = 0; i < MB; i++) {
             __m512 xv = _mm512_maskz_loadu_ps(m, x + i * K + k);
