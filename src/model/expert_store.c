@@ -211,14 +211,22 @@ sc_status sc_expert_store_configure(sc_expert_store *s, sc_dtype to, const sc_ke
 
 /* --------------------------------------------------------------- madvise */
 
-/* madvise on the whole pages inside [p, p + len): pages shared with other
- * tensors at the ends are left alone. */
+/* madvise on the pages of [p, p + len). MADV_DONTNEED takes only the whole
+ * pages inside: pages shared with other tensors at the ends are left alone.
+ * MADV_WILLNEED takes every page the range touches, the partial ones at the
+ * ends included: tensors in a checkpoint are rarely page aligned, and a
+ * first touch of a page not read ahead makes the kernel read a whole
+ * read-around window centred on it (half of it neighbouring experts). */
 static void advise(const void *p, size_t len, int advice) {
     static long page;
     if (!page) page = sysconf(_SC_PAGESIZE);
     if (page <= 0 || !p) return;
-    uintptr_t a = (uintptr_t)p, lo = (a + (uintptr_t)page - 1) & ~((uintptr_t)page - 1),
-              hi = (a + len) & ~((uintptr_t)page - 1);
+    const uintptr_t mask = ~((uintptr_t)page - 1), a = (uintptr_t)p;
+    uintptr_t lo = (a + (uintptr_t)page - 1) & mask, hi = (a + len) & mask;
+    if (advice == MADV_WILLNEED) {
+        lo = a & mask;
+        hi = (a + len + (uintptr_t)page - 1) & mask;
+    }
     if (hi > lo) madvise((void *)lo, hi - lo, advice);
 }
 
