@@ -56,6 +56,13 @@ static sc_status src_rows(void *vctx, const sc_weight_ref *ref, size_t index, in
         v.scales = s->view.data;
     }
     sc_weights_rows_f32(dst, &v, r0, n);
+    /* After a tensor's last rows its mapped pages leave the resident set
+     * (a second pass, q8 scales then data, reads them back from the page
+     * cache): without this the process held every page of the input. */
+    if (r0 + n == rows) {
+        sc_checkpoint_drop_pages(c->ck, e->view.data, e->nbytes);
+        if (v.scales) sc_checkpoint_drop_pages(c->ck, v.scales, (size_t)rows * sizeof(float));
+    }
     return SC_OK;
 }
 

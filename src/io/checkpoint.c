@@ -11,8 +11,11 @@
 #include "io/tensor_list.h"
 #include "io/torchbin.h"
 
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #define MAX_INDEX_BYTES ((size_t)256 << 20)
 
@@ -208,4 +211,18 @@ const sc_tensor_entry *sc_checkpoint_find(const sc_checkpoint *ck, const char *n
     return ck ? sc_tensor_list_find(ck->list, name) : NULL;
 }
 size_t sc_checkpoint_file_bytes(const sc_checkpoint *ck) { return ck ? ck->file_bytes : 0; }
+
+void sc_checkpoint_drop_pages(const sc_checkpoint *ck, const void *p, size_t len) {
+    if (!ck || !p) return;
+    const long page = sysconf(_SC_PAGESIZE);
+    if (page <= 0) return;
+    const uintptr_t a = (uintptr_t)p, mask = ~((uintptr_t)page - 1);
+    for (size_t i = 0; i < ck->n_files; i++) {
+        const uintptr_t lo = (uintptr_t)ck->files[i].data, hi = lo + ck->files[i].size;
+        if (!ck->files[i].data || a < lo || a >= hi || len > hi - a) continue;
+        const uintptr_t plo = (a + (uintptr_t)page - 1) & mask, phi = (a + len) & mask;
+        if (phi > plo) madvise((void *)plo, phi - plo, MADV_DONTNEED);
+        return;
+    }
+}
 const sc_tensor_list *sc_checkpoint_list(const sc_checkpoint *ck) { return ck ? ck->list : NULL; }

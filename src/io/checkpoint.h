@@ -43,6 +43,13 @@ const sc_tensor_entry *sc_checkpoint_at(const sc_checkpoint *ck, size_t i);
 const sc_tensor_entry *sc_checkpoint_find(const sc_checkpoint *ck, const char *name);
 /* Total bytes of all files. */
 size_t sc_checkpoint_file_bytes(const sc_checkpoint *ck);
+/* Gives back the pages of [p, p + len) when the range lies inside one of the
+ * checkpoint's mapped files: madvise(MADV_DONTNEED) on the whole pages inside
+ * (pages shared with neighbouring tensors are kept). The file stays mapped;
+ * a later touch reads the pages back. Ranges anywhere else (copies the
+ * checkpoint or the caller owns) are left alone. For sources of converted
+ * copies, which are not read again. */
+void sc_checkpoint_drop_pages(const sc_checkpoint *ck, const void *p, size_t len);
 /* The checkpoint's entries as a list (owned by the checkpoint). */
 const sc_tensor_list *sc_checkpoint_list(const sc_checkpoint *ck);
 

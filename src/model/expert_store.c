@@ -1,6 +1,11 @@
 /* Expert store with experts on demand and a bounded LRU cache; see
- * expert_store.h. Leaves out: reading experts with pread into owned buffers
- * (mapped files are used in place), and asynchronous conversion. */
+ * expert_store.h. Conversion runs outside the mutex: the unit is marked
+ * `converting` (pinned, its bytes reserved, not on the LRU list so eviction
+ * never sees it), converted unlocked into buffers only this session knows,
+ * then published under the lock; sessions wanting the same unit wait on the
+ * condition variable. Leaves out: reading experts with pread into owned
+ * buffers (mapped files are used in place), and conversion ahead of use on
+ * another thread. */
 #define _GNU_SOURCE
 #include "model/expert_store.h"
 #include "core/alloc.h"
@@ -27,6 +32,7 @@ typedef struct unit {
     int64_t prev, next;   /* LRU list links (indices), NONE at the ends */
     int pins;
     bool resident, convert, mapped, forever;
+    bool converting;      /* a session is converting it now (outside the lock) */
 } unit;
 
 struct sc_expert_store {
@@ -39,6 +45,7 @@ struct sc_expert_store {
     int64_t head, tail;      /* LRU: head most recent */
     sc_owned_list eager;     /* sc_expert_store_convert's buffers (never evicted) */
     pthread_mutex_t mu;
+    pthread_cond_t converted; /* broadcast when a conversion ends (published or failed) */
 };
 
 sc_status sc_expert_store_new(int64_t n_layers, int64_t n_experts, sc_expert_store **out,
@@ -61,6 +68,7 @@ sc_status sc_expert_store_new(int64_t n_layers, int64_t n_experts, sc_expert_sto
     s->head = s->tail = NONE;
     for (size_t i = 0; i < n; i++) u[i].prev = u[i].next = NONE;
     pthread_mutex_init(&s->mu, NULL);
+    pthread_cond_init(&s->converted, NULL);
     *out = s;
     return SC_OK;
 }
@@ -81,6 +89,7 @@ void sc_expert_store_free(sc_expert_store *s) {
     size_t n = (size_t)(s->n_layers * s->n_experts);
     for (size_t i = 0; i < n; i++) free_converted(s, &s->u[i]);
     sc_owned_list_free(&s->eager);
+    pthread_cond_destroy(&s->converted);
     pthread_mutex_destroy(&s->mu);
     free(s->u);
     free(s);
@@ -202,14 +211,22 @@ sc_status sc_expert_store_configure(sc_expert_store *s, sc_dtype to, const sc_ke
 
 /* --------------------------------------------------------------- madvise */
 
-/* madvise on the whole pages inside [p, p + len): pages shared with other
- * tensors at the ends are left alone. */
+/* madvise on the pages of [p, p + len). MADV_DONTNEED takes only the whole
+ * pages inside: pages shared with other tensors at the ends are left alone.
+ * MADV_WILLNEED takes every page the range touches, the partial ones at the
+ * ends included: tensors in a checkpoint are rarely page aligned, and a
+ * first touch of a page not read ahead makes the kernel read a whole
+ * read-around window centred on it (half of it neighbouring experts). */
 static void advise(const void *p, size_t len, int advice) {
     static long page;
     if (!page) page = sysconf(_SC_PAGESIZE);
     if (page <= 0 || !p) return;
-    uintptr_t a = (uintptr_t)p, lo = (a + (uintptr_t)page - 1) & ~((uintptr_t)page - 1),
-              hi = (a + len) & ~((uintptr_t)page - 1);
+    const uintptr_t mask = ~((uintptr_t)page - 1), a = (uintptr_t)p;
+    uintptr_t lo = (a + (uintptr_t)page - 1) & mask, hi = (a + len) & mask;
+    if (advice == MADV_WILLNEED) {
+        lo = a & mask;
+        hi = (a + len + (uintptr_t)page - 1) & mask;
+    }
     if (hi > lo) madvise((void *)lo, hi - lo, advice);
 }
 
@@ -262,29 +279,43 @@ static void make_room(sc_expert_store *s, size_t need, sc_expert_stats *st) {
     }
 }
 
-static sc_status convert_unit(sc_expert_store *s, unit *x, int64_t layer, int64_t e, sc_error *err) {
-    sc_ffn_weights w = x->src;
+/* Converts x's source views into w / owned[3]. Reads only what is fixed
+ * after configure (x->src, s->to, s->k), so it runs without the lock; on
+ * error nothing is left allocated. */
+static sc_status convert_views(const sc_expert_store *s, const unit *x, int64_t layer, int64_t e,
+                               sc_ffn_weights *w, void *owned[3], sc_error *err) {
+    *w = x->src;
+    for (int i = 0; i < 3; i++) owned[i] = NULL;
     for (int i = 0; i < 3; i++) {
-        sc_tensor *t = i == 0 ? &w.wi : i == 1 ? &w.wi1 : &w.wo;
+        sc_tensor *t = i == 0 ? &w->wi : i == 1 ? &w->wi1 : &w->wo;
         if (!t->data) continue;
         char name[96];
         snprintf(name, sizeof name, "sparse layer %lld expert %lld matrix %d", (long long)layer, (long long)e, i);
         sc_tensor conv;
-        sc_status st = sc_weights_convert(&conv, &x->owned[i], t, s->to, s->k, name, err);
+        sc_status st = sc_weights_convert(&conv, &owned[i], t, s->to, s->k, name, err);
         if (st) {
             for (int j = 0; j < i; j++) {
-                sc_free_aligned(x->owned[j]);
-                x->owned[j] = NULL;
+                sc_free_aligned(owned[j]);
+                owned[j] = NULL;
             }
             return st;
         }
         *t = conv;
     }
-    x->w = w;
-    s->owned += x->bytes;
     /* The source pages are not read again until the next conversion. */
     advise_unit(x, MADV_DONTNEED);
     return SC_OK;
+}
+
+/* Marks unit i resident (its bytes already counted in s->resident). */
+static void make_resident(sc_expert_store *s, int64_t i, sc_expert_layer_stats *ls) {
+    unit *x = &s->u[i];
+    x->resident = true;
+    lru_push_front(s, i);
+    if (ls) {
+        ls->misses++;
+        ls->bytes_read += x->bytes;
+    }
 }
 
 sc_status sc_expert_store_acquire(sc_expert_store *s, int64_t layer, int64_t e, sc_expert_stats *stats,
@@ -293,6 +324,9 @@ sc_status sc_expert_store_acquire(sc_expert_store *s, int64_t layer, int64_t e, 
     unit *x = &s->u[i];
     sc_expert_layer_stats *ls = stats && layer < stats->n_layers ? &stats->layers[layer] : NULL;
     pthread_mutex_lock(&s->mu);
+    /* Another session is converting this unit: wait for it to publish (a
+     * hit for this session) or fail (then this session tries itself). */
+    while (x->converting) pthread_cond_wait(&s->converted, &s->mu);
     if (x->forever) {
         if (ls) ls->hits++;
     } else if (x->resident) {
@@ -301,21 +335,32 @@ sc_status sc_expert_store_acquire(sc_expert_store *s, int64_t layer, int64_t e, 
         if (ls) ls->hits++;
     } else {
         make_room(s, x->bytes, stats);
+        /* Reserve the bytes now, so that sessions converting other units at
+         * the same time see them and the bound holds. */
+        s->resident += x->bytes;
+        if (s->resident > s->peak) s->peak = s->resident;
         if (x->convert) {
-            sc_status st = convert_unit(s, x, layer, e, err);
+            x->converting = true;
+            x->pins++;
+            pthread_mutex_unlock(&s->mu);
+            sc_ffn_weights w;
+            void *owned[3];
+            sc_status st = convert_views(s, x, layer, e, &w, owned, err);
+            pthread_mutex_lock(&s->mu);
+            x->converting = false;
+            x->pins--;
             if (st) {
+                s->resident -= x->bytes;
+                pthread_cond_broadcast(&s->converted);
                 pthread_mutex_unlock(&s->mu);
                 return st;
             }
+            for (int j = 0; j < 3; j++) x->owned[j] = owned[j];
+            x->w = w;
+            s->owned += x->bytes;
+            pthread_cond_broadcast(&s->converted);
         }
-        x->resident = true;
-        s->resident += x->bytes;
-        if (s->resident > s->peak) s->peak = s->resident;
-        lru_push_front(s, i);
-        if (ls) {
-            ls->misses++;
-            ls->bytes_read += x->bytes;
-        }
+        make_resident(s, i, ls);
     }
     x->pins++;
     *out = &x->w;
@@ -335,7 +380,7 @@ void sc_expert_store_prefetch(sc_expert_store *s, int64_t layer, const int64_t *
     pthread_mutex_lock(&s->mu);
     for (int64_t e = 0; e < s->n_experts; e++) {
         unit *x = &s->u[layer * s->n_experts + e];
-        if (counts[e] > 0 && !x->resident && !x->forever) advise_unit(x, MADV_WILLNEED);
+        if (counts[e] > 0 && !x->resident && !x->converting && !x->forever) advise_unit(x, MADV_WILLNEED);
     }
     pthread_mutex_unlock(&s->mu);
 }
@@ -365,7 +410,11 @@ sc_status sc_expert_store_convert(sc_expert_store *s, int64_t layer, int64_t e, 
 }
 
 size_t sc_expert_store_owned_bytes(const sc_expert_store *s) {
-    return s ? s->owned + s->eager.bytes : 0;
+    if (!s) return 0;
+    pthread_mutex_lock((pthread_mutex_t *)&s->mu);
+    size_t r = s->owned + s->eager.bytes;
+    pthread_mutex_unlock((pthread_mutex_t *)&s->mu);
+    return r;
 }
 
 size_t sc_expert_store_resident_bytes(const sc_expert_store *s) {

@@ -15,8 +15,12 @@
  * limit can be exceeded by what sessions use at the same moment.
  *
  * Thread safety: the store is shared by every session of a model; its
- * mutable state is behind one mutex. Conversion happens under it (simple;
- * sessions converting different experts at once wait for each other). */
+ * mutable state is behind one mutex, held only for bookkeeping. Conversion
+ * runs outside it, so sessions converting different experts proceed at
+ * once; a session wanting an expert another session is converting waits for
+ * it (and counts a hit). A failed conversion leaves the expert not resident
+ * and is reported to the session that ran it; a waiting session then tries
+ * itself. An expert being converted is never evicted. */
 #ifndef SC_MODEL_EXPERT_STORE_H
 #define SC_MODEL_EXPERT_STORE_H
 

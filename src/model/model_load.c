@@ -232,6 +232,12 @@ static sc_status convert_one(sc_model *m, sc_tensor *t, sc_dtype to, const char 
     size_t bytes = 0;
     if (owned) sc_weights_converted_bytes(conv.shape[0], conv.shape[1], to, &bytes);
     if ((st = sc_owned_push(&m->converted, owned, bytes, err))) return st;
+    /* The source is not read again (the embedding lookup refaults the rows
+     * it needs when it shares them): without this its mapped pages stayed
+     * in the resident set next to the copy. */
+    if (owned)
+        sc_checkpoint_drop_pages(m->ck, t->data,
+                                 (size_t)t->shape[0] * (size_t)sc_tensor_cols(t) * sc_dtype_size(t->dtype));
     *t = conv;
     return SC_OK;
 }
