@@ -4,6 +4,7 @@
 #include "io/json.h"
 #include "test_util.h"
 
+#include <sys/stat.h>
 #include <sys/wait.h>
 
 #define MODEL SC_FIXTURES_DIR "/../../models/switch-tiny-t5vocab"
@@ -117,6 +118,23 @@ int main(void) {
     /* weights converted at load still generate (agreement with f32 is
      * measured in test_dtype_paths) */
     CHECK(run("--dtype bf16 --ids 'Hello world'", out, sizeof out) == 0 && strlen(out) > 2);
+    /* --stats-json: timings (decode per step for greedy) and the expert stats */
+    mkdir(SC_TMP_DIR, 0777);
+    snprintf(args, sizeof args, "--ids --max-new-tokens 8 --min-new-tokens 8 --stats-json '%s/gen_stats.json' 'Hello world'",
+             SC_TMP_DIR);
+    CHECK(run(args, out, sizeof out) == 0);
+    sc_json_doc *sj;
+    if (sc_json_parse_file(SC_TMP_DIR "/gen_stats.json", 1 << 24, &sj, &err) == SC_OK) {
+        const sc_json *r = sc_json_root(sj);
+        double steps = -1, ms = -1, first = -1;
+        CHECK(sc_json_number(sc_json_get(r, "decode_steps"), &steps) && steps == 8);
+        CHECK(sc_json_number(sc_json_get(r, "decode_ms_per_step"), &ms) && ms > 0);
+        CHECK(sc_json_number(sc_json_get(r, "first_token_s"), &first) && first > 0);
+        CHECK(sc_json_get(r, "sparse_layers") != NULL);
+        sc_json_free(sj);
+    } else {
+        CHECKF(0, "stats json: %s", err.msg);
+    }
     char cmd[4096];
     snprintf(cmd, sizeof cmd, "'%s' generate -m /nonexistent-model-dir x 2>/dev/null", SC_SWITCHC_BIN);
     int rc = system(cmd);

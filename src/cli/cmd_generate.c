@@ -53,7 +53,8 @@ typedef struct stream_state {
     size_t printed;
     char *buf;
     size_t buf_cap;
-    double t_first;
+    double t_first; /* when step 0's tokens came (encoder + one decoder step) */
+    int64_t steps;  /* decoder steps seen */
 } stream_state;
 
 static double now_s(void) {
@@ -85,6 +86,7 @@ static int on_token(void *user, int64_t row, int64_t step, int32_t token) {
     stream_state *s = user;
     (void)row;
     if (step == 0) s->t_first = now_s();
+    if (step + 1 > s->steps) s->steps = step + 1;
     if (s->n == s->cap) {
         size_t cap = s->cap ? 2 * s->cap : 64;
         int32_t *ids = realloc(s->ids, cap * sizeof *ids);
@@ -99,6 +101,16 @@ static int on_token(void *user, int64_t row, int64_t step, int32_t token) {
         fflush(stdout);
         s->printed = (size_t)len;
     }
+    return 0;
+}
+
+/* Not streaming, with --stats/--stats-json: only the decode timing. */
+static int on_token_timing(void *user, int64_t row, int64_t step, int32_t token) {
+    stream_state *s = user;
+    (void)row;
+    (void)token;
+    if (step == 0 && s->t_first == 0) s->t_first = now_s();
+    if (step + 1 > s->steps) s->steps = step + 1;
     return 0;
 }
 
@@ -389,6 +401,9 @@ int cmd_generate(int argc, char **argv) {
         ss.tok = tok;
         gp.on_token = on_token;
         gp.user = &ss;
+    } else if ((stats || stats_json) && gp.num_beams == 1) {
+        gp.on_token = on_token_timing;
+        gp.user = &ss;
     }
     double t_gen0 = now_s();
     if (sc_generate(sess, batch.ids, batch.mask, batch.B, batch.S, &gp, &res, &err)) {
@@ -448,9 +463,10 @@ int cmd_generate(int argc, char **argv) {
         fprintf(stderr, "load %.3f s; prompts %lld x %lld tokens; generated %lld tokens in %.3f s (%.1f tok/s)\n",
                 t_load - t0, (long long)batch.B, (long long)batch.S, (long long)new_tokens, gen,
                 gen > 0 ? (double)new_tokens / gen : 0.0);
-        if (stream && ss.t_first > 0 && ss.n > 1)
-            fprintf(stderr, "first token after %.3f s (encoder + 1 step); then %.2f ms/token\n", ss.t_first - t_gen0,
-                    1e3 * (t_gen1 - ss.t_first) / (double)(ss.n - 1));
+        if (ss.t_first > 0 && ss.steps > 1)
+            fprintf(stderr, "first token after %.3f s (encoder + 1 step); then %.2f ms per step (%lld row%s)\n",
+                    ss.t_first - t_gen0, 1e3 * (t_gen1 - ss.t_first) / (double)(ss.steps - 1),
+                    (long long)batch.B, batch.B == 1 ? "" : "s");
     }
     if (stats) print_expert_stats(stderr, sess, model);
     if (stats_json) {
@@ -467,6 +483,12 @@ int cmd_generate(int argc, char **argv) {
                     "\"new_tokens\": %lld, \"tokens_per_s\": %.3f, ",
                 t_load - t0, gen, (long long)batch.B, (long long)batch.S, (long long)new_tokens,
                 gen > 0 ? (double)new_tokens / gen : 0.0);
+        /* decode timing: greedy and sampling only (beam search reports no steps) */
+        if (ss.t_first > 0 && ss.steps > 1)
+            fprintf(jf, "\"first_token_s\": %.6f, \"decode_steps\": %lld, \"decode_ms_per_step\": %.4f, ",
+                    ss.t_first - t_gen0, (long long)ss.steps, 1e3 * (t_gen1 - ss.t_first) / (double)(ss.steps - 1));
+        else
+            fprintf(jf, "\"first_token_s\": null, \"decode_steps\": null, \"decode_ms_per_step\": null, ");
         write_expert_stats_json(jf, sess, model, max_memory);
         fprintf(jf, "}\n");
         if (fclose(jf)) {
