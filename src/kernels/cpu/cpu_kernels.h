@@ -4,7 +4,11 @@
 #ifndef SC_KERNELS_CPU_CPU_KERNELS_H
 #define SC_KERNELS_CPU_CPU_KERNELS_H
 
+#include "core/pool.h"
 #include "kernels/kernels.h"
+
+#include <stdint.h>
+#include <stdlib.h>
 
 #if defined(__x86_64__)
 #define SC_HAVE_X86_KERNELS 1
@@ -20,6 +24,16 @@ void sc_matmul_q8_vnni(float *y, const float *x, const sc_tensor *W, int64_t M, 
 /* BF16 weights; activations rounded to bf16, vdpbf16ps (bf16-compute path). */
 void sc_matmul_bf16_dot(float *y, const float *x, const sc_tensor *W, int64_t M, sc_pool *pool);
 #endif
+
+/* Scratch for one kernel call (packed or quantized x): the pool's buffer,
+ * or with a NULL pool a fresh 64-byte aligned allocation that *owned then
+ * holds and the caller frees. NULL when out of memory. */
+static inline void *sc_kernel_scratch(sc_pool *pool, size_t bytes, void **owned) {
+    *owned = NULL;
+    if (pool) return sc_pool_scratch(pool, bytes);
+    if (bytes > SIZE_MAX - 63) return NULL;
+    return *owned = aligned_alloc(64, bytes ? (bytes + 63) / 64 * 64 : 64);
+}
 
 /* Splits [0, total) into n_tasks pieces aligned to `align`; piece `task`. */
 static inline void sc_split_range(int64_t total, int64_t align, int task, int n_tasks, int64_t *lo,

@@ -104,7 +104,8 @@ void sc_matmul_q8_vnni(float *y, const float *x, const sc_tensor *W, int64_t M, 
     int64_t Kp = (K + 63) / 64 * 64;
     /* one block: qx [M, Kp] (64-aligned rows), then sx, corr */
     size_t qbytes = (size_t)M * (size_t)Kp, bytes = qbytes + (size_t)M * (sizeof(float) + sizeof(int32_t));
-    uint8_t *buf = aligned_alloc(64, (bytes + 63) / 64 * 64);
+    void *owned;
+    uint8_t *buf = sc_kernel_scratch(pool, bytes, &owned);
     if (!buf) { /* out of memory: the reference still gives a (more exact) answer */
         sc_matmul_ref(y, x, W, M, pool);
         return;
@@ -112,6 +113,6 @@ void sc_matmul_q8_vnni(float *y, const float *x, const sc_tensor *W, int64_t M, 
     job j = {y, x, W->data, W->scales, (int8_t *)buf, (float *)(buf + qbytes),
              (int32_t *)(buf + qbytes + (size_t)M * sizeof(float)), M, N, K, Kp};
     sc_dot_launch(pool, &j, M, N, K, quantize_task, gemm_task);
-    free(buf);
+    free(owned);
 }
 #endif
