@@ -17,6 +17,7 @@
  * tile kernel and AMX-INT8. */
 #include "kernels/cpu/cpu_kernels.h"
 #include "kernels/cpu/dot_tiles.h"
+#include "kernels/cpu/quantize_x.h"
 
 #if SC_HAVE_X86_KERNELS
 #include "core/pool.h"
@@ -40,22 +41,12 @@ typedef struct {
 
 static SC_TARGET_VNNI void quantize_row(int8_t *q, float *s, int32_t *corr, const float *x, int64_t K,
                                         int64_t Kp) {
-    __m512 amax = _mm512_setzero_ps();
-    for (int64_t k = 0; k < K; k += 16) {
-        __mmask16 m = K - k >= 16 ? 0xffff : (__mmask16)((1u << (K - k)) - 1);
-        amax = _mm512_max_ps(amax, _mm512_abs_ps(_mm512_maskz_loadu_ps(m, x + k)));
-    }
-    float mx = _mm512_reduce_max_ps(amax);
-    float inv = mx > 0.0f ? 127.0f / mx : 0.0f;
-    *s = mx / 127.0f;
+    float inv;
+    *s = sc_q8_row_scale(x, K, &inv);
     __m512 vinv = _mm512_set1_ps(inv);
     __m512i sum = _mm512_setzero_si512();
     for (int64_t k = 0; k < Kp; k += 16) {
-        int64_t left = K - k;
-        __mmask16 m = left >= 16 ? 0xffff : left <= 0 ? 0 : (__mmask16)((1u << left) - 1);
-        /* cvtps_epi32 rounds to nearest even, like nearbyintf in the reference */
-        __m512i v = _mm512_cvtps_epi32(_mm512_mul_ps(_mm512_maskz_loadu_ps(m, x + k), vinv));
-        v = _mm512_max_epi32(_mm512_min_epi32(v, _mm512_set1_epi32(127)), _mm512_set1_epi32(-127));
+        __m512i v = sc_q8_quantize16(x + k, sc_mask16(K - k), vinv);
         sum = _mm512_add_epi32(sum, v);
         _mm_storeu_si128((__m128i *)(q + k), _mm512_cvtepi32_epi8(v));
     }
