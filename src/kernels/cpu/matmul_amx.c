@@ -1,0 +1,354 @@
+/* AMX matmul y[M,N] = x[M,K] @ W[N,K]^T for BF16 weights (tdpbf16ps: x
+ * rounded to bf16 to nearest even, fp32 sums; the bf16-compute error bound
+ * of matmul_bf16_dot.c) and I8 weights with per-row scales (tdpbssd: x
+ * quantized per row exactly as matmul_q8_vnni.c does, exact int32 sums,
+ * y = sx[m] * sw[n] * dot).
+ *
+ * Weights are used in place: W is the A operand. An A tile is 16 W rows x
+ * 64 bytes (32 bf16 or 64 int8 values of k), loaded with a stride of one W
+ * row. x^T is the B operand, packed once per call into the layout the
+ * instructions want: tile row r of m-block b and k-step s holds, for each of
+ * the 16 x rows m, the 4 bytes x[m][k0+2r], x[m][k0+2r+1] (bf16 pairs) or
+ * qx[m][k0+4r .. k0+4r+3] (int8 quads), i.e. a 32-bit 16x16 transpose of
+ * the rows. The C tile is then y^T (16 n x 16 m), transposed in registers
+ * when stored. Tile registers: C 0-3, A 4-5, B 6-7; one step is 2 A and
+ * 2 B loads for 4 tile products (32 n x 32 m).
+ *
+ * Edges: x rows past M are packed as zeros and their y rows not stored; the
+ * last partial k-step of each 32-row W block is copied into a zero-padded
+ * 32 x 64-byte buffer; the rows past the last multiple of 32 of N are
+ * copied once per call into a zero-padded panel. No load reads past W.
+ *
+ * Threads: a prep phase packs x (split over 16-row blocks), then GEMM tasks
+ * split N into 32-row blocks (and M too when N is small); each task
+ * configures the tiles once and releases them at its end.
+ *
+ * Scratch (packed x, x scales, the N-tail panel) comes from the pool
+ * (sc_pool_scratch) or, with a NULL pool, one allocation per call; out of
+ * memory falls back to the reference. Leaves out: weights pre-packed at
+ * load, AMX-FP16, tiles smaller than 16 rows for the edges. */
+#include "kernels/cpu/cpu_kernels.h"
+#include "kernels/cpu/quantize_x.h"
+#include "kernels/cpu/transpose16.h"
+
+#if SC_HAVE_X86_KERNELS
+#include "core/pool.h"
+
+#include <immintrin.h>
+#include <stdint.h>
+#include <string.h>
+
+#define TILE_BYTES 1024 /* 16 rows x 64 bytes */
+
+/* Tile instructions as inline asm with explicit memory effects (the
+ * compiler's own intrinsics do not tell it that a tile load reads memory). */
+#define TLOAD(t, p, stride) \
+    __asm__ volatile("tileloadd (%0,%1,1), %%tmm" #t ::"r"(p), "r"((int64_t)(stride)) : "memory")
+#define TSTORE(t, p, stride) \
+    __asm__ volatile("tilestored %%tmm" #t ", (%0,%1,1)" ::"r"(p), "r"((int64_t)(stride)) : "memory")
+#define TZERO(t) __asm__ volatile("tilezero %%tmm" #t ::)
+#define TDP_BF16(c, a, b) __asm__ volatile("tdpbf16ps %%tmm" #b ", %%tmm" #a ", %%tmm" #c ::)
+#define TDP_I8(c, a, b) __asm__ volatile("tdpbssd %%tmm" #b ", %%tmm" #a ", %%tmm" #c ::)
+
+typedef struct {
+    uint8_t palette, start_row, reserved[14];
+    uint16_t colsb[16];
+    uint8_t rows[16];
+} tile_config;
+
+/* Tiles 0-7 all 16 rows x 64 bytes. */
+static void tiles_configure(void) {
+    tile_config c;
+    memset(&c, 0, sizeof c);
+    c.palette = 1;
+    for (int t = 0; t < 8; t++) {
+        c.colsb[t] = 64;
+        c.rows[t] = 16;
+    }
+    __asm__ volatile("ldtilecfg %0" ::"m"(c));
+}
+
+static void tiles_release(void) { __asm__ volatile("tilerelease" ::: "memory"); }
+
+typedef struct {
+    float *y;
+    const float *x;
+    const uint8_t *w;  /* [N, K], es bytes per value */
+    const float *sw;   /* I8: [N] weight row scales */
+    uint8_t *xp;       /* packed x: Mp / 16 blocks of blk_bytes */
+    float *sx;         /* I8: [Mp] x row scales */
+    uint8_t *tail;     /* W rows ntail..N-1, 32 x Kp values, zero padded; NULL if none */
+    int64_t M, N, K;
+    int64_t Mp, Kp;    /* M rounded up to 16, K to kstep */
+    int64_t es, kstep; /* bytes per W value; k values per 64-byte tile row */
+    int64_t blk_bytes; /* packed bytes per 16 x rows */
+    int64_t ntail;     /* N rounded down to 32 */
+    int i8;
+    int n_chunks, m_chunks, prep_tasks;
+} job;
+
+/* ---- packing x ---- */
+
+static SC_TARGET_AMX void pack_bf16(const job *j, int64_t b) {
+    const int64_t K = j->K, m0 = 16 * b, rows = j->M - m0 < 16 ? j->M - m0 : 16;
+    uint8_t *dst = j->xp + b * j->blk_bytes;
+    for (int64_t k = 0; k < j->Kp; k += 32, dst += TILE_BYTES) {
+        __m512 r[16];
+        for (int i = 0; i < 16; i++) {
+            if (i >= rows) {
+                r[i] = _mm512_setzero_ps();
+                continue;
+            }
+            const float *xr = j->x + (m0 + i) * K + k;
+            __m512 lo = _mm512_maskz_loadu_ps(sc_mask16(K - k), xr);
+            __m512 hi = _mm512_maskz_loadu_ps(sc_mask16(K - k - 16), xr + 16);
+            r[i] = (__m512)_mm512_cvtne2ps_pbh(hi, lo); /* 16 words of (x[2p], x[2p+1]) */
+        }
+        sc_transpose16(r);
+        for (int p = 0; p < 16; p++) _mm512_store_ps((float *)(dst + 64 * p), r[p]);
+    }
+}
+
+static SC_TARGET_AMX void pack_i8(const job *j, int64_t b) {
+    const int64_t K = j->K, m0 = 16 * b, rows = j->M - m0 < 16 ? j->M - m0 : 16;
+    uint8_t *dst = j->xp + b * j->blk_bytes;
+    __m512 vinv[16];
+    for (int i = 0; i < 16; i++) {
+        float inv = 0.0f;
+        j->sx[m0 + i] = i < rows ? sc_q8_row_scale(j->x + (m0 + i) * K, K, &inv) : 0.0f;
+        vinv[i] = _mm512_set1_ps(inv);
+    }
+    for (int64_t k = 0; k < j->Kp; k += 64, dst += TILE_BYTES) {
+        __m512 r[16];
+        for (int i = 0; i < 16; i++) {
+            if (i >= rows) {
+                r[i] = _mm512_setzero_ps();
+                continue;
+            }
+            const float *xr = j->x + (m0 + i) * K + k;
+            __m512i q = _mm512_setzero_si512();
+            for (int c = 0; c < 4; c++) {
+                __m128i v = _mm512_cvtepi32_epi8(sc_q8_quantize16(xr + 16 * c, sc_mask16(K - k - 16 * c), vinv[i]));
+                switch (c) { /* lane index must be a constant */
+                case 0: q = _mm512_inserti32x4(q, v, 0); break;
+                case 1: q = _mm512_inserti32x4(q, v, 1); break;
+                case 2: q = _mm512_inserti32x4(q, v, 2); break;
+                default: q = _mm512_inserti32x4(q, v, 3); break;
+                }
+            }
+            r[i] = _mm512_castsi512_ps(q); /* 16 words of qx[4p .. 4p+3] */
+        }
+        sc_transpose16(r);
+        for (int p = 0; p < 16; p++) _mm512_store_ps((float *)(dst + 64 * p), r[p]);
+    }
+}
+
+/* W rows ntail..N-1 into the 32 x Kp tail panel, zero padded. */
+static void copy_tail(const job *j) {
+    const int64_t row = j->Kp * j->es;
+    memset(j->tail, 0, (size_t)(32 * row));
+    for (int64_t n = j->ntail; n < j->N; n++)
+        memcpy(j->tail + (n - j->ntail) * row, j->w + n * j->K * j->es, (size_t)(j->K * j->es));
+}
+
+static void prep_task(void *vctx, int task, int n_tasks) {
+    const job *j = vctx;
+    int64_t blocks = j->Mp / 16, units = blocks + (j->tail ? 1 : 0), u0, u1;
+    sc_split_range(units, 1, task, n_tasks, &u0, &u1);
+    for (int64_t u = u0; u < u1; u++) {
+        if (u == blocks) copy_tail(j);
+        else if (j->i8) pack_i8(j, u);
+        else pack_bf16(j, u);
+    }
+}
+
+/* ---- tiles ---- */
+
+/* C tile (16 n x 16 m, in buf) into y[m0.., n0..], scaled for I8. */
+static SC_TARGET_AMX void store_tile(const job *j, const void *buf, int64_t n0, int64_t m0) {
+    const int64_t nn = j->N - n0, mm = j->M - m0 < 16 ? j->M - m0 : 16;
+    if (nn <= 0 || mm <= 0) return;
+    __m512 r[16];
+    for (int i = 0; i < 16; i++)
+        r[i] = j->i8 ? _mm512_cvtepi32_ps(_mm512_load_si512((const char *)buf + 64 * i))
+                     : _mm512_load_ps((const float *)buf + 16 * i);
+    sc_transpose16(r);
+    __mmask16 mask = sc_mask16(nn);
+    __m512 sw = j->i8 ? _mm512_maskz_loadu_ps(mask, j->sw + n0) : _mm512_setzero_ps();
+    for (int64_t m = 0; m < mm; m++) {
+        __m512 v = r[m];
+        if (j->i8) v = _mm512_mul_ps(_mm512_mul_ps(_mm512_set1_ps(j->sx[m0 + m]), sw), v);
+        _mm512_mask_storeu_ps(j->y + (m0 + m) * j->N + n0, mask, v);
+    }
+}
+
+/* One k-step: NB A tiles (W rows at a, lda apart) times MB B tiles. */
+static SC_AI SC_TARGET_AMX void step(int NB, int MB, int i8, const uint8_t *a, int64_t lda, const uint8_t *b0,
+                                     const uint8_t *b1) {
+    TLOAD(4, a, lda);
+    TLOAD(6, b0, 64);
+    if (MB == 2) TLOAD(7, b1, 64);
+    if (NB == 2) TLOAD(5, a + 16 * lda, lda);
+    if (i8) {
+        TDP_I8(0, 4, 6);
+        if (MB == 2) TDP_I8(1, 4, 7);
+        if (NB == 2) TDP_I8(2, 5, 6);
+        if (NB == 2 && MB == 2) TDP_I8(3, 5, 7);
+    } else {
+        TDP_BF16(0, 4, 6);
+        if (MB == 2) TDP_BF16(1, 4, 7);
+        if (NB == 2) TDP_BF16(2, 5, 6);
+        if (NB == 2 && MB == 2) TDP_BF16(3, 5, 7);
+    }
+}
+
+/* y for 16*NB W rows from n0 and 16*MB x rows from m0: `steps` k-steps of A
+ * in place (a, lda), then one from the K-tail copy `at` (stride 64) if any;
+ * B from the packed block b. */
+static SC_AI SC_TARGET_AMX void block(const job *j, int NB, int MB, int i8, const uint8_t *a, int64_t lda,
+                                      int64_t steps, const uint8_t *at, const uint8_t *b, int64_t n0,
+                                      int64_t m0) {
+    const uint8_t *b1 = b + j->blk_bytes;
+    TZERO(0);
+    if (MB == 2) TZERO(1);
+    if (NB == 2) TZERO(2);
+    if (NB == 2 && MB == 2) TZERO(3);
+    for (int64_t s = 0; s < steps; s++) step(NB, MB, i8, a + 64 * s, lda, b + s * TILE_BYTES, b1 + s * TILE_BYTES);
+    if (at) step(NB, MB, i8, at, 64, b + steps * TILE_BYTES, b1 + steps * TILE_BYTES);
+    _Alignas(64) float c[256];
+    TSTORE(0, c, 64);
+    store_tile(j, c, n0, m0);
+    if (MB == 2) {
+        TSTORE(1, c, 64);
+        store_tile(j, c, n0, m0 + 16);
+    }
+    if (NB == 2) {
+        TSTORE(2, c, 64);
+        store_tile(j, c, n0 + 16, m0);
+    }
+    if (NB == 2 && MB == 2) {
+        TSTORE(3, c, 64);
+        store_tile(j, c, n0 + 16, m0 + 16);
+    }
+}
+
+static SC_AI SC_TARGET_AMX void gemm_range(const job *j, int i8, int64_t n_lo, int64_t n_hi, int64_t m_lo,
+                                           int64_t m_hi) {
+    const int64_t lda = j->K * j->es, full = j->K / j->kstep, ktail = j->K - full * j->kstep;
+    _Alignas(64) uint8_t kt[32 * 64];
+    tiles_configure();
+    for (int64_t n = n_lo; n < n_hi; n += 32) {
+        const uint8_t *a, *at = NULL;
+        int64_t stride, steps;
+        int NB = 2;
+        if (n + 32 <= j->N) {
+            a = j->w + n * lda;
+            stride = lda;
+            steps = full;
+            if (ktail) {
+                memset(kt, 0, sizeof kt);
+                for (int i = 0; i < 32; i++) memcpy(kt + 64 * i, a + i * lda + 64 * full, (size_t)(ktail * j->es));
+                at = kt;
+            }
+        } else {
+            a = j->tail;
+            stride = j->Kp * j->es;
+            steps = j->Kp / j->kstep;
+            NB = j->N - n > 16 ? 2 : 1;
+        }
+        for (int64_t m = m_lo; m < m_hi; m += 32) {
+            const uint8_t *b = j->xp + (m / 16) * j->blk_bytes;
+            int MB = j->Mp - m >= 32 ? 2 : 1;
+            if (NB == 2 && MB == 2) block(j, 2, 2, i8, a, stride, steps, at, b, n, m);
+            else if (NB == 2) block(j, 2, 1, i8, a, stride, steps, at, b, n, m);
+            else if (MB == 2) block(j, 1, 2, i8, a, stride, steps, at, b, n, m);
+            else block(j, 1, 1, i8, a, stride, steps, at, b, n, m);
+        }
+    }
+    tiles_release();
+}
+
+static SC_TARGET_AMX void gemm_bf16(const job *j, int64_t n0, int64_t n1, int64_t m0, int64_t m1) {
+    gemm_range(j, 0, n0, n1, m0, m1);
+}
+static SC_TARGET_AMX void gemm_i8(const job *j, int64_t n0, int64_t n1, int64_t m0, int64_t m1) {
+    gemm_range(j, 1, n0, n1, m0, m1);
+}
+
+static void gemm_task(void *vctx, int task, int n_tasks) {
+    const job *j = vctx;
+    int nt = task % j->n_chunks, mt = task / j->n_chunks;
+    int64_t n0, n1, m0, m1;
+    sc_split_range(j->N, 32, nt, j->n_chunks, &n0, &n1);
+    sc_split_range(j->Mp, 32, mt, j->m_chunks, &m0, &m1);
+    if (n0 >= n1 || m0 >= m1) return;
+    if (j->i8) gemm_i8(j, n0, n1, m0, m1);
+    else gemm_bf16(j, n0, n1, m0, m1);
+}
+
+static void run(float *y, const float *x, const sc_tensor *W, int64_t M, sc_pool *pool, int i8) {
+    const int64_t N = W->shape[0], K = W->shape[1];
+    if (M <= 0 || N <= 0) return;
+    if (K <= 0) {
+        for (int64_t i = 0; i < M * N; i++) y[i] = 0.0f;
+        return;
+    }
+    job j = {.y = y, .x = x, .w = W->data, .sw = W->scales, .M = M, .N = N, .K = K, .i8 = i8};
+    j.es = i8 ? 1 : 2;
+    j.kstep = 64 / j.es;
+    j.Mp = (M + 15) / 16 * 16;
+    j.Kp = (K + j.kstep - 1) / j.kstep * j.kstep;
+    j.blk_bytes = j.Kp / j.kstep * TILE_BYTES;
+    j.ntail = N / 32 * 32;
+    /* scratch: packed x | x scales | N-tail panel, each 64-byte aligned */
+    size_t xp_bytes = (size_t)(j.Mp / 16) * (size_t)j.blk_bytes;
+    size_t sx_bytes = i8 ? ((size_t)j.Mp * sizeof(float) + 63) / 64 * 64 : 0;
+    size_t tail_bytes = j.ntail < N ? (size_t)32 * (size_t)(j.Kp * j.es) : 0;
+    void *owned = NULL;
+    uint8_t *buf = (double)j.Mp * (double)j.Kp + 32.0 * (double)j.Kp < 1e15
+                       ? sc_kernel_scratch(pool, xp_bytes + sx_bytes + tail_bytes, &owned)
+                       : NULL;
+    if (!buf) { /* out of memory: the reference gives a (more exact) answer */
+        sc_matmul_ref(y, x, W, M, pool);
+        return;
+    }
+    j.xp = buf;
+    j.sx = i8 ? (float *)(buf + xp_bytes) : NULL;
+    j.tail = tail_bytes ? buf + xp_bytes + sx_bytes : NULL;
+
+    int threads = sc_pool_size(pool);
+    double work = (double)M * (double)N * (double)K;
+    sc_pool *p = threads > 1 && work >= 65536.0 ? pool : NULL;
+    if (!p) threads = 1;
+    int64_t units = j.Mp / 16 + (j.tail ? 1 : 0);
+    sc_pool_run(p, prep_task, &j, (int)(units < threads ? units : threads));
+    int64_t nblocks = (N + 31) / 32, mblocks = (j.Mp + 31) / 32;
+    int64_t n_chunks = nblocks < 4 * threads ? nblocks : 4 * threads, m_chunks = 1;
+    if (nblocks < 2 * threads) {
+        int64_t want = (2 * threads + nblocks - 1) / nblocks;
+        m_chunks = want < mblocks ? want : mblocks;
+    }
+    j.n_chunks = (int)n_chunks;
+    j.m_chunks = (int)m_chunks;
+    sc_pool_run(p, gemm_task, &j, (int)(n_chunks * m_chunks));
+    free(owned);
+}
+
+void sc_matmul_bf16_amx(float *y, const float *x, const sc_tensor *W, int64_t M, sc_pool *pool) {
+    if (W->dtype != SC_DTYPE_BF16) {
+        sc_matmul_ref(y, x, W, M, pool);
+        return;
+    }
+    run(y, x, W, M, pool, 0);
+}
+
+void sc_matmul_q8_amx(float *y, const float *x, const sc_tensor *W, int64_t M, sc_pool *pool) {
+    /* int32 sums: K * 127 * 127 must stay below 2^31 */
+    if (W->dtype != SC_DTYPE_I8 || !W->scales || W->shape[1] > 131072) {
+        if (W->dtype == SC_DTYPE_I8 && W->scales) sc_matmul_q8_vnni(y, x, W, M, pool);
+        else sc_matmul_ref(y, x, W, M, pool);
+        return;
+    }
+    run(y, x, W, M, pool, 1);
+}
+#endif
