@@ -39,6 +39,8 @@
 #include <string.h>
 
 #define TILE_BYTES 1024 /* 16 rows x 64 bytes */
+#define KC_STEPS 8      /* k-steps per K chunk (see gemm_range) */
+#define NCH 4           /* 32-row W blocks per n-chunk */
 
 /* Tile instructions as inline asm with explicit memory effects (the
  * compiler's own intrinsics do not tell it that a tile load reads memory). */
@@ -202,69 +204,147 @@ static SC_AI SC_TARGET_AMX void step(int NB, int MB, int i8, const uint8_t *a, i
     }
 }
 
-/* y for 16*NB W rows from n0 and 16*MB x rows from m0: `steps` k-steps of A
- * in place (a, lda), then one from the K-tail copy `at` (stride 64) if any;
- * B from the packed block b. */
-static SC_AI SC_TARGET_AMX void block(const job *j, int NB, int MB, int i8, const uint8_t *a, int64_t lda,
-                                      int64_t steps, const uint8_t *at, const uint8_t *b, int64_t n0,
-                                      int64_t m0) {
-    const uint8_t *b1 = b + j->blk_bytes;
-    TZERO(0);
-    if (MB == 2) TZERO(1);
-    if (NB == 2) TZERO(2);
-    if (NB == 2 && MB == 2) TZERO(3);
-    for (int64_t s = 0; s < steps; s++) step(NB, MB, i8, a + 64 * s, lda, b + s * TILE_BYTES, b1 + s * TILE_BYTES);
-    if (at) step(NB, MB, i8, at, 64, b + steps * TILE_BYTES, b1 + steps * TILE_BYTES);
-    _Alignas(64) float c[256];
-    TSTORE(0, c, 64);
-    store_tile(j, c, n0, m0);
-    if (MB == 2) {
-        TSTORE(1, c, 64);
-        store_tile(j, c, n0, m0 + 16);
-    }
-    if (NB == 2) {
-        TSTORE(2, c, 64);
-        store_tile(j, c, n0 + 16, m0);
-    }
-    if (NB == 2 && MB == 2) {
-        TSTORE(3, c, 64);
-        store_tile(j, c, n0 + 16, m0 + 16);
+/* Where one 32-row W block's A tiles come from: `full` k-steps in place
+ * (a, lda), then (if K has a tail) one step from the zero-padded copy `at`
+ * (stride 64). nb: 1 or 2 A tiles (16 or 32 rows). */
+typedef struct {
+    const uint8_t *a, *at;
+    int64_t lda, full, n0;
+    int nb;
+} wblock;
+
+/* The finished C tiles of one m-block (in a cbuf), written to y a tile at a
+ * time between the tile products of the next m-block, so the transposes and
+ * the y stores (often cache misses) overlap the AMX work instead of
+ * stalling it. */
+typedef struct {
+    const job *j;
+    const float *buf; /* NCH x 1024 floats */
+    int64_t n0[NCH], m;
+    int nb[NCH], nblk, mb, next; /* next: tile index i * 4 + t still to store */
+} pending;
+
+static void drain_one(pending *p) {
+    while (p->next < 4 * p->nblk) {
+        int i = p->next / 4, t = p->next % 4;
+        p->next++;
+        int dn = t >= 2, dm = t & 1;
+        if ((dn && p->nb[i] < 2) || (dm && p->mb < 2)) continue;
+        store_tile(p->j, p->buf + 1024 * i + 256 * t, p->n0[i] + 16 * dn, p->m + 16 * dm);
+        return;
     }
 }
 
+static void drain_all(pending *p) {
+    while (p->next < 4 * p->nblk) drain_one(p);
+}
+
+/* k-steps s0..s1 of one W block against the 16*MB x rows at b (packed,
+ * blocks bblk bytes apart): C tiles start at zero (first) or from cb, and
+ * go back to cb (4 tiles of 1 KiB: (n0,m0), (n0,m0+16), (n0+16,m0), (n0+16,m0+16)).
+ * Between steps, one pending tile of the previous m-block goes to y. */
+static SC_AI SC_TARGET_AMX void chunk(int NB, int MB, int i8, const wblock *w, int64_t s0, int64_t s1,
+                                      const uint8_t *b, int64_t bblk, float *cb, int first, pending *pend) {
+    if (first) {
+        TZERO(0);
+        if (MB == 2) TZERO(1);
+        if (NB == 2) TZERO(2);
+        if (NB == 2 && MB == 2) TZERO(3);
+    } else {
+        TLOAD(0, cb, 64);
+        if (MB == 2) TLOAD(1, cb + 256, 64);
+        if (NB == 2) TLOAD(2, cb + 512, 64);
+        if (NB == 2 && MB == 2) TLOAD(3, cb + 768, 64);
+    }
+    const int64_t se = s1 < w->full ? s1 : w->full;
+    for (int64_t s = s0; s < se; s++) {
+        step(NB, MB, i8, w->a + 64 * s, w->lda, b + s * TILE_BYTES, b + bblk + s * TILE_BYTES);
+        if (pend->next < 4 * pend->nblk) drain_one(pend);
+    }
+    if (s1 > se) step(NB, MB, i8, w->at, 64, b + se * TILE_BYTES, b + bblk + se * TILE_BYTES);
+    TSTORE(0, cb, 64);
+    if (MB == 2) TSTORE(1, cb + 256, 64);
+    if (NB == 2) TSTORE(2, cb + 512, 64);
+    if (NB == 2 && MB == 2) TSTORE(3, cb + 768, 64);
+}
+
+/* Loop nest of one task (n range and m range in multiples of 32):
+ *   m-chunks of MC x rows (their packed x, <= ~1 MiB, stays in L2)
+ *     n-chunks of NCH W blocks (their rows stay in L2 across m-blocks)
+ *       m-blocks of 32 x rows
+ *         K chunks of KC_STEPS k-steps (the x block's 16 KiB stays in L1)
+ *           W blocks of the n-chunk: C tiles from / to cbuf (16 KiB, L1)
+ *       then cbuf, transposed, into y.
+ * W streams from L2 at 2 KiB per k-step; x and C come from L1. */
 static SC_AI SC_TARGET_AMX void gemm_range(const job *j, int i8, int64_t n_lo, int64_t n_hi, int64_t m_lo,
                                            int64_t m_hi) {
     const int64_t lda = j->K * j->es, full = j->K / j->kstep, ktail = j->K - full * j->kstep;
-    _Alignas(64) uint8_t kt[32 * 64];
+    const int64_t steps = j->Kp / j->kstep;
+    int64_t mc_rows = ((int64_t)1 << 20) / (j->Kp * j->es) / 32 * 32;
+    if (mc_rows < 32) mc_rows = 32;
+    /* one x block: no reuse to gain from K chunks, and whole W rows stream better */
+    const int64_t kc = j->Mp <= 32 ? steps : KC_STEPS;
+    _Alignas(64) float cbufs[2][NCH][1024];
+    pending pend = {.j = j};
+    int flip = 0;
+    _Alignas(64) uint8_t kt[NCH][32 * 64];
     tiles_configure();
-    for (int64_t n = n_lo; n < n_hi; n += 32) {
-        const uint8_t *a, *at = NULL;
-        int64_t stride, steps;
-        int NB = 2;
-        if (n + 32 <= j->N) {
-            a = j->w + n * lda;
-            stride = lda;
-            steps = full;
-            if (ktail) {
-                memset(kt, 0, sizeof kt);
-                for (int i = 0; i < 32; i++) memcpy(kt + 64 * i, a + i * lda + 64 * full, (size_t)(ktail * j->es));
-                at = kt;
+    for (int64_t mc = m_lo; mc < m_hi; mc += mc_rows) {
+        const int64_t mc_end = mc + mc_rows < m_hi ? mc + mc_rows : m_hi;
+        for (int64_t nc = n_lo; nc < n_hi; nc += 32 * NCH) {
+            wblock wb[NCH];
+            int nblk = 0;
+            for (int64_t n = nc; n < n_hi && nblk < NCH; n += 32, nblk++) {
+                wblock *w = &wb[nblk];
+                w->n0 = n;
+                w->at = NULL;
+                if (n + 32 <= j->N) {
+                    w->a = j->w + n * lda;
+                    w->lda = lda;
+                    w->full = full;
+                    w->nb = 2;
+                    if (ktail) {
+                        uint8_t *t = kt[nblk];
+                        memset(t, 0, 32 * 64);
+                        for (int i = 0; i < 32; i++) memcpy(t + 64 * i, w->a + i * lda + 64 * full, (size_t)(ktail * j->es));
+                        w->at = t;
+                    }
+                } else {
+                    w->a = j->tail;
+                    w->lda = j->Kp * j->es;
+                    w->full = steps;
+                    w->nb = j->N - n > 16 ? 2 : 1;
+                }
             }
-        } else {
-            a = j->tail;
-            stride = j->Kp * j->es;
-            steps = j->Kp / j->kstep;
-            NB = j->N - n > 16 ? 2 : 1;
-        }
-        for (int64_t m = m_lo; m < m_hi; m += 32) {
-            const uint8_t *b = j->xp + (m / 16) * j->blk_bytes;
-            int MB = j->Mp - m >= 32 ? 2 : 1;
-            if (NB == 2 && MB == 2) block(j, 2, 2, i8, a, stride, steps, at, b, n, m);
-            else if (NB == 2) block(j, 2, 1, i8, a, stride, steps, at, b, n, m);
-            else if (MB == 2) block(j, 1, 2, i8, a, stride, steps, at, b, n, m);
-            else block(j, 1, 1, i8, a, stride, steps, at, b, n, m);
+            for (int64_t m = mc; m < mc_end; m += 32) {
+                const uint8_t *b = j->xp + (m / 16) * j->blk_bytes;
+                const int MB = j->Mp - m >= 32 ? 2 : 1;
+                float(*cbuf)[1024] = cbufs[flip];
+                for (int64_t s0 = 0; s0 < steps; s0 += kc) {
+                    const int64_t s1 = s0 + kc < steps ? s0 + kc : steps;
+                    for (int i = 0; i < nblk; i++) {
+                        const wblock *w = &wb[i];
+                        if (w->nb == 2 && MB == 2) chunk(2, 2, i8, w, s0, s1, b, j->blk_bytes, cbuf[i], s0 == 0, &pend);
+                        else if (w->nb == 2) chunk(2, 1, i8, w, s0, s1, b, j->blk_bytes, cbuf[i], s0 == 0, &pend);
+                        else if (MB == 2) chunk(1, 2, i8, w, s0, s1, b, j->blk_bytes, cbuf[i], s0 == 0, &pend);
+                        else chunk(1, 1, i8, w, s0, s1, b, j->blk_bytes, cbuf[i], s0 == 0, &pend);
+                    }
+                }
+                drain_all(&pend); /* normally done during this m-block */
+                pend.buf = cbuf[0];
+                pend.m = m;
+                pend.mb = MB;
+                pend.nblk = nblk;
+                pend.next = 0;
+                for (int i = 0; i < nblk; i++) {
+                    pend.n0[i] = wb[i].n0;
+                    pend.nb[i] = wb[i].nb;
+                }
+                flip ^= 1;
+            }
         }
     }
+    drain_all(&pend);
     tiles_release();
 }
 
