@@ -2,31 +2,41 @@
  * rounded to bf16 to nearest even, fp32 sums; the bf16-compute error bound
  * of matmul_bf16_dot.c) and I8 weights with per-row scales (tdpbssd: x
  * quantized per row exactly as matmul_q8_vnni.c does, exact int32 sums,
- * y = sx[m] * sw[n] * dot).
+ * y = sx[m] * sw[n] * dot, the same expression as the VNNI kernel).
  *
  * Weights are used in place: W is the A operand. An A tile is 16 W rows x
  * 64 bytes (32 bf16 or 64 int8 values of k), loaded with a stride of one W
  * row. x^T is the B operand, packed once per call into the layout the
- * instructions want: tile row r of m-block b and k-step s holds, for each of
- * the 16 x rows m, the 4 bytes x[m][k0+2r], x[m][k0+2r+1] (bf16 pairs) or
- * qx[m][k0+4r .. k0+4r+3] (int8 quads), i.e. a 32-bit 16x16 transpose of
- * the rows. The C tile is then y^T (16 n x 16 m), transposed in registers
- * when stored. Tile registers: C 0-3, A 4-5, B 6-7; one step is 2 A and
- * 2 B loads for 4 tile products (32 n x 32 m).
+ * instructions want: tile row r of x block b (16 rows) and k-step s holds,
+ * for each of the 16 x rows m, the 4 bytes x[m][k0+2r], x[m][k0+2r+1] (bf16
+ * pairs) or qx[m][k0+4r .. k0+4r+3] (int8 quads), i.e. a 32-bit 16x16
+ * transpose of the rows. The C tile is then y^T (16 n x 16 m), transposed
+ * in registers when stored. Tile registers: C 0-3, A 4-5, B 6-7; one k-step
+ * is 2 A and 2 B loads for 4 tile products (32 n x 32 m).
+ *
+ * Blocking (see gemm_range): the x block's K chunk stays in L1 while 4 W
+ * blocks stream past it from L2; C tiles are parked in an L1 buffer between
+ * K chunks, and each finished m-block's tiles are written to y one at a
+ * time between the tile products of the next (the transposes and the y
+ * stores, often cache misses, then overlap the AMX work).
  *
  * Edges: x rows past M are packed as zeros and their y rows not stored; the
- * last partial k-step of each 32-row W block is copied into a zero-padded
- * 32 x 64-byte buffer; the rows past the last multiple of 32 of N are
- * copied once per call into a zero-padded panel. No load reads past W.
+ * last partial k-step of each 32-row W block comes from a zero-padded
+ * 32 x 64-byte copy; the rows past the last multiple of 32 of N are copied
+ * once per call into a zero-padded panel. No load reads past W or x.
  *
- * Threads: a prep phase packs x (split over 16-row blocks), then GEMM tasks
- * split N into 32-row blocks (and M too when N is small); each task
- * configures the tiles once and releases them at its end.
+ * Threads: one pool run; tasks split N into 32-row blocks (and M too when
+ * N is small). x blocks are packed on demand by the first task that needs
+ * them (an atomic claim per 16-row block; a task that needs a block being
+ * packed waits), so packing overlaps the other threads' tile work and there
+ * is no separate packing pass. Each task configures the tiles once and
+ * releases them at its end.
  *
- * Scratch (packed x, x scales, the N-tail panel) comes from the pool
+ * Scratch (packed x, x scales, claims, the N-tail panel) comes from the pool
  * (sc_pool_scratch) or, with a NULL pool, one allocation per call; out of
  * memory falls back to the reference. Leaves out: weights pre-packed at
- * load, AMX-FP16, tiles smaller than 16 rows for the edges. */
+ * load (W tiles then could be contiguous), AMX-FP16, tiles of fewer than 16
+ * rows for the edges. */
 #include "kernels/cpu/cpu_kernels.h"
 #include "kernels/cpu/quantize_x.h"
 #include "kernels/cpu/transpose16.h"
@@ -35,6 +45,7 @@
 #include "core/pool.h"
 
 #include <immintrin.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -80,13 +91,14 @@ typedef struct {
     uint8_t *xp;       /* packed x: Mp / 16 blocks of blk_bytes */
     float *sx;         /* I8: [Mp] x row scales */
     uint8_t *tail;     /* W rows ntail..N-1, 32 x Kp values, zero padded; NULL if none */
+    _Atomic int *ready; /* per x block, then the tail panel: 0 to do, 1 being made, 2 done */
     int64_t M, N, K;
     int64_t Mp, Kp;    /* M rounded up to 16, K to kstep */
     int64_t es, kstep; /* bytes per W value; k values per 64-byte tile row */
     int64_t blk_bytes; /* packed bytes per 16 x rows */
     int64_t ntail;     /* N rounded down to 32 */
     int i8;
-    int n_chunks, m_chunks, prep_tasks;
+    int n_chunks, m_chunks;
 } job;
 
 /* ---- packing x ---- */
@@ -153,15 +165,20 @@ static void copy_tail(const job *j) {
         memcpy(j->tail + (n - j->ntail) * row, j->w + n * j->K * j->es, (size_t)(j->K * j->es));
 }
 
-static void prep_task(void *vctx, int task, int n_tasks) {
-    const job *j = vctx;
-    int64_t blocks = j->Mp / 16, units = blocks + (j->tail ? 1 : 0), u0, u1;
-    sc_split_range(units, 1, task, n_tasks, &u0, &u1);
-    for (int64_t u = u0; u < u1; u++) {
-        if (u == blocks) copy_tail(j);
+/* Makes sure unit u (x block u < Mp / 16, or the tail panel) is ready:
+ * claims and makes it if nobody has, else waits for whoever is making it. */
+static SC_TARGET_AMX void ensure_ready(const job *j, int64_t u) {
+    _Atomic int *st = &j->ready[u];
+    if (atomic_load_explicit(st, memory_order_acquire) == 2) return;
+    int expect = 0;
+    if (atomic_compare_exchange_strong_explicit(st, &expect, 1, memory_order_acquire, memory_order_relaxed)) {
+        if (u == j->Mp / 16) copy_tail(j);
         else if (j->i8) pack_i8(j, u);
         else pack_bf16(j, u);
+        atomic_store_explicit(st, 2, memory_order_release);
+        return;
     }
+    while (atomic_load_explicit(st, memory_order_acquire) != 2) _mm_pause();
 }
 
 /* ---- tiles ---- */
@@ -213,37 +230,38 @@ typedef struct {
     int nb;
 } wblock;
 
-/* The finished C tiles of one m-block (in a cbuf), written to y a tile at a
- * time between the tile products of the next m-block, so the transposes and
- * the y stores (often cache misses) overlap the AMX work instead of
- * stalling it. */
+/* C tiles of the last finished m-block, still in the C buffer (NCH W
+ * blocks x 4 tiles of 1 KiB: (n0,m0), (n0,m0+16), (n0+16,m0), (n0+16,m0+16)),
+ * waiting to be written to y. */
 typedef struct {
     const job *j;
-    const float *buf; /* NCH x 1024 floats */
+    const float *buf;
     int64_t n0[NCH], m;
-    int nb[NCH], nblk, mb, next; /* next: tile index i * 4 + t still to store */
+    int nb[NCH], nblk, mb, next; /* next: tile index 4 * block + t still to store */
 } pending;
 
 static void drain_one(pending *p) {
     while (p->next < 4 * p->nblk) {
-        int i = p->next / 4, t = p->next % 4;
+        int i = p->next / 4, t = p->next % 4, dn = t >= 2, dm = t & 1;
         p->next++;
-        int dn = t >= 2, dm = t & 1;
         if ((dn && p->nb[i] < 2) || (dm && p->mb < 2)) continue;
         store_tile(p->j, p->buf + 1024 * i + 256 * t, p->n0[i] + 16 * dn, p->m + 16 * dm);
         return;
     }
 }
 
-static void drain_all(pending *p) {
-    while (p->next < 4 * p->nblk) drain_one(p);
+/* Stores the pending tiles of W blocks below `blocks`. */
+static void drain_until(pending *p, int blocks) {
+    int end = 4 * (blocks < p->nblk ? blocks : p->nblk);
+    while (p->next < end) drain_one(p);
 }
 
-/* k-steps s0..s1 of one W block against the 16*MB x rows at b (packed,
+/* k-steps s0..s1 of W block i against the 16*MB x rows at b (packed,
  * blocks bblk bytes apart): C tiles start at zero (first) or from cb, and
- * go back to cb (4 tiles of 1 KiB: (n0,m0), (n0,m0+16), (n0+16,m0), (n0+16,m0+16)).
- * Between steps, one pending tile of the previous m-block goes to y. */
-static SC_AI SC_TARGET_AMX void chunk(int NB, int MB, int i8, const wblock *w, int64_t s0, int64_t s1,
+ * go back to cb. Between steps one pending tile goes to y; the ones that
+ * share cb are stored before cb is overwritten (one per step keeps ahead
+ * of that unless the chunks are very short). */
+static SC_AI SC_TARGET_AMX void chunk(int NB, int MB, int i8, const wblock *w, int i, int64_t s0, int64_t s1,
                                       const uint8_t *b, int64_t bblk, float *cb, int first, pending *pend) {
     if (first) {
         TZERO(0);
@@ -262,6 +280,7 @@ static SC_AI SC_TARGET_AMX void chunk(int NB, int MB, int i8, const wblock *w, i
         if (pend->next < 4 * pend->nblk) drain_one(pend);
     }
     if (s1 > se) step(NB, MB, i8, w->at, 64, b + se * TILE_BYTES, b + bblk + se * TILE_BYTES);
+    drain_until(pend, i + 1);
     TSTORE(0, cb, 64);
     if (MB == 2) TSTORE(1, cb + 256, 64);
     if (NB == 2) TSTORE(2, cb + 512, 64);
@@ -269,25 +288,25 @@ static SC_AI SC_TARGET_AMX void chunk(int NB, int MB, int i8, const wblock *w, i
 }
 
 /* Loop nest of one task (n range and m range in multiples of 32):
- *   m-chunks of MC x rows (their packed x, <= ~1 MiB, stays in L2)
+ *   m-chunks of mc_rows x rows (their packed x, <= ~1 MiB, stays in L2)
  *     n-chunks of NCH W blocks (their rows stay in L2 across m-blocks)
- *       m-blocks of 32 x rows
- *         K chunks of KC_STEPS k-steps (the x block's 16 KiB stays in L1)
- *           W blocks of the n-chunk: C tiles from / to cbuf (16 KiB, L1)
- *       then cbuf, transposed, into y.
- * W streams from L2 at 2 KiB per k-step; x and C come from L1. */
+ *       m-blocks of 32 x rows (packed on first use)
+ *         K chunks of KC_STEPS k-steps (the x block's 16 KiB chunk stays in L1)
+ *           the n-chunk's W blocks: C tiles from / to cbuf (16 KiB, L1)
+ *       the m-block's tiles go to y during the next m-block.
+ * W streams from L2 at 2 KiB per k-step; x and C come from L1. With a
+ * single x block (M <= 32) there is nothing to reuse: whole W rows are
+ * streamed in one K chunk. */
 static SC_AI SC_TARGET_AMX void gemm_range(const job *j, int i8, int64_t n_lo, int64_t n_hi, int64_t m_lo,
                                            int64_t m_hi) {
     const int64_t lda = j->K * j->es, full = j->K / j->kstep, ktail = j->K - full * j->kstep;
     const int64_t steps = j->Kp / j->kstep;
     int64_t mc_rows = ((int64_t)1 << 20) / (j->Kp * j->es) / 32 * 32;
     if (mc_rows < 32) mc_rows = 32;
-    /* one x block: no reuse to gain from K chunks, and whole W rows stream better */
     const int64_t kc = j->Mp <= 32 ? steps : KC_STEPS;
-    _Alignas(64) float cbufs[2][NCH][1024];
-    pending pend = {.j = j};
-    int flip = 0;
+    _Alignas(64) float cbuf[NCH][1024];
     _Alignas(64) uint8_t kt[NCH][32 * 64];
+    pending pend = {.j = j, .buf = cbuf[0]};
     tiles_configure();
     for (int64_t mc = m_lo; mc < m_hi; mc += mc_rows) {
         const int64_t mc_end = mc + mc_rows < m_hi ? mc + mc_rows : m_hi;
@@ -306,10 +325,11 @@ static SC_AI SC_TARGET_AMX void gemm_range(const job *j, int i8, int64_t n_lo, i
                     if (ktail) {
                         uint8_t *t = kt[nblk];
                         memset(t, 0, 32 * 64);
-                        for (int i = 0; i < 32; i++) memcpy(t + 64 * i, w->a + i * lda + 64 * full, (size_t)(ktail * j->es));
+                        for (int r = 0; r < 32; r++) memcpy(t + 64 * r, w->a + r * lda + 64 * full, (size_t)(ktail * j->es));
                         w->at = t;
                     }
                 } else {
+                    ensure_ready(j, j->Mp / 16);
                     w->a = j->tail;
                     w->lda = j->Kp * j->es;
                     w->full = steps;
@@ -317,21 +337,23 @@ static SC_AI SC_TARGET_AMX void gemm_range(const job *j, int i8, int64_t n_lo, i
                 }
             }
             for (int64_t m = mc; m < mc_end; m += 32) {
-                const uint8_t *b = j->xp + (m / 16) * j->blk_bytes;
                 const int MB = j->Mp - m >= 32 ? 2 : 1;
-                float(*cbuf)[1024] = cbufs[flip];
+                ensure_ready(j, m / 16);
+                if (MB == 2) ensure_ready(j, m / 16 + 1);
+                const uint8_t *b = j->xp + (m / 16) * j->blk_bytes;
                 for (int64_t s0 = 0; s0 < steps; s0 += kc) {
                     const int64_t s1 = s0 + kc < steps ? s0 + kc : steps;
                     for (int i = 0; i < nblk; i++) {
                         const wblock *w = &wb[i];
-                        if (w->nb == 2 && MB == 2) chunk(2, 2, i8, w, s0, s1, b, j->blk_bytes, cbuf[i], s0 == 0, &pend);
-                        else if (w->nb == 2) chunk(2, 1, i8, w, s0, s1, b, j->blk_bytes, cbuf[i], s0 == 0, &pend);
-                        else if (MB == 2) chunk(1, 2, i8, w, s0, s1, b, j->blk_bytes, cbuf[i], s0 == 0, &pend);
-                        else chunk(1, 1, i8, w, s0, s1, b, j->blk_bytes, cbuf[i], s0 == 0, &pend);
+                        float *cb = cbuf[i];
+                        const int first = s0 == 0;
+                        if (w->nb == 2 && MB == 2) chunk(2, 2, i8, w, i, s0, s1, b, j->blk_bytes, cb, first, &pend);
+                        else if (w->nb == 2) chunk(2, 1, i8, w, i, s0, s1, b, j->blk_bytes, cb, first, &pend);
+                        else if (MB == 2) chunk(1, 2, i8, w, i, s0, s1, b, j->blk_bytes, cb, first, &pend);
+                        else chunk(1, 1, i8, w, i, s0, s1, b, j->blk_bytes, cb, first, &pend);
                     }
                 }
-                drain_all(&pend); /* normally done during this m-block */
-                pend.buf = cbuf[0];
+                drain_until(&pend, NCH); /* normally already done during this m-block */
                 pend.m = m;
                 pend.mb = MB;
                 pend.nblk = nblk;
@@ -340,11 +362,10 @@ static SC_AI SC_TARGET_AMX void gemm_range(const job *j, int i8, int64_t n_lo, i
                     pend.n0[i] = wb[i].n0;
                     pend.nb[i] = wb[i].nb;
                 }
-                flip ^= 1;
             }
         }
     }
-    drain_all(&pend);
+    drain_until(&pend, NCH);
     tiles_release();
 }
 
@@ -380,13 +401,15 @@ static void run(float *y, const float *x, const sc_tensor *W, int64_t M, sc_pool
     j.Kp = (K + j.kstep - 1) / j.kstep * j.kstep;
     j.blk_bytes = j.Kp / j.kstep * TILE_BYTES;
     j.ntail = N / 32 * 32;
-    /* scratch: packed x | x scales | N-tail panel, each 64-byte aligned */
+    /* scratch: packed x | x scales | claims | N-tail panel, each 64-byte aligned */
+    const size_t units = (size_t)(j.Mp / 16) + 1;
     size_t xp_bytes = (size_t)(j.Mp / 16) * (size_t)j.blk_bytes;
     size_t sx_bytes = i8 ? ((size_t)j.Mp * sizeof(float) + 63) / 64 * 64 : 0;
+    size_t ready_bytes = (units * sizeof(_Atomic int) + 63) / 64 * 64;
     size_t tail_bytes = j.ntail < N ? (size_t)32 * (size_t)(j.Kp * j.es) : 0;
     void *owned = NULL;
     uint8_t *buf = (double)j.Mp * (double)j.Kp + 32.0 * (double)j.Kp < 1e15
-                       ? sc_kernel_scratch(pool, xp_bytes + sx_bytes + tail_bytes, &owned)
+                       ? sc_kernel_scratch(pool, xp_bytes + sx_bytes + ready_bytes + tail_bytes, &owned)
                        : NULL;
     if (!buf) { /* out of memory: the reference gives a (more exact) answer */
         sc_matmul_ref(y, x, W, M, pool);
@@ -394,14 +417,14 @@ static void run(float *y, const float *x, const sc_tensor *W, int64_t M, sc_pool
     }
     j.xp = buf;
     j.sx = i8 ? (float *)(buf + xp_bytes) : NULL;
-    j.tail = tail_bytes ? buf + xp_bytes + sx_bytes : NULL;
+    j.ready = (_Atomic int *)(buf + xp_bytes + sx_bytes);
+    for (size_t u = 0; u < units; u++) atomic_init(&j.ready[u], 0);
+    j.tail = tail_bytes ? buf + xp_bytes + sx_bytes + ready_bytes : NULL;
 
     int threads = sc_pool_size(pool);
     double work = (double)M * (double)N * (double)K;
     sc_pool *p = threads > 1 && work >= 65536.0 ? pool : NULL;
     if (!p) threads = 1;
-    int64_t units = j.Mp / 16 + (j.tail ? 1 : 0);
-    sc_pool_run(p, prep_task, &j, (int)(units < threads ? units : threads));
     int64_t nblocks = (N + 31) / 32, mblocks = (j.Mp + 31) / 32;
     int64_t n_chunks = nblocks < 4 * threads ? nblocks : 4 * threads, m_chunks = 1;
     if (nblocks < 2 * threads) {
