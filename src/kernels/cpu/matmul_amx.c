@@ -25,8 +25,8 @@
  * 32 x 64-byte copy; the rows past the last multiple of 32 of N are copied
  * once per call into a zero-padded panel. No load reads past W or x.
  *
- * Threads: one pool run; tasks split N into 32-row blocks (and M too when
- * N is small). x blocks are packed on demand by the first task that needs
+ * Threads: one pool run; tasks split N into chunks of 4 W blocks (and M
+ * too when N is small). x blocks are packed on demand by the first task that needs
  * them (an atomic claim per 16-row block; a task that needs a block being
  * packed waits), so packing overlaps the other threads' tile work and there
  * is no separate packing pass. Each task configures the tiles once and
@@ -380,7 +380,7 @@ static void gemm_task(void *vctx, int task, int n_tasks) {
     const job *j = vctx;
     int nt = task % j->n_chunks, mt = task / j->n_chunks;
     int64_t n0, n1, m0, m1;
-    sc_split_range(j->N, 32, nt, j->n_chunks, &n0, &n1);
+    sc_split_range(j->N, 32 * NCH, nt, j->n_chunks, &n0, &n1);
     sc_split_range(j->Mp, 32, mt, j->m_chunks, &m0, &m1);
     if (n0 >= n1 || m0 >= m1) return;
     if (j->i8) gemm_i8(j, n0, n1, m0, m1);
@@ -425,10 +425,12 @@ static void run(float *y, const float *x, const sc_tensor *W, int64_t M, sc_pool
     double work = (double)M * (double)N * (double)K;
     sc_pool *p = threads > 1 && work >= 65536.0 ? pool : NULL;
     if (!p) threads = 1;
-    int64_t nblocks = (N + 31) / 32, mblocks = (j.Mp + 31) / 32;
-    int64_t n_chunks = nblocks < 4 * threads ? nblocks : 4 * threads, m_chunks = 1;
-    if (nblocks < 2 * threads) {
-        int64_t want = (2 * threads + nblocks - 1) / nblocks;
+    /* tasks: whole n-chunks (NCH W blocks), up to 4 per thread; fewer n-chunks
+     * than that (small N) are split over M as well */
+    int64_t nchunks = (N + 32 * NCH - 1) / (32 * NCH), mblocks = (j.Mp + 31) / 32;
+    int64_t n_chunks = nchunks < 4 * threads ? nchunks : 4 * threads, m_chunks = 1;
+    if (threads > 1 && n_chunks < 4 * threads) {
+        int64_t want = (4 * threads + n_chunks - 1) / n_chunks;
         m_chunks = want < mblocks ? want : mblocks;
     }
     j.n_chunks = (int)n_chunks;
