@@ -260,6 +260,8 @@ int main(void) {
                     runs += 2;
                 }
         ok &= check_amx_twin(amx, dt, 300, 200, 3000, pool2); /* several tasks, long K */
+        for (int b = 0; b < 4; b++, runs += 2) /* M >= 256: W is packed per call too */
+            ok &= check_amx_twin(amx, dt, 257, Ns2[b], b & 1 ? 257 : 33, pool2);
         for (int64_t m = 1; m <= 4 && dt == SC_DTYPE_I8; m++, runs += 2) /* I8 takes the tiles at any M */
             ok &= check_amx_twin(amx, dt, m, 100, 257, pool2);
         CHECKF(ok, "amx dtype %d vs its exact twin", (int)dt);

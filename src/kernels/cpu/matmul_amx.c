@@ -52,6 +52,7 @@
 #define TILE_BYTES 1024 /* 16 rows x 64 bytes */
 #define KC_STEPS 8      /* k-steps per K chunk (see gemm_range) */
 #define NCH 4           /* 32-row W blocks per n-chunk */
+#define WPACK_MIN_MBLOCKS 8 /* pack W per call from this many 32-row x blocks on */
 
 /* Tile instructions as inline asm with explicit memory effects (the
  * compiler's own intrinsics do not tell it that a tile load reads memory). */
@@ -91,7 +92,8 @@ typedef struct {
     uint8_t *xp;       /* packed x: Mp / 16 blocks of blk_bytes */
     float *sx;         /* I8: [Mp] x row scales */
     uint8_t *tail;     /* W rows ntail..N-1, 32 x Kp values, zero padded; NULL if none */
-    _Atomic int *ready; /* per x block, then the tail panel: 0 to do, 1 being made, 2 done */
+    uint8_t *wp;       /* large M: W packed per 32-row block, [block][k-step][32 rows x 64 B]; else NULL */
+    _Atomic int *ready; /* x blocks, the tail panel, W blocks: 0 to do, 1 being made, 2 done */
     int64_t M, N, K;
     int64_t Mp, Kp;    /* M rounded up to 16, K to kstep */
     int64_t es, kstep; /* bytes per W value; k values per 64-byte tile row */
@@ -165,14 +167,34 @@ static void copy_tail(const job *j) {
         memcpy(j->tail + (n - j->ntail) * row, j->w + n * j->K * j->es, (size_t)(j->K * j->es));
 }
 
-/* Makes sure unit u (x block u < Mp / 16, or the tail panel) is ready:
- * claims and makes it if nobody has, else waits for whoever is making it. */
+/* W block nb (rows 32 nb ..) into wp: per k-step its 32 rows' 64 bytes, one
+ * after the other, so the A tiles are contiguous (the hardware prefetchers
+ * stream them; W rows K apart they follow poorly). Rows past N and values
+ * past K are zeros. */
+static SC_TARGET_AMX void pack_w(const job *j, int64_t nb) {
+    const int64_t rowb = j->K * j->es, steps = j->Kp / j->kstep;
+    uint8_t *dst = j->wp + nb * steps * 2048;
+    for (int r = 0; r < 32; r++) {
+        const int64_t n = 32 * nb + r;
+        const uint8_t *src = n < j->N ? j->w + n * rowb : j->w;
+        for (int64_t s = 0; s < steps; s++) {
+            const int64_t left = n < j->N ? rowb - 64 * s : 0;
+            __mmask64 m = left >= 64 ? ~(__mmask64)0 : ((__mmask64)1 << left) - 1;
+            _mm512_store_si512((void *)(dst + s * 2048 + 64 * r), _mm512_maskz_loadu_epi8(m, src + (left ? 64 * s : 0)));
+        }
+    }
+}
+
+/* Makes sure unit u is ready (x block u < Mp / 16, then the tail panel,
+ * then W block u - Mp / 16 - 1): claims and makes it if nobody has, else
+ * waits for whoever is making it. */
 static SC_TARGET_AMX void ensure_ready(const job *j, int64_t u) {
     _Atomic int *st = &j->ready[u];
     if (atomic_load_explicit(st, memory_order_acquire) == 2) return;
     int expect = 0;
     if (atomic_compare_exchange_strong_explicit(st, &expect, 1, memory_order_acquire, memory_order_relaxed)) {
-        if (u == j->Mp / 16) copy_tail(j);
+        if (u > j->Mp / 16) pack_w(j, u - j->Mp / 16 - 1);
+        else if (u == j->Mp / 16) copy_tail(j);
         else if (j->i8) pack_i8(j, u);
         else pack_bf16(j, u);
         atomic_store_explicit(st, 2, memory_order_release);
@@ -221,12 +243,13 @@ static SC_AI SC_TARGET_AMX void step(int NB, int MB, int i8, const uint8_t *a, i
     }
 }
 
-/* Where one 32-row W block's A tiles come from: `full` k-steps in place
- * (a, lda), then (if K has a tail) one step from the zero-padded copy `at`
- * (stride 64). nb: 1 or 2 A tiles (16 or 32 rows). */
+/* Where one 32-row W block's A tiles come from: `full` k-steps from a
+ * (rows lda apart, sstep bytes per k-step: W in place or packed), then (if
+ * K has a tail) one step from the zero-padded copy `at` (stride 64).
+ * nb: 1 or 2 A tiles (16 or 32 rows). */
 typedef struct {
     const uint8_t *a, *at;
-    int64_t lda, full, n0;
+    int64_t lda, sstep, full, n0;
     int nb;
 } wblock;
 
@@ -276,7 +299,7 @@ static SC_AI SC_TARGET_AMX void chunk(int NB, int MB, int i8, const wblock *w, i
     }
     const int64_t se = s1 < w->full ? s1 : w->full;
     for (int64_t s = s0; s < se; s++) {
-        step(NB, MB, i8, w->a + 64 * s, w->lda, b + s * TILE_BYTES, b + bblk + s * TILE_BYTES);
+        step(NB, MB, i8, w->a + w->sstep * s, w->lda, b + s * TILE_BYTES, b + bblk + s * TILE_BYTES);
         if (pend->next < 4 * pend->nblk) drain_one(pend);
     }
     if (s1 > se) step(NB, MB, i8, w->at, 64, b + se * TILE_BYTES, b + bblk + se * TILE_BYTES);
@@ -317,7 +340,15 @@ static SC_AI SC_TARGET_AMX void gemm_range(const job *j, int i8, int64_t n_lo, i
                 wblock *w = &wb[nblk];
                 w->n0 = n;
                 w->at = NULL;
-                if (n + 32 <= j->N) {
+                w->sstep = 64;
+                if (j->wp) {
+                    ensure_ready(j, j->Mp / 16 + 1 + n / 32);
+                    w->a = j->wp + (n / 32) * steps * 2048;
+                    w->lda = 64;
+                    w->sstep = 2048;
+                    w->full = steps;
+                    w->nb = j->N - n > 16 ? 2 : 1;
+                } else if (n + 32 <= j->N) {
                     w->a = j->w + n * lda;
                     w->lda = lda;
                     w->full = full;
@@ -401,15 +432,19 @@ static void run(float *y, const float *x, const sc_tensor *W, int64_t M, sc_pool
     j.Kp = (K + j.kstep - 1) / j.kstep * j.kstep;
     j.blk_bytes = j.Kp / j.kstep * TILE_BYTES;
     j.ntail = N / 32 * 32;
-    /* scratch: packed x | x scales | claims | N-tail panel, each 64-byte aligned */
-    const size_t units = (size_t)(j.Mp / 16) + 1;
+    /* W is packed (once per call) when enough x blocks reuse it */
+    const int pack_w_too = j.Mp >= 32 * WPACK_MIN_MBLOCKS;
+    const int64_t nblocks = (N + 31) / 32;
+    /* scratch: packed x | x scales | claims | N-tail panel or packed W, each 64-byte aligned */
+    const size_t units = (size_t)(j.Mp / 16) + 1 + (size_t)nblocks;
     size_t xp_bytes = (size_t)(j.Mp / 16) * (size_t)j.blk_bytes;
     size_t sx_bytes = i8 ? ((size_t)j.Mp * sizeof(float) + 63) / 64 * 64 : 0;
     size_t ready_bytes = (units * sizeof(_Atomic int) + 63) / 64 * 64;
-    size_t tail_bytes = j.ntail < N ? (size_t)32 * (size_t)(j.Kp * j.es) : 0;
+    size_t w_bytes = pack_w_too ? (size_t)nblocks * (size_t)(j.Kp / j.kstep) * 2048
+                     : j.ntail < N ? (size_t)32 * (size_t)(j.Kp * j.es) : 0;
     void *owned = NULL;
-    uint8_t *buf = (double)j.Mp * (double)j.Kp + 32.0 * (double)j.Kp < 1e15
-                       ? sc_kernel_scratch(pool, xp_bytes + sx_bytes + ready_bytes + tail_bytes, &owned)
+    uint8_t *buf = ((double)j.Mp + (double)nblocks * 32 + 32) * (double)j.Kp < 1e15
+                       ? sc_kernel_scratch(pool, xp_bytes + sx_bytes + ready_bytes + w_bytes, &owned)
                        : NULL;
     if (!buf) { /* out of memory: the reference gives a (more exact) answer */
         sc_matmul_ref(y, x, W, M, pool);
@@ -419,7 +454,8 @@ static void run(float *y, const float *x, const sc_tensor *W, int64_t M, sc_pool
     j.sx = i8 ? (float *)(buf + xp_bytes) : NULL;
     j.ready = (_Atomic int *)(buf + xp_bytes + sx_bytes);
     for (size_t u = 0; u < units; u++) atomic_init(&j.ready[u], 0);
-    j.tail = tail_bytes ? buf + xp_bytes + sx_bytes + ready_bytes : NULL;
+    if (pack_w_too) j.wp = buf + xp_bytes + sx_bytes + ready_bytes;
+    else j.tail = w_bytes ? buf + xp_bytes + sx_bytes + ready_bytes : NULL;
 
     int threads = sc_pool_size(pool);
     double work = (double)M * (double)N * (double)K;
