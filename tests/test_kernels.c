@@ -112,7 +112,7 @@ static int check_one(const sc_kernels *t, sc_dtype dt, int64_t M, int64_t N, int
 }
 
 /* The AMX kernels against their exact twins, on the AMX edge shapes (M > 4,
- * so the table runs the tiles for BF16; I8 also at M = 1..4): I8 must equal the VNNI kernel bit for bit
+ * so the table runs the tiles for BF16; I8 also at M = 2..4): I8 must equal the VNNI kernel bit for bit
  * (same quantized x, exact int32 sums, same scaling expression); BF16 must
  * equal the reference run on x rounded to bf16, up to fp32 summation order
  * (1e-5 * S). Much tighter than the bf16-compute bound above. */
@@ -262,7 +262,7 @@ int main(void) {
         ok &= check_amx_twin(amx, dt, 300, 200, 3000, pool2); /* several tasks, long K */
         for (int b = 0; b < 4; b++, runs += 2) /* M >= 256: W is packed per call too */
             ok &= check_amx_twin(amx, dt, 257, Ns2[b], b & 1 ? 257 : 33, pool2);
-        for (int64_t m = 1; m <= 4 && dt == SC_DTYPE_I8; m++, runs += 2) /* I8 takes the tiles at any M */
+        for (int64_t m = 1; m <= 4 && dt == SC_DTYPE_I8; m++, runs += 2) /* I8 takes the tiles from M = 2 */
             ok &= check_amx_twin(amx, dt, m, 100, 257, pool2);
         CHECKF(ok, "amx dtype %d vs its exact twin", (int)dt);
         printf("table amx dtype %d vs %s: %d shapes %s\n", (int)dt, d ? "avx512-vnni (bitwise)" : "ref on bf16 x",

@@ -2,9 +2,10 @@
  * dispatches on the weight dtype; a dtype a table has no fast kernel for
  * goes to the reference. The "amx" table also dispatches on M: BF16 weights
  * use the tiles above AMX_BF16_MIN_M rows and keep decode (M <= 4, up to 4
- * beams) on the fp32-exact row kernel; I8 weights use the tiles for every
- * M, since the AMX and VNNI kernels give bit-identical results and AMX was
- * faster even at M = 1 (bench/README.md). */
+ * beams) on the fp32-exact row kernel; I8 weights use the tiles from
+ * M = 2 on: the AMX and VNNI kernels give bit-identical results, AMX was
+ * faster for M >= 2 and as fast at M = 1 with W from memory, but VNNI was
+ * faster at M = 1 with W in L2 (bench/README.md). */
 #include "kernels/cpu/cpu_kernels.h"
 #include "kernels/cpu_features.h"
 #include "kernels/kernels.h"
@@ -12,8 +13,10 @@
 #include <stdbool.h>
 #include <string.h>
 
-/* Up to this many x rows the AMX table runs BF16 weights on the exact decode kernel. */
+/* Up to this many x rows the AMX table runs BF16 weights on the exact decode
+ * kernel, and I8 weights on the VNNI kernel. */
 #define AMX_BF16_MIN_M 4
+#define AMX_I8_MIN_M 1
 
 static const sc_kernels ref_table = {
     .name = "ref",
@@ -44,7 +47,7 @@ static void matmul_avx512_bf16(float *y, const float *x, const sc_tensor *W, int
 
 static void matmul_amx(float *y, const float *x, const sc_tensor *W, int64_t M, sc_pool *pool) {
     if (W->dtype == SC_DTYPE_BF16 && M > AMX_BF16_MIN_M) sc_matmul_bf16_amx(y, x, W, M, pool);
-    else if (W->dtype == SC_DTYPE_I8) sc_matmul_q8_amx(y, x, W, M, pool);
+    else if (W->dtype == SC_DTYPE_I8 && M > AMX_I8_MIN_M) sc_matmul_q8_amx(y, x, W, M, pool);
     else matmul_avx512_vnni(y, x, W, M, pool);
 }
 
@@ -80,7 +83,8 @@ static const sc_kernels amx_table = {
                     [SC_DTYPE_BF16] = "amx tdpbf16ps (x rounded to bf16) for M > 4; M <= 4: avx512 fp32, bf16 "
                                       "widened exactly",
                     [SC_DTYPE_F16] = FP32_IMPL " f16 widened exactly",
-                    [SC_DTYPE_I8] = "amx tdpbssd int8 (x quantized per row, as vpdpbusd does)"},
+                    [SC_DTYPE_I8] = "amx tdpbssd int8 (x quantized per row) for M > 1; M = 1: avx512-vnni "
+                                    "vpdpbusd (same results)"},
 };
 
 static bool has_amx(const sc_cpu_features *f) {

@@ -32,8 +32,9 @@ typedef struct sc_kernels {
 const sc_kernels *sc_kernels_ref(void);
 /* The fastest table for this CPU (falls back to ref). With AMX that is "amx",
  * which computes BF16 weights in bf16 (x rounded to bf16) for M > 4 (decode,
- * M <= 4, stays fp32-exact) and quantizes x for I8 weights; F32 and F16
- * weights stay fp32-exact. Without AMX it is the same as sc_kernels_exact(). */
+ * M <= 4, stays fp32-exact) and quantizes x for I8 weights (AMX for M > 1,
+ * VNNI at M = 1, bit-identical); F32 and F16 weights stay fp32-exact.
+ * Without AMX it is the same as sc_kernels_exact(). */
 const sc_kernels *sc_kernels_best(void);
 /* The fastest table whose F32, BF16 and F16 paths are fp32 compute (16-bit
  * weights widened exactly, x never rounded): for fidelity checks against
