@@ -107,7 +107,7 @@ int main(int argc, char **argv) {
         else if (!strcmp(argv[i], "--compare") && i + 1 < argc) compare = argv[++i];
         else if (!strcmp(argv[i], "--only") && i + 1 < argc) only = argv[++i];
     }
-    sc_pool *pool = threads > 1 ? sc_pool_create(threads) : NULL;
+    sc_pool *pool = sc_pool_create(threads); /* also with 1 thread: the kernels keep their scratch */
     double peak = fp32_peak() * threads, peak_bf16 = amx_peak(0) * threads, peak_i8 = amx_peak(1) * threads;
     printf("{\"fp32_peak_gflops\": %.1f, \"amx_bf16_peak_gflops\": %.1f, \"amx_int8_peak_gops\": %.1f, "
            "\"threads\": %d}\n",
