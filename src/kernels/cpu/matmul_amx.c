@@ -33,9 +33,10 @@
  *
  * Threads: one pool run; tasks split N into chunks of 4 W blocks (and M
  * too when N is small). x blocks (and W blocks when packed) are packed on
- * demand by the first task that needs them: an atomic claim per block, and
- * a task that needs a block someone else is packing waits. Packing then
- * overlaps the other threads' tile work, with no separate pass. Each task
+ * demand by the first task that needs them: an atomic claim per block; a
+ * task that needs a block someone else is packing packs its own later
+ * blocks while it waits. Packing then overlaps the other threads' tile
+ * work, with no separate pass. Each task
  * configures the tiles once and releases them at its end.
  *
  * Scratch (packed x, x scales, claims, the N-tail panel or packed W) comes
@@ -191,22 +192,34 @@ static SC_TARGET_AMX void pack_w(const job *j, int64_t nb) {
     }
 }
 
-/* Makes sure unit u is ready (x block u < Mp / 16, then the tail panel,
- * then W block u - Mp / 16 - 1): claims and makes it if nobody has, else
- * waits for whoever is making it. */
-static SC_TARGET_AMX void ensure_ready(const job *j, int64_t u) {
+/* Units of work made on demand: x block u < Mp / 16, then the tail panel,
+ * then W block u - Mp / 16 - 1. Claims and makes unit u if nobody has;
+ * returns whether it did. */
+static SC_TARGET_AMX int try_make(const job *j, int64_t u) {
     _Atomic int *st = &j->ready[u];
-    if (atomic_load_explicit(st, memory_order_acquire) == 2) return;
     int expect = 0;
-    if (atomic_compare_exchange_strong_explicit(st, &expect, 1, memory_order_acquire, memory_order_relaxed)) {
-        if (u > j->Mp / 16) pack_w(j, u - j->Mp / 16 - 1);
-        else if (u == j->Mp / 16) copy_tail(j);
-        else if (j->i8) pack_i8(j, u);
-        else pack_bf16(j, u);
-        atomic_store_explicit(st, 2, memory_order_release);
-        return;
-    }
-    while (atomic_load_explicit(st, memory_order_acquire) != 2) _mm_pause();
+    if (atomic_load_explicit(st, memory_order_relaxed) != 0 ||
+        !atomic_compare_exchange_strong_explicit(st, &expect, 1, memory_order_acquire, memory_order_relaxed))
+        return 0;
+    if (u > j->Mp / 16) pack_w(j, u - j->Mp / 16 - 1);
+    else if (u == j->Mp / 16) copy_tail(j);
+    else if (j->i8) pack_i8(j, u);
+    else pack_bf16(j, u);
+    atomic_store_explicit(st, 2, memory_order_release);
+    return 1;
+}
+
+/* Makes sure units u0 .. u1-1 are ready: makes the unclaimed ones, then
+ * waits for those others are making, meanwhile making units of the task's
+ * own later work (*ahead .. ahead_end) rather than spinning. */
+static SC_TARGET_AMX void ensure_ready(const job *j, int64_t u0, int64_t u1, int64_t *ahead, int64_t ahead_end) {
+    for (int64_t u = u0; u < u1; u++) try_make(j, u);
+    for (int64_t u = u0; u < u1; u++)
+        while (atomic_load_explicit(&j->ready[u], memory_order_acquire) != 2) {
+            while (*ahead < ahead_end && atomic_load_explicit(&j->ready[*ahead], memory_order_relaxed) != 0) ++*ahead;
+            if (*ahead < ahead_end) try_make(j, (*ahead)++);
+            else _mm_pause();
+        }
 }
 
 /* ---- tiles ---- */
@@ -336,6 +349,7 @@ static SC_AI SC_TARGET_AMX void gemm_range(const job *j, int i8, int64_t n_lo, i
     _Alignas(64) float cbuf[NCH][1024];
     _Alignas(64) uint8_t kt[NCH][32 * 64];
     pending pend = {.j = j, .buf = cbuf[0]};
+    int64_t x_ahead = m_lo / 16, w_ahead = j->Mp / 16 + 1 + n_lo / 32; /* own later units */
     tiles_configure();
     for (int64_t mc = m_lo; mc < m_hi; mc += mc_rows) {
         const int64_t mc_end = mc + mc_rows < m_hi ? mc + mc_rows : m_hi;
@@ -348,7 +362,8 @@ static SC_AI SC_TARGET_AMX void gemm_range(const job *j, int i8, int64_t n_lo, i
                 w->at = NULL;
                 w->sstep = 64;
                 if (j->wp) {
-                    ensure_ready(j, j->Mp / 16 + 1 + n / 32);
+                    const int64_t wu = j->Mp / 16 + 1 + n / 32;
+                    ensure_ready(j, wu, wu + 1, &w_ahead, j->Mp / 16 + 1 + (n_hi + 31) / 32);
                     w->a = j->wp + (n / 32) * steps * 2048;
                     w->lda = 64;
                     w->sstep = 2048;
@@ -366,7 +381,7 @@ static SC_AI SC_TARGET_AMX void gemm_range(const job *j, int i8, int64_t n_lo, i
                         w->at = t;
                     }
                 } else {
-                    ensure_ready(j, j->Mp / 16);
+                    ensure_ready(j, j->Mp / 16, j->Mp / 16 + 1, &x_ahead, (m_hi + 15) / 16);
                     w->a = j->tail;
                     w->lda = j->Kp * j->es;
                     w->full = steps;
@@ -375,8 +390,7 @@ static SC_AI SC_TARGET_AMX void gemm_range(const job *j, int i8, int64_t n_lo, i
             }
             for (int64_t m = mc; m < mc_end; m += 32) {
                 const int MB = j->Mp - m >= 32 ? 2 : 1;
-                ensure_ready(j, m / 16);
-                if (MB == 2) ensure_ready(j, m / 16 + 1);
+                ensure_ready(j, m / 16, m / 16 + MB, &x_ahead, (m_hi + 15) / 16);
                 const uint8_t *b = j->xp + (m / 16) * j->blk_bytes;
                 for (int64_t s0 = 0; s0 < steps; s0 += kc) {
                     const int64_t s1 = s0 + kc < steps ? s0 + kc : steps;
