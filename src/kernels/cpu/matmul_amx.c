@@ -101,7 +101,7 @@ typedef struct {
     uint8_t *xp;       /* packed x: Mp / 16 blocks of blk_bytes */
     float *sx;         /* I8: [Mp] x row scales */
     uint8_t *tail;     /* W rows ntail..N-1, 32 x Kp values, zero padded; NULL if none */
-    uint8_t *wp;       /* large M: W packed per 32-row block, [block][k-step][32 rows x 64 B]; else NULL */
+    uint8_t *wp;       /* M >= 256: W packed per 32-row block, 2 KiB per k-step (see pack_w); else NULL */
     _Atomic int *ready; /* x blocks, the tail panel, W blocks: 0 to do, 1 being made, 2 done */
     int64_t M, N, K;
     int64_t Mp, Kp;    /* M rounded up to 16, K to kstep */
@@ -113,7 +113,8 @@ typedef struct {
     int n_chunks, m_chunks;
 } job;
 
-/* ---- packing x ---- */
+/* ---- packing x (per 16-row block, 1 KiB per k-step: the rows themselves
+ * as the A operand, their VNNI transpose as the B operand) ---- */
 
 static SC_TARGET_AMX void pack_bf16(const job *j, int64_t b) {
     const int64_t K = j->K, m0 = 16 * b, rows = j->M - m0 < 16 ? j->M - m0 : 16;
@@ -177,10 +178,11 @@ static void copy_tail(const job *j) {
         memcpy(j->tail + (n - j->ntail) * row, j->w + n * j->K * j->es, (size_t)(j->K * j->es));
 }
 
-/* W block nb (rows 32 nb ..) into wp: per k-step its 32 rows' 64 bytes, one
- * after the other, so the A tiles are contiguous (the hardware prefetchers
- * stream them; W rows K apart they follow poorly). Rows past N and values
- * past K are zeros. */
+/* W block nb (rows 32 nb ..) into wp, 2 KiB per k-step: as the A operand,
+ * its 32 rows' 64 bytes one after the other; as the B operand (xa), two
+ * 1 KiB tiles of 16 rows each in VNNI order. Either way the tiles of a
+ * k-step are contiguous, which the hardware prefetchers stream (W rows K
+ * apart they follow poorly). Rows past N and values past K are zeros. */
 static SC_TARGET_AMX void pack_w(const job *j, int64_t nb) {
     const int64_t rowb = j->K * j->es, steps = j->Kp / j->kstep;
     uint8_t *dst = j->wp + nb * steps * 2048;
