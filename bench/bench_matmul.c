@@ -1,12 +1,17 @@
 /* Matmul throughput of the kernel tables on the model's shapes, one JSON
- * object per line: M=1 decode (GB/s of weight streaming), M=128 and 1024
- * encoder (GFLOP/s and % of the fp32 FMA peak per core x threads, measured
- * here for 0.2 s). Usage: bench_matmul [--threads N] [--quick]
- * [--compare previous.jsonl] (prints the speed ratio to the earlier run of
- * the same case). With -DSC_BENCH_OPENBLAS and -lopenblas it also times
- * cblas_sgemm on the fp32 shapes (not part of the normal build). */
+ * object per line: M=1..4 decode (GB/s of weight streaming), M=32 (a
+ * switch-base expert's share of 1024 tokens over 32 experts), M=128 and
+ * M=1024 encoder (GFLOP/s and % of a peak measured here: the fp32 FMA peak
+ * for the fp32-compute kernels, the AMX tile peak (tdpbf16ps / tdpbssd in
+ * registers) for the AMX ones; both x threads). Best of several runs.
+ * Usage: bench_matmul [--threads N] [--quick] [--only LABEL] [--compare
+ * previous.jsonl] (--only runs one case label, e.g. bf16amx; --compare prints
+ * the speed ratio to the earlier run of the same case). With
+ * -DSC_BENCH_OPENBLAS and -lopenblas it also times cblas_sgemm on the fp32
+ * shapes (not part of the normal build). */
 #include "core/dtype.h"
 #include "core/pool.h"
+#include "kernels/cpu_features.h"
 #include "kernels/kernels.h"
 
 #include <stdint.h>
@@ -27,8 +32,56 @@
 
 #if defined(__x86_64__)
 static double fp32_peak(void) { return peak_best(peak_fp32_fma, 1000000, 20); }
+
+/* AMX tile peak of one core: 4 independent C tiles fed by 2 A and 2 B tiles
+ * (the kernels' own blocking) without memory traffic; flop (or int8 op) per
+ * second. tdpbf16ps: 16 x 16 x 32 x 2 flop, tdpbssd: 16 x 16 x 64 x 2 op. */
+__attribute__((target("amx-tile,amx-bf16,amx-int8"))) static double amx_burst(int i8, long iters) {
+    struct {
+        uint8_t palette, start_row, reserved[14];
+        uint16_t colsb[16];
+        uint8_t rows[16];
+    } cfg;
+    memset(&cfg, 0, sizeof cfg);
+    cfg.palette = 1;
+    for (int t = 0; t < 8; t++) {
+        cfg.colsb[t] = 64;
+        cfg.rows[t] = 16;
+    }
+    static _Alignas(64) uint8_t src[1024];
+    __asm__ volatile("ldtilecfg %0" ::"m"(cfg));
+    __asm__ volatile("tileloadd (%0,%1,1), %%tmm4\n\ttileloadd (%0,%1,1), %%tmm5\n\t"
+                     "tileloadd (%0,%1,1), %%tmm6\n\ttileloadd (%0,%1,1), %%tmm7\n\t"
+                     "tilezero %%tmm0\n\ttilezero %%tmm1\n\ttilezero %%tmm2\n\ttilezero %%tmm3" ::"r"(src),
+                     "r"((int64_t)64)
+                     : "memory");
+    double t = peak_now();
+    if (i8)
+        for (long i = 0; i < iters; i++)
+            __asm__ volatile("tdpbssd %tmm6, %tmm4, %tmm0\n\ttdpbssd %tmm7, %tmm4, %tmm1\n\t"
+                             "tdpbssd %tmm6, %tmm5, %tmm2\n\ttdpbssd %tmm7, %tmm5, %tmm3");
+    else
+        for (long i = 0; i < iters; i++)
+            __asm__ volatile("tdpbf16ps %tmm6, %tmm4, %tmm0\n\ttdpbf16ps %tmm7, %tmm4, %tmm1\n\t"
+                             "tdpbf16ps %tmm6, %tmm5, %tmm2\n\ttdpbf16ps %tmm7, %tmm5, %tmm3");
+    t = peak_now() - t;
+    __asm__ volatile("tilerelease" ::: "memory");
+    return 4.0 * 16 * 16 * (i8 ? 64 : 32) * 2 * (double)iters / t;
+}
+
+static double amx_peak(int i8) {
+    const sc_cpu_features *f = sc_cpu_features_get();
+    if (!f->amx_tile || !f->amx_bf16 || !f->amx_int8) return 0;
+    double best = 0;
+    for (int r = 0; r < 20; r++) {
+        double v = amx_burst(i8, 50000);
+        if (v > best) best = v;
+    }
+    return best;
+}
 #else
 static double fp32_peak(void) { return 0; }
+static double amx_peak(int i8) { return 0; }
 #endif
 
 static double lookup(const char *file, const char *name) {
@@ -47,76 +100,86 @@ static double lookup(const char *file, const char *name) {
 
 int main(int argc, char **argv) {
     int threads = 2, quick = 0;
-    const char *compare = NULL;
+    const char *compare = NULL, *only = NULL;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--threads") && i + 1 < argc) threads = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--quick")) quick = 1;
         else if (!strcmp(argv[i], "--compare") && i + 1 < argc) compare = argv[++i];
+        else if (!strcmp(argv[i], "--only") && i + 1 < argc) only = argv[++i];
     }
-    sc_pool *pool = threads > 1 ? sc_pool_create(threads) : NULL;
-    double peak = fp32_peak() * threads;
-    printf("{\"fp32_peak_gflops\": %.1f, \"threads\": %d}\n", peak / 1e9, threads);
-    const int64_t NK[][2] = {{768, 768}, {3072, 768}, {768, 3072}, {4096, 1024}, {1024, 4096}, {2048, 2048}};
-    const int64_t Ms[] = {1, 128, 1024};
-    struct { const char *table; sc_dtype dt; const char *label; } cases[] = {
-        {"best", SC_DTYPE_F32, "f32"}, {"best", SC_DTYPE_BF16, "bf16"}, {"best", SC_DTYPE_F16, "f16"},
-        {"best", SC_DTYPE_I8, "i8"}, {"avx512-bf16", SC_DTYPE_BF16, "bf16dot"}, {"ref", SC_DTYPE_F32, "openblas"},
+    sc_pool *pool = sc_pool_create(threads); /* also with 1 thread: the kernels keep their scratch */
+    double peak = fp32_peak() * threads, peak_bf16 = amx_peak(0) * threads, peak_i8 = amx_peak(1) * threads;
+    printf("{\"fp32_peak_gflops\": %.1f, \"amx_bf16_peak_gflops\": %.1f, \"amx_int8_peak_gops\": %.1f, "
+           "\"threads\": %d}\n",
+           peak / 1e9, peak_bf16 / 1e9, peak_i8 / 1e9, threads);
+    /* (M, N, K): decode, the expert GEMMs of 1024 tokens over 32 experts, encoder */
+    const int64_t shapes[][3] = {
+        {1, 768, 768},     {1, 3072, 768},   {1, 768, 3072},   {2, 3072, 768},     {3, 3072, 768},
+        {4, 3072, 768},    {4, 768, 3072},   {32, 768, 768},   {32, 3072, 768},    {32, 768, 3072},
+        {128, 768, 768},   {128, 3072, 768}, {128, 768, 3072}, {1024, 768, 768},   {1024, 3072, 768},
+        {1024, 768, 3072},
     };
-    for (size_t mi = 0; mi < 3; mi++)
-        for (size_t s = 0; s < sizeof NK / sizeof *NK; s++) {
-            int64_t M = Ms[mi], N = NK[s][0], K = NK[s][1];
-            if (M == 1024 && s > 2) continue; /* keep the run short */
-            if (quick && M == 1024) continue;
-            float *x = malloc(sizeof(float) * (size_t)(M * K)), *y = malloc(sizeof(float) * (size_t)(M * N));
-            float *wf = malloc(sizeof(float) * (size_t)(N * K)), *scales = malloc(sizeof(float) * (size_t)N);
-            void *wd = malloc(sizeof(float) * (size_t)(N * K));
-            for (int64_t i = 0; i < M * K; i++) x[i] = (float)((i * 37) % 101) / 101.0f - 0.5f;
-            for (int64_t i = 0; i < N * K; i++) wf[i] = (float)((i * 53) % 97) / 97.0f - 0.5f;
-            for (size_t c = 0; c < sizeof cases / sizeof *cases; c++) {
-                const sc_kernels *t = sc_kernels_select(cases[c].table);
-                int blas = !strcmp(cases[c].label, "openblas");
+    struct { const char *table; sc_dtype dt; const char *label; } cases[] = {
+        {"exact", SC_DTYPE_F32, "f32"},       {"exact", SC_DTYPE_BF16, "bf16"}, {"exact", SC_DTYPE_F16, "f16"},
+        {"exact", SC_DTYPE_I8, "i8"},         {"avx512-bf16", SC_DTYPE_BF16, "bf16dot"},
+        {"amx", SC_DTYPE_BF16, "bf16amx"},    {"amx", SC_DTYPE_I8, "i8amx"},    {"ref", SC_DTYPE_F32, "openblas"},
+    };
+    for (size_t si = 0; si < sizeof shapes / sizeof *shapes; si++) {
+        int64_t M = shapes[si][0], N = shapes[si][1], K = shapes[si][2];
+        if (quick && M == 1024) continue;
+        float *x = malloc(sizeof(float) * (size_t)(M * K)), *y = malloc(sizeof(float) * (size_t)(M * N));
+        float *wf = malloc(sizeof(float) * (size_t)(N * K)), *scales = malloc(sizeof(float) * (size_t)N);
+        void *wd = malloc(sizeof(float) * (size_t)(N * K));
+        for (int64_t i = 0; i < M * K; i++) x[i] = (float)((i * 37) % 101) / 101.0f - 0.5f;
+        for (int64_t i = 0; i < N * K; i++) wf[i] = (float)((i * 53) % 97) / 97.0f - 0.5f;
+        for (size_t c = 0; c < sizeof cases / sizeof *cases; c++) {
+            const sc_kernels *t = sc_kernels_select(cases[c].table);
+            int blas = !strcmp(cases[c].label, "openblas");
 #ifndef SC_BENCH_OPENBLAS
-                if (blas) continue;
+            if (blas) continue;
 #endif
-                if (!t) continue;
-                sc_dtype dt = cases[c].dt;
-                size_t esize = dt == SC_DTYPE_F32 ? 4 : dt == SC_DTYPE_I8 ? 1 : 2;
-                for (int64_t i = 0; i < N * K; i++) {
-                    if (dt == SC_DTYPE_F32) ((float *)wd)[i] = wf[i];
-                    else if (dt == SC_DTYPE_BF16) ((uint16_t *)wd)[i] = sc_f32_to_bf16(wf[i]);
-                    else if (dt == SC_DTYPE_F16) ((uint16_t *)wd)[i] = sc_f32_to_f16(wf[i]);
-                }
-                if (dt == SC_DTYPE_I8) t->quantize_rows_q8(wd, scales, wf, N, K);
-                sc_tensor W = {.dtype = dt, .ndim = 2, .shape = {N, K}, .data = wd, .scales = scales};
-                double best = 1e30;
-                int reps = M == 1 ? 50 : M == 128 ? 5 : 2;
-                for (int r = 0; r < reps + 1; r++) {
-                    double t0 = now();
-#ifdef SC_BENCH_OPENBLAS
-                    if (blas)
-                        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)M, (int)N, (int)K, 1.0f, x, (int)K,
-                                    wf, (int)K, 0.0f, y, (int)N);
-                    else
-#endif
-                        t->matmul(y, x, &W, M, pool);
-                    double dt_s = now() - t0;
-                    if (r > 0 && dt_s < best) best = dt_s; /* first run warms caches and pages */
-                }
-                char name[200];
-                snprintf(name, sizeof name, "%s M=%lld N=%lld K=%lld", cases[c].label, (long long)M, (long long)N,
-                         (long long)K);
-                double flops = 2.0 * M * N * K;
-                printf("{\"name\": \"%s\", \"table\": \"%s\", \"seconds\": %.6f, \"gflops\": %.1f, "
-                       "\"pct_fp32_peak\": %.1f, \"weight_gbs\": %.2f",
-                       name, blas ? "openblas" : t->name, best, flops / best / 1e9, 100.0 * flops / best / peak,
-                       (double)N * K * esize / best / 1e9);
-                double prev = lookup(compare, name);
-                if (prev > 0) printf(", \"speedup_vs_compare\": %.3f", prev / best);
-                printf("}\n");
-                fflush(stdout);
+            if (!t || (only && strcmp(only, cases[c].label))) continue;
+            sc_dtype dt = cases[c].dt;
+            size_t esize = dt == SC_DTYPE_F32 ? 4 : dt == SC_DTYPE_I8 ? 1 : 2;
+            for (int64_t i = 0; i < N * K; i++) {
+                if (dt == SC_DTYPE_F32) ((float *)wd)[i] = wf[i];
+                else if (dt == SC_DTYPE_BF16) ((uint16_t *)wd)[i] = sc_f32_to_bf16(wf[i]);
+                else if (dt == SC_DTYPE_F16) ((uint16_t *)wd)[i] = sc_f32_to_f16(wf[i]);
             }
-            free(x); free(y); free(wf); free(scales); free(wd);
+            if (dt == SC_DTYPE_I8) t->quantize_rows_q8(wd, scales, wf, N, K);
+            sc_tensor W = {.dtype = dt, .ndim = 2, .shape = {N, K}, .data = wd, .scales = scales};
+            double best = 1e30;
+            int reps = M <= 32 ? 50 : M == 128 ? 10 : 4;
+            for (int r = 0; r < reps + 1; r++) {
+                double t0 = now();
+#ifdef SC_BENCH_OPENBLAS
+                if (blas)
+                    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)M, (int)N, (int)K, 1.0f, x, (int)K,
+                                wf, (int)K, 0.0f, y, (int)N);
+                else
+#endif
+                    t->matmul(y, x, &W, M, pool);
+                double dt_s = now() - t0;
+                if (r > 0 && dt_s < best) best = dt_s; /* first run warms caches and pages */
+            }
+            char name[200];
+            snprintf(name, sizeof name, "%s M=%lld N=%lld K=%lld", cases[c].label, (long long)M, (long long)N,
+                     (long long)K);
+            double flops = 2.0 * M * N * K;
+            int amx = !strcmp(cases[c].table, "amx");
+            double own = !amx ? peak : dt == SC_DTYPE_I8 ? peak_i8 : peak_bf16;
+            printf("{\"name\": \"%s\", \"table\": \"%s\", \"seconds\": %.6f, \"gflops\": %.1f, "
+                   "\"%s\": %.1f, \"weight_gbs\": %.2f",
+                   name, blas ? "openblas" : t->name, best, flops / best / 1e9,
+                   amx ? "pct_amx_peak" : "pct_fp32_peak", 100.0 * flops / best / own,
+                   (double)N * K * esize / best / 1e9);
+            double prev = lookup(compare, name);
+            if (prev > 0) printf(", \"speedup_vs_compare\": %.3f", prev / best);
+            printf("}\n");
+            fflush(stdout);
         }
+        free(x); free(y); free(wf); free(scales); free(wd);
+    }
     sc_pool_free(pool);
     return 0;
 }

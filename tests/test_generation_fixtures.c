@@ -3,7 +3,8 @@
  * ids (exact) and sequences_scores (1e-4), with max_new_tokens=20 over the
  * checkpoint's generation defaults, as the fixtures were made. Also, on the
  * real model: sampling with top_k=1 is greedy, a prompt alone gives its row
- * of the batch, and num_return_sequences=4 starts with the beam-4 best. */
+ * of the batch, and num_return_sequences=4 starts with the beam-4 best.
+ * Runs the "exact" kernels (fp32 compute), which the 1e-4 bounds assume. */
 #include "core/mapfile.h"
 #include "io/json.h"
 #include "test_util.h"
@@ -102,6 +103,7 @@ static void run_case(const char *dir) {
     sc_model *m = NULL;
     sc_session *s = NULL;
     sc_model_params mp = sc_model_default_params();
+    mp.kernels = "exact"; /* fp32 compute: the 1e-4 comparisons with HF's fp32 run assume it */
     if (ok) {
         st = sc_model_load(dir, &mp, &m, &err);
         if (!st) st = sc_session_new(m, &s, &err);

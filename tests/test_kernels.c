@@ -3,9 +3,15 @@
  * stay untouched and every y must be written. Tolerances, with
  * S = sum_k |x[m,k] * w[n,k]| (w as the reference sees it):
  *   fp32 compute (F32, F16, BF16 widened):  1e-5 * S   (summation order)
- *   bf16 compute (vdpbf16ps, x -> bf16):    2^-8 * S + 1e-5 * S
- *   int8 (x quantized per row):             sw[n] * sx[m] / 2 * sum_k |q[n,k]| + 1e-5 * S
- * Also: quantize_rows_q8, table selection, CPU feature string. */
+ *   bf16 compute (vdpbf16ps or AMX tdpbf16ps, x -> bf16):  2^-8 * S + 1e-5 * S
+ *   int8 (x quantized per row; vpdpbusd or AMX tdpbssd):  sw[n] * sx[m] / 2 * sum_k |q[n,k]| + 1e-5 * S
+ * (the tolerance is chosen from the instruction names in the impl string).
+ * A second shape set hits the AMX tile edges (M around 16 and 32 with the
+ * decode cut at 4, N around 16, K around one 32-value bf16 / 64-value int8
+ * step). On a CPU without AMX (or with SWITCHC_NO_AMX=1) the amx table is
+ * reported "skipped (no AMX)".
+ * Also: quantize_rows_q8, table selection ("best", "exact"), CPU feature
+ * string, SWITCHC_NO_AMX hiding AMX from `switchc info`. */
 #include "core/dtype.h"
 #include "core/pool.h"
 #include "kernels/cpu_features.h"
@@ -38,7 +44,7 @@ static void test_quantize(void) {
 
 static int check_one(const sc_kernels *t, sc_dtype dt, int64_t M, int64_t N, int64_t K, sc_pool *pool2) {
     float *x = malloc(sizeof(float) * (size_t)(M * K));
-    float *wf = malloc(sizeof(float) * (size_t)(N * K));
+    float *wf = calloc((size_t)(N * K), sizeof(float));
     void *wd = malloc(sizeof(float) * (size_t)(N * K));
     float *scales = malloc(sizeof(float) * (size_t)N);
     float *wref = malloc(sizeof(float) * (size_t)(N * K)); /* w as the reference sees it */
@@ -72,7 +78,8 @@ static int check_one(const sc_kernels *t, sc_dtype dt, int64_t M, int64_t N, int
     if (!ok) fprintf(stderr, "%s dtype=%d M=%lld N=%lld K=%lld: guard overwritten\n", t->name, (int)dt,
                      (long long)M, (long long)N, (long long)K);
     const char *impl = t->matmul_impl[dt] ? t->matmul_impl[dt] : "";
-    int bf16_compute = strstr(impl, "vdpbf16ps") != NULL, q8 = strstr(impl, "vpdpbusd") != NULL;
+    int bf16_compute = strstr(impl, "vdpbf16ps") || strstr(impl, "tdpbf16ps");
+    int q8 = strstr(impl, "vpdpbusd") || strstr(impl, "tdpbssd");
     double worst = 0;
     for (int64_t m = 0; m < M && ok; m++) {
         double sx = 0;
@@ -104,6 +111,81 @@ static int check_one(const sc_kernels *t, sc_dtype dt, int64_t M, int64_t N, int
     return ok;
 }
 
+/* The AMX kernels against their exact twins, on the AMX edge shapes (M > 4,
+ * so the table runs the tiles for BF16; I8 also at M = 2..4): I8 must equal the VNNI kernel bit for bit
+ * (same quantized x, exact int32 sums, same scaling expression); BF16 must
+ * equal the reference run on x rounded to bf16, up to fp32 summation order
+ * (1e-5 * S). Much tighter than the bf16-compute bound above. */
+static int check_amx_twin(const sc_kernels *amx, sc_dtype dt, int64_t M, int64_t N, int64_t K, sc_pool *pool2) {
+    const sc_kernels *vnni = sc_kernels_select("avx512-vnni");
+    float *x = malloc(sizeof(float) * (size_t)(M * K)), *xr = malloc(sizeof(float) * (size_t)(M * K));
+    float *wf = calloc((size_t)(N * K), sizeof(float)), *scales = malloc(sizeof(float) * (size_t)N);
+    uint16_t *wb = malloc(sizeof(uint16_t) * (size_t)(N * K));
+    int8_t *wq = malloc((size_t)(N * K));
+    float *ytwin = malloc(sizeof(float) * (size_t)(M * N)), *y = malloc(sizeof(float) * (size_t)(M * N));
+    for (int64_t i = 0; i < M * K; i++) {
+        x[i] = frand() * (i % 5 == 0 ? 8.0f : 1.0f);
+        xr[i] = sc_bf16_to_f32(sc_f32_to_bf16(x[i]));
+    }
+    for (int64_t i = 0; i < N * K; i++) wf[i] = frand();
+    sc_tensor W = {.dtype = dt, .ndim = 2, .shape = {N, K}, .data = NULL, .scales = NULL};
+    if (dt == SC_DTYPE_BF16) {
+        for (int64_t i = 0; i < N * K; i++) wb[i] = sc_f32_to_bf16(wf[i]);
+        W.data = wb;
+        sc_matmul_ref(ytwin, xr, &W, M, NULL);
+    } else {
+        sc_quantize_rows_q8_ref(wq, scales, wf, N, K);
+        W.data = wq;
+        W.scales = scales;
+        vnni->matmul(ytwin, x, &W, M, NULL);
+    }
+    int ok = 1;
+    for (int run = 0; run < 2 && ok; run++) {
+        for (int64_t i = 0; i < M * N; i++) y[i] = NAN;
+        amx->matmul(y, x, &W, M, run ? pool2 : NULL);
+        for (int64_t m = 0; m < M && ok; m++)
+            for (int64_t n = 0; n < N && ok; n++) {
+                double S = 0;
+                for (int64_t k = 0; k < K && dt == SC_DTYPE_BF16; k++)
+                    S += fabs((double)xr[m * K + k] * sc_bf16_to_f32(wb[n * K + k]));
+                double d = fabs((double)y[m * N + n] - ytwin[m * N + n]);
+                ok = dt == SC_DTYPE_I8 ? y[m * N + n] == ytwin[m * N + n] : d <= 1e-5 * S + 1e-30;
+                if (!ok)
+                    fprintf(stderr, "amx twin dtype=%d M=%lld N=%lld K=%lld pool=%d: y[%lld,%lld]=%.9g twin=%.9g\n",
+                            (int)dt, (long long)M, (long long)N, (long long)K, run, (long long)m, (long long)n,
+                            y[m * N + n], ytwin[m * N + n]);
+            }
+    }
+    free(x); free(xr); free(wf); free(scales); free(wb); free(wq); free(ytwin); free(y);
+    return ok;
+}
+
+/* `switchc info` with SWITCHC_NO_AMX=1 lists amx as unsupported and selects a
+ * non-AMX table; without it, amx is selected exactly when this process sees AMX. */
+static void test_no_amx_env(int have_amx) {
+    char cmd[4096], line[512];
+    int unsupported = 0, selected_amx = 0;
+    snprintf(cmd, sizeof cmd, "SWITCHC_NO_AMX=1 '%s' info 2>&1", SC_SWITCHC_BIN);
+    FILE *f = popen(cmd, "r");
+    CHECK(f != NULL);
+    if (!f) return;
+    while (fgets(line, sizeof line, f)) {
+        if (strstr(line, "kernel tables:") && strstr(line, " amx(unsupported)")) unsupported = 1;
+        if (!strncmp(line, "selected kernels: amx", 21)) selected_amx = 1;
+    }
+    CHECK(pclose(f) == 0);
+    CHECKF(unsupported && !selected_amx, "SWITCHC_NO_AMX=1 must hide AMX");
+    snprintf(cmd, sizeof cmd, "'%s' info 2>&1", SC_SWITCHC_BIN);
+    f = popen(cmd, "r");
+    CHECK(f != NULL);
+    if (!f) return;
+    selected_amx = 0;
+    while (fgets(line, sizeof line, f))
+        if (!strncmp(line, "selected kernels: amx", 21)) selected_amx = 1;
+    CHECK(pclose(f) == 0);
+    CHECKF(selected_amx == have_amx, "info selects amx: %d, this process has AMX: %d", selected_amx, have_amx);
+}
+
 int main(void) {
     const sc_cpu_features *f = sc_cpu_features_get();
     char feat[256];
@@ -112,18 +194,33 @@ int main(void) {
     CHECK(sc_kernels_best() != NULL && sc_kernels_select("best") == sc_kernels_best());
     CHECK(sc_kernels_select("ref") == sc_kernels_ref());
     CHECK(sc_kernels_select("no-such-table") == NULL && sc_kernels_select(NULL) == NULL);
+    /* "exact": fp32 compute for F32/BF16/F16 weights */
+    const sc_kernels *exact = sc_kernels_select("exact");
+    CHECK(exact != NULL && exact == sc_kernels_exact());
+    for (int d = 0; exact && d < 3; d++) {
+        const char *impl = exact->matmul_impl[d == 0 ? SC_DTYPE_F32 : d == 1 ? SC_DTYPE_BF16 : SC_DTYPE_F16];
+        CHECKF(impl && !strstr(impl, "dpbf16ps"), "exact table %s computes in bf16", exact->name);
+    }
+    int have_amx = f->amx_tile && f->amx_bf16 && f->amx_int8 && f->avx512_vnni && f->avx512_bf16;
+    CHECK(have_amx == (sc_kernels_select("amx") != NULL));
+    CHECK(!have_amx || !strcmp(sc_kernels_best()->name, "amx"));
+    CHECK(have_amx || sc_kernels_best() == sc_kernels_exact());
+    if (!have_amx) printf("table amx: skipped (no AMX%s)\n", getenv("SWITCHC_NO_AMX") ? ", SWITCHC_NO_AMX set" : "");
+    test_no_amx_env(have_amx);
     test_quantize();
 
     sc_pool *pool2 = sc_pool_create(2);
     CHECK(pool2 != NULL);
     const int64_t Ms[] = {1, 3, 7, 20, 45, 128}, Ns[] = {1, 17, 33, 100}, Ks[] = {1, 7, 33, 257, 4097};
+    /* AMX edges: tiles are 16 rows of x / W, k-steps 32 (bf16) or 64 (int8) */
+    const int64_t Ms2[] = {5, 16, 17, 33, 128}, Ns2[] = {1, 16, 17, 100}, Ks2[] = {1, 31, 32, 33, 64, 257};
     const sc_dtype dts[] = {SC_DTYPE_F32, SC_DTYPE_BF16, SC_DTYPE_F16, SC_DTYPE_I8};
     const char *tested[64];
     int n_tested = 0;
     for (const char *const *name = sc_kernels_names(); *name; name++) {
         const sc_kernels *t = sc_kernels_select(*name);
         if (!t) {
-            printf("table %s: not supported by this CPU, skipped\n", *name);
+            if (strcmp(*name, "amx")) printf("table %s: not supported by this CPU, skipped\n", *name);
             continue;
         }
         if (t == sc_kernels_ref()) continue; /* the oracle itself */
@@ -141,11 +238,37 @@ int main(void) {
                         ok &= check_one(t, dts[d], Ms[a], Ns[b], Ks[c], pool2);
                         runs += 2;
                     }
+            for (int a = 0; a < 5; a++)
+                for (int b = 0; b < 4; b++)
+                    for (int c = 0; c < 6; c++) {
+                        ok &= check_one(t, dts[d], Ms2[a], Ns2[b], Ks2[c], pool2);
+                        runs += 2;
+                    }
             CHECKF(ok, "table %s dtype %d", t->name, (int)dts[d]);
             printf("table %-12s dtype %d: %d shapes %s (%s)\n", t->name, (int)dts[d], runs, ok ? "ok" : "FAILED",
                    t->matmul_impl[dts[d]]);
         }
     }
+    const sc_kernels *amx = sc_kernels_select("amx");
+    for (int d = 0; amx && d < 2; d++) {
+        sc_dtype dt = d ? SC_DTYPE_I8 : SC_DTYPE_BF16;
+        int ok = 1, runs = 0;
+        for (int a = 0; a < 5; a++)
+            for (int b = 0; b < 4; b++)
+                for (int c = 0; c < 6; c++) {
+                    ok &= check_amx_twin(amx, dt, Ms2[a], Ns2[b], Ks2[c], pool2);
+                    runs += 2;
+                }
+        ok &= check_amx_twin(amx, dt, 300, 200, 3000, pool2); /* several tasks, long K */
+        for (int b = 0; b < 4; b++, runs += 2) /* M >= 256: W is packed per call too */
+            ok &= check_amx_twin(amx, dt, 257, Ns2[b], b & 1 ? 257 : 33, pool2);
+        for (int64_t m = 1; m <= 4 && dt == SC_DTYPE_I8; m++, runs += 2) /* I8 takes the tiles from M = 2 */
+            ok &= check_amx_twin(amx, dt, m, 100, 257, pool2);
+        CHECKF(ok, "amx dtype %d vs its exact twin", (int)dt);
+        printf("table amx dtype %d vs %s: %d shapes %s\n", (int)dt, d ? "avx512-vnni (bitwise)" : "ref on bf16 x",
+               runs + 2, ok ? "ok" : "FAILED");
+    }
+    if (!amx) printf("amx twin checks: skipped (no AMX)\n");
     sc_pool_free(pool2);
     TEST_MAIN_END();
 }

@@ -1,10 +1,13 @@
 /* Thread pool: every task runs exactly once, for n_tasks below, equal to and
  * above the thread count; many tiny runs in a row (the decode pattern); runs
- * after the workers fell asleep; the NULL pool; SWITCHC_THREADS. */
+ * after the workers fell asleep; the NULL pool; SWITCHC_THREADS; the pool's
+ * scratch buffer (aligned, grows, kept for smaller requests, tasks can fill
+ * disjoint parts of it). */
 #include "core/pool.h"
 #include "test_util.h"
 
 #include <stdatomic.h>
+#include <stdint.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -39,6 +42,45 @@ static void slow_task(void *vctx, int task, int n_tasks) {
     double s = 0;
     for (int i = 0; i < 200000; i++) s += (double)i * 1e-9;
     sums[task] = s;
+}
+
+typedef struct {
+    unsigned char *buf;
+    size_t bytes;
+} fill_ctx;
+
+static void fill_task(void *vctx, int task, int n_tasks) {
+    fill_ctx *c = vctx;
+    size_t lo = c->bytes * (size_t)task / (size_t)n_tasks, hi = c->bytes * (size_t)(task + 1) / (size_t)n_tasks;
+    for (size_t i = lo; i < hi; i++) c->buf[i] = (unsigned char)(i * 7 + 3);
+}
+
+static void test_scratch(void) {
+    CHECK(sc_pool_scratch(NULL, 100) == NULL);
+    sc_pool *pool = sc_pool_create(2);
+    CHECK(pool != NULL);
+    if (!pool) return;
+    unsigned char *a = sc_pool_scratch(pool, 0);
+    CHECK(a != NULL && ((uintptr_t)a & 63) == 0);
+    a = sc_pool_scratch(pool, 1000);
+    CHECK(a != NULL && ((uintptr_t)a & 63) == 0);
+    if (a) memset(a, 1, 1000);
+    CHECK(sc_pool_scratch(pool, 10) == a && sc_pool_scratch(pool, 1000) == a); /* no shrinking */
+    size_t sizes[] = {4096, 4097, 100000, 1 << 22};
+    int ok = 1;
+    for (size_t s = 0; s < sizeof sizes / sizeof *sizes; s++) {
+        fill_ctx c = {sc_pool_scratch(pool, sizes[s]), sizes[s]};
+        ok &= c.buf != NULL && ((uintptr_t)c.buf & 63) == 0;
+        if (!c.buf) continue;
+        sc_pool_run(pool, fill_task, &c, 5);
+        for (size_t i = 0; i < c.bytes; i++) ok &= c.buf[i] == (unsigned char)(i * 7 + 3);
+    }
+    CHECK(ok);
+    CHECK(sc_pool_scratch(pool, (size_t)-1) == NULL); /* impossible size: NULL, old buffer kept */
+    unsigned char *b = sc_pool_scratch(pool, 4096);
+    CHECK(b != NULL);
+    if (b) b[4095] = 1;
+    sc_pool_free(pool);
 }
 
 static double now(void) {
@@ -84,6 +126,8 @@ int main(void) {
         CHECK(run_and_check(pool, 1));
         sc_pool_free(pool);
     }
+
+    test_scratch();
 
     /* default size and the environment override */
     CHECK(sc_pool_default_threads() >= 1);

@@ -26,7 +26,8 @@ int cmd_info(int argc, char **argv) {
     for (const char *const *n = sc_kernels_names(); *n; n++)
         printf(" %s%s", *n, sc_kernels_select(*n) ? "" : "(unsupported)");
     const sc_kernels *k = sc_kernels_best();
-    printf("\nselected kernels: %s\n", k->name);
+    printf("\nselected kernels: %s (fp32-exact: %s; SWITCHC_NO_AMX=1 hides amx)\n", k->name,
+           sc_kernels_exact()->name);
     const struct { sc_dtype dt; const char *name; } dts[] = {
         {SC_DTYPE_F32, "F32"}, {SC_DTYPE_BF16, "BF16"}, {SC_DTYPE_F16, "F16"}, {SC_DTYPE_I8, "I8"}};
     for (size_t i = 0; i < sizeof dts / sizeof *dts; i++)

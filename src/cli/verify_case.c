@@ -6,6 +6,7 @@
 #include "core/error.h"
 #include "core/mapfile.h"
 #include "io/json.h"
+#include "kernels/kernels.h"
 #include "model/forward.h"
 #include "switchc.h"
 
@@ -206,15 +207,15 @@ static sc_status run_generation(sc_session *sess, const char *model_dir, const n
     return st;
 }
 
-/* The bf16 compute path (activations rounded to bf16 in every matmul with
- * bf16 weights) for the bf16_compute.* loose references; absent (so those
- * arrays SKIP) on CPUs without AVX512_BF16. */
+/* The bf16 compute path (activations rounded to bf16 in the matmuls with
+ * bf16 weights: AMX tiles, else vdpbf16ps) for the bf16_compute.* loose
+ * references; absent (so those arrays SKIP) on CPUs without AVX512_BF16. */
 static sc_status run_bf16(const char *model_dir, int format, const named_array *ids,
                           const named_array *mask, const named_array *labels, array_set *out,
                           sc_error *err) {
     sc_model_params p = sc_model_default_params();
     p.format = format;
-    p.kernels = "avx512-bf16";
+    p.kernels = sc_kernels_select("amx") ? "amx" : "avx512-bf16";
     sc_model *m = NULL;
     sc_session *s = NULL;
     sc_error ignored;
@@ -318,7 +319,7 @@ static bool compare(FILE *out, const named_array *ref, const named_array *ours) 
     return ok;
 }
 
-sc_status sc_verify_case(const char *case_dir, const char *model_dir, bool reference, int format, FILE *out,
+sc_status sc_verify_case(const char *case_dir, const char *model_dir, const char *kernels, int format, FILE *out,
                          sc_verify_counts *counts, sc_error *err) {
     char *mpath = sc_path_join(case_dir, "manifest.json");
     if (!mpath) return sc_fail(err, SC_ERR_NOMEM, SC_NO_OFFSET, "out of memory");
@@ -350,7 +351,7 @@ sc_status sc_verify_case(const char *case_dir, const char *model_dir, bool refer
                 (mask && mask->n != ids->n)))
         st = sc_fail(err, SC_ERR_FORMAT, SC_NO_OFFSET, "%s/manifest.json: needs input_ids [B,S] and labels [B,T]", case_dir);
     sc_model_params p = sc_model_default_params();
-    p.reference_kernels = reference;
+    p.kernels = kernels ? kernels : "exact";
     p.format = format;
     if (!st) st = sc_model_load(model_dir, &p, &model, err);
     if (!st) st = sc_session_new(model, &sess, err);

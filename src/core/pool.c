@@ -18,6 +18,10 @@
  * store-then-load (Dekker) pattern on seq_cst atomics, re-checked under the
  * mutex, so no wake-up is lost.
  *
+ * The scratch buffer (sc_pool_scratch) is plain memory of the caller's
+ * thread: the op that owns the pool sizes it before sc_pool_run, and the
+ * run's tasks write disjoint parts of it.
+ *
  * Leaves out: nested runs, several concurrent callers, thread pinning. */
 #define _GNU_SOURCE
 #include "core/pool.h"
@@ -62,6 +66,8 @@ struct sc_pool {
     pthread_mutex_t mu;
     pthread_cond_t wake;
     pthread_cond_t finished;
+    void *scratch; /* sc_pool_scratch: 64-byte aligned, scratch_cap bytes */
+    size_t scratch_cap;
 };
 
 /* Claims and runs tasks of the current generation until none are left. */
@@ -186,7 +192,25 @@ void sc_pool_free(sc_pool *p) {
     pthread_cond_destroy(&p->finished);
     pthread_cond_destroy(&p->wake);
     pthread_mutex_destroy(&p->mu);
+    free(p->scratch);
     free(p);
+}
+
+void *sc_pool_scratch(sc_pool *p, size_t bytes) {
+    if (!p || bytes > SIZE_MAX / 2) return NULL;
+    if (bytes <= p->scratch_cap && p->scratch) return p->scratch;
+    /* grow by at least half again, so a slowly rising size reallocates rarely;
+     * if that much is not available, try the exact size */
+    size_t need = (bytes + 63) / 64 * 64, grown = p->scratch_cap + p->scratch_cap / 2;
+    size_t want = need > grown ? need : (grown + 63) / 64 * 64;
+    if (!want) want = need = 64;
+    void *buf = aligned_alloc(64, want);
+    if (!buf && want > need) buf = aligned_alloc(64, want = need);
+    if (!buf) return NULL;
+    free(p->scratch);
+    p->scratch = buf;
+    p->scratch_cap = want;
+    return buf;
 }
 
 int sc_pool_size(const sc_pool *p) { return p ? p->n_threads : 1; }

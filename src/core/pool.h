@@ -10,9 +10,14 @@
  *
  * A NULL pool runs every task serially on the calling thread. One pool runs
  * one operation at a time: sc_pool_run must not be called concurrently on
- * the same pool, nor from inside a task. Task order is unspecified. */
+ * the same pool, nor from inside a task. Task order is unspecified.
+ *
+ * The pool also owns one scratch buffer for the operation it runs (packed
+ * activations of a matmul, say), so hot paths need no malloc per call. */
 #ifndef SC_CORE_POOL_H
 #define SC_CORE_POOL_H
+
+#include <stddef.h>
 
 typedef struct sc_pool sc_pool;
 
@@ -28,6 +33,14 @@ void sc_pool_free(sc_pool *pool);
 int sc_pool_size(const sc_pool *pool);
 /* Runs fn(ctx, task, n_tasks) for task = 0..n_tasks-1; returns when all are done. */
 void sc_pool_run(sc_pool *pool, void (*fn)(void *ctx, int task, int n_tasks), void *ctx, int n_tasks);
+
+/* A 64-byte aligned buffer of at least `bytes` bytes, owned by the pool:
+ * it grows as needed (contents are not kept when it does) and is freed with
+ * the pool. Valid until the next sc_pool_scratch call or sc_pool_free; the
+ * operation that runs on the pool owns it, so call it from the thread that
+ * calls sc_pool_run, not from inside tasks. NULL if the pool is NULL or out
+ * of memory (the old buffer is then kept for a later, smaller request). */
+void *sc_pool_scratch(sc_pool *pool, size_t bytes);
 
 /* The thread count sc_pool_create(0) would use. */
 int sc_pool_default_threads(void);

@@ -5,6 +5,7 @@
 
 #include <pthread.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #if defined(__x86_64__)
@@ -58,7 +59,9 @@ static void detect(sc_cpu_features *f) {
     f->avx512_fp16 = f->avx512f && ((d7 >> 23) & 1);
     f->avx512_bf16 = f->avx512f && ((a71 >> 5) & 1);
     bool amx_bf16 = (d7 >> 22) & 1, amx_tile = (d7 >> 24) & 1, amx_int8 = (d7 >> 25) & 1;
-    if (amx_tile && os_amx && request_amx_permission()) {
+    const char *no_amx = getenv("SWITCHC_NO_AMX");
+    bool hidden = no_amx && *no_amx && strcmp(no_amx, "0") != 0;
+    if (!hidden && amx_tile && os_amx && request_amx_permission()) {
         f->amx_tile = true;
         f->amx_bf16 = amx_bf16;
         f->amx_int8 = amx_int8;

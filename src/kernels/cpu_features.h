@@ -2,7 +2,11 @@
  * A feature is reported only when both the CPU has it and the OS saves the
  * registers it needs (XCR0), and for AMX only after Linux granted this
  * process the tile-data permission. On other architectures every flag is
- * false and the reference kernels run. */
+ * false and the reference kernels run.
+ *
+ * SWITCHC_NO_AMX set to anything but "" or "0" hides AMX (the amx_* flags
+ * stay false and no permission is requested), so the non-AMX kernels can be
+ * run and tested on an AMX machine. */
 #ifndef SC_KERNELS_CPU_FEATURES_H
 #define SC_KERNELS_CPU_FEATURES_H
 

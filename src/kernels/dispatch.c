@@ -1,11 +1,22 @@
 /* Kernel tables and their selection by CPU features. Each table's matmul
  * dispatches on the weight dtype; a dtype a table has no fast kernel for
- * goes to the reference. Leaves out: AMX tables (not written yet). */
+ * goes to the reference. The "amx" table also dispatches on M: BF16 weights
+ * use the tiles above AMX_BF16_MIN_M rows and keep decode (M <= 4, up to 4
+ * beams) on the fp32-exact row kernel; I8 weights use the tiles from
+ * M = 2 on: the AMX and VNNI kernels give bit-identical results, AMX was
+ * faster for M >= 2 and as fast at M = 1 with W from memory, but VNNI was
+ * faster at M = 1 with W in L2 (bench/README.md). */
 #include "kernels/cpu/cpu_kernels.h"
 #include "kernels/cpu_features.h"
 #include "kernels/kernels.h"
 
+#include <stdbool.h>
 #include <string.h>
+
+/* Up to this many x rows the AMX table runs BF16 weights on the exact decode
+ * kernel, and I8 weights on the VNNI kernel. */
+#define AMX_BF16_MIN_M 4
+#define AMX_I8_MIN_M 1
 
 static const sc_kernels ref_table = {
     .name = "ref",
@@ -34,6 +45,12 @@ static void matmul_avx512_bf16(float *y, const float *x, const sc_tensor *W, int
     else matmul_avx512_vnni(y, x, W, M, pool);
 }
 
+static void matmul_amx(float *y, const float *x, const sc_tensor *W, int64_t M, sc_pool *pool) {
+    if (W->dtype == SC_DTYPE_BF16 && M > AMX_BF16_MIN_M) sc_matmul_bf16_amx(y, x, W, M, pool);
+    else if (W->dtype == SC_DTYPE_I8 && M > AMX_I8_MIN_M) sc_matmul_q8_amx(y, x, W, M, pool);
+    else matmul_avx512_vnni(y, x, W, M, pool);
+}
+
 #define FP32_IMPL "avx512 fp32 (decode: row streaming; M>4: 14x32 tile, packed W)"
 static const sc_kernels avx512_table = {
     .name = "avx512",
@@ -58,11 +75,27 @@ static const sc_kernels avx512_bf16_table = {
                     [SC_DTYPE_F16] = FP32_IMPL " f16 widened exactly",
                     [SC_DTYPE_I8] = "avx512-vnni int8 (x quantized per row, vpdpbusd)"},
 };
+static const sc_kernels amx_table = {
+    .name = "amx",
+    .matmul = matmul_amx,
+    .quantize_rows_q8 = sc_quantize_rows_q8_ref,
+    .matmul_impl = {[SC_DTYPE_F32] = FP32_IMPL,
+                    [SC_DTYPE_BF16] = "amx tdpbf16ps (x rounded to bf16) for M > 4; M <= 4: avx512 fp32, bf16 "
+                                      "widened exactly",
+                    [SC_DTYPE_F16] = FP32_IMPL " f16 widened exactly",
+                    [SC_DTYPE_I8] = "amx tdpbssd int8 (x quantized per row) for M > 1; M = 1: avx512-vnni "
+                                    "vpdpbusd (same results)"},
+};
+
+static bool has_amx(const sc_cpu_features *f) {
+    return sc_cpu_has_avx512(f) && f->avx512_vnni && f->avx512_bf16 && f->amx_tile && f->amx_bf16 &&
+           f->amx_int8;
+}
 #endif
 
 static const char *const names[] = {"ref",
 #if SC_HAVE_X86_KERNELS
-                                    "avx512", "avx512-vnni", "avx512-bf16",
+                                    "avx512", "avx512-vnni", "avx512-bf16", "amx",
 #endif
                                     NULL};
 
@@ -71,6 +104,7 @@ const char *const *sc_kernels_names(void) { return names; }
 const sc_kernels *sc_kernels_select(const char *name) {
     if (!name) return NULL;
     if (!strcmp(name, "best")) return sc_kernels_best();
+    if (!strcmp(name, "exact")) return sc_kernels_exact();
     if (!strcmp(name, "ref")) return &ref_table;
 #if SC_HAVE_X86_KERNELS
     const sc_cpu_features *f = sc_cpu_features_get();
@@ -78,14 +112,22 @@ const sc_kernels *sc_kernels_select(const char *name) {
     if (!strcmp(name, "avx512")) return &avx512_table;
     if (!strcmp(name, "avx512-vnni")) return f->avx512_vnni ? &avx512_vnni_table : NULL;
     if (!strcmp(name, "avx512-bf16")) return f->avx512_vnni && f->avx512_bf16 ? &avx512_bf16_table : NULL;
+    if (!strcmp(name, "amx")) return has_amx(f) ? &amx_table : NULL;
 #endif
     return NULL;
 }
 
-const sc_kernels *sc_kernels_best(void) {
+const sc_kernels *sc_kernels_exact(void) {
 #if SC_HAVE_X86_KERNELS
     const sc_cpu_features *f = sc_cpu_features_get();
     if (sc_cpu_has_avx512(f)) return f->avx512_vnni ? &avx512_vnni_table : &avx512_table;
 #endif
     return &ref_table;
+}
+
+const sc_kernels *sc_kernels_best(void) {
+#if SC_HAVE_X86_KERNELS
+    if (has_amx(sc_cpu_features_get())) return &amx_table;
+#endif
+    return sc_kernels_exact();
 }

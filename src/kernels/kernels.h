@@ -30,14 +30,25 @@ typedef struct sc_kernels {
 
 /* The plain-C reference table. */
 const sc_kernels *sc_kernels_ref(void);
-/* The best table for this CPU (falls back to ref). Numerically it stays an
- * fp32-compute path for F32/BF16/F16 weights; only I8 weights quantize x. */
+/* The fastest table for this CPU (falls back to ref). With AMX that is "amx",
+ * which computes BF16 weights in bf16 (x rounded to bf16) for M > 4 (decode,
+ * M <= 4, stays fp32-exact) and quantizes x for I8 weights (AMX for M > 1,
+ * VNNI at M = 1, bit-identical); F32 and F16 weights stay fp32-exact.
+ * Without AMX it is the same as sc_kernels_exact(). */
 const sc_kernels *sc_kernels_best(void);
+/* The fastest table whose F32, BF16 and F16 paths are fp32 compute (16-bit
+ * weights widened exactly, x never rounded): for fidelity checks against
+ * fp32 references. Only I8 weights quantize x. */
+const sc_kernels *sc_kernels_exact(void);
 /* A table by name: "ref", "avx512", "avx512-vnni", "avx512-bf16" (BF16 weights
- * via vdpbf16ps: x rounded to bf16, faster, less exact), or "best". NULL if the
- * name is unknown or this CPU lacks what the table needs. */
+ * via vdpbf16ps: x rounded to bf16, faster, less exact), "amx" (AMX tiles for
+ * BF16 weights when M > 4, bf16 compute, and for I8 weights), or the aliases "best" and
+ * "exact". NULL if the name is unknown or this CPU lacks what the table
+ * needs. The environment variable SWITCHC_NO_AMX=1 hides AMX (see
+ * cpu_features.h). */
 const sc_kernels *sc_kernels_select(const char *name);
-/* Names of all tables, NULL-terminated (for `switchc info` and tests). */
+/* Names of all tables, NULL-terminated (for `switchc info` and tests); the
+ * aliases "best" and "exact" are not listed. */
 const char *const *sc_kernels_names(void);
 
 /* Reference ops (also used directly by tests). */

@@ -4,13 +4,21 @@
 #ifndef SC_KERNELS_CPU_CPU_KERNELS_H
 #define SC_KERNELS_CPU_CPU_KERNELS_H
 
+#include "core/pool.h"
 #include "kernels/kernels.h"
+
+#include <stdint.h>
+#include <stdlib.h>
 
 #if defined(__x86_64__)
 #define SC_HAVE_X86_KERNELS 1
 #define SC_TARGET_AVX512 __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,fma")))
 #define SC_TARGET_VNNI __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,fma,avx512vnni")))
 #define SC_TARGET_BF16 __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,fma,avx512bf16")))
+/* AMX kernels also use AVX512-BF16 (x -> bf16) and VNNI-era AVX-512. */
+#define SC_TARGET_AMX                                                                          \
+    __attribute__((target("amx-tile,amx-bf16,amx-int8,avx512f,avx512bw,avx512vl,avx512dq,"   \
+                          "avx512bf16,avx512vnni,fma")))
 #define SC_AI __attribute__((always_inline)) inline
 
 /* F32, BF16, F16 weights; fp32 arithmetic (16-bit weights widened exactly). */
@@ -19,7 +27,24 @@ void sc_matmul_f32_avx512(float *y, const float *x, const sc_tensor *W, int64_t 
 void sc_matmul_q8_vnni(float *y, const float *x, const sc_tensor *W, int64_t M, sc_pool *pool);
 /* BF16 weights; activations rounded to bf16, vdpbf16ps (bf16-compute path). */
 void sc_matmul_bf16_dot(float *y, const float *x, const sc_tensor *W, int64_t M, sc_pool *pool);
+/* BF16 weights on AMX tiles (tdpbf16ps): x rounded to bf16, fp32 sums. Any
+ * M >= 1 is correct, but it pays off only for M > 4 (the caller routes
+ * decode elsewhere). Needs AMX-TILE/BF16 (permission granted) and AVX512-BF16. */
+void sc_matmul_bf16_amx(float *y, const float *x, const sc_tensor *W, int64_t M, sc_pool *pool);
+/* I8 weights + per-row scales on AMX tiles (tdpbssd); x quantized per row as
+ * sc_matmul_q8_vnni does. Needs AMX-TILE/INT8 and AVX512-VNNI. */
+void sc_matmul_q8_amx(float *y, const float *x, const sc_tensor *W, int64_t M, sc_pool *pool);
 #endif
+
+/* Scratch for one kernel call (packed or quantized x): the pool's buffer,
+ * or with a NULL pool a fresh 64-byte aligned allocation that *owned then
+ * holds and the caller frees. NULL when out of memory. */
+static inline void *sc_kernel_scratch(sc_pool *pool, size_t bytes, void **owned) {
+    *owned = NULL;
+    if (pool) return sc_pool_scratch(pool, bytes);
+    if (bytes > SIZE_MAX - 63) return NULL;
+    return *owned = aligned_alloc(64, bytes ? (bytes + 63) / 64 * 64 : 64);
+}
 
 /* Splits [0, total) into n_tasks pieces aligned to `align`; piece `task`. */
 static inline void sc_split_range(int64_t total, int64_t align, int task, int n_tasks, int64_t *lo,

@@ -19,6 +19,7 @@
  * library compiles without -march; dispatch.c calls it only when the CPU has
  * AVX-512 F/BW/VL/DQ and FMA. */
 #include "kernels/cpu/cpu_kernels.h"
+#include "kernels/cpu/transpose16.h"
 
 #if SC_HAVE_X86_KERNELS
 #include "core/pool.h"
@@ -114,34 +115,6 @@ static SC_TARGET_AVX512 void decode_f16(float *y, const float *x, const void *w,
 
 /* ---- packed path ---- */
 
-/* In-register transpose: r[i] holds 16 k-values of row i; afterwards r[k]
- * holds the 16 row values at column k. */
-static SC_AI SC_TARGET_AVX512 void transpose16(__m512 r[16]) {
-    __m512 t[16], u[16];
-    for (int i = 0; i < 8; i++) {
-        t[2 * i] = _mm512_unpacklo_ps(r[2 * i], r[2 * i + 1]);
-        t[2 * i + 1] = _mm512_unpackhi_ps(r[2 * i], r[2 * i + 1]);
-    }
-    for (int g = 0; g < 4; g++) {
-        __m512d a = _mm512_castps_pd(t[4 * g]), b = _mm512_castps_pd(t[4 * g + 1]);
-        __m512d c = _mm512_castps_pd(t[4 * g + 2]), d = _mm512_castps_pd(t[4 * g + 3]);
-        u[4 * g + 0] = _mm512_castpd_ps(_mm512_unpacklo_pd(a, c));
-        u[4 * g + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(a, c));
-        u[4 * g + 2] = _mm512_castpd_ps(_mm512_unpacklo_pd(b, d));
-        u[4 * g + 3] = _mm512_castpd_ps(_mm512_unpackhi_pd(b, d));
-    }
-    /* u[4g+j] lane L = elements 4L+j of rows 4g..4g+3 */
-    for (int j = 0; j < 4; j++) {
-        __m512 v = _mm512_shuffle_f32x4(u[j], u[4 + j], 0x88), w = _mm512_shuffle_f32x4(u[j], u[4 + j], 0xdd);
-        __m512 v2 = _mm512_shuffle_f32x4(u[8 + j], u[12 + j], 0x88);
-        __m512 w2 = _mm512_shuffle_f32x4(u[8 + j], u[12 + j], 0xdd);
-        r[0 + j] = _mm512_shuffle_f32x4(v, v2, 0x88);
-        r[8 + j] = _mm512_shuffle_f32x4(v, v2, 0xdd);
-        r[4 + j] = _mm512_shuffle_f32x4(w, w2, 0x88);
-        r[12 + j] = _mm512_shuffle_f32x4(w, w2, 0xdd);
-    }
-}
-
 /* Packs W[n0..n0+32, k0..k0+kc] (rows >= N as zeros) into dst[kc][32]. */
 static SC_AI SC_TARGET_AVX512 void pack_panel(float *dst, const void *w, int dt, int64_t N, int64_t K,
                                               int64_t n0, int64_t k0, int64_t kc) {
@@ -154,7 +127,7 @@ static SC_AI SC_TARGET_AVX512 void pack_panel(float *dst, const void *w, int dt,
                 int64_t n = n0 + 16 * h + i;
                 r[i] = n < N ? load_w(w, dt, n * K + k0 + k, m) : _mm512_setzero_ps();
             }
-            transpose16(r);
+            sc_transpose16(r);
             for (int64_t c = 0; c < kn; c++) _mm512_store_ps(dst + (k + c) * NR + 16 * h, r[c]);
         }
     }
@@ -196,7 +169,7 @@ static SC_TARGET_AVX512 void pack_x(float *xp, const float *x, int64_t ldx, int 
         int64_t kn = kc - k < 16 ? kc - k : 16;
         __m512 r[16];
         for (int i = 0; i < 16; i++) r[i] = i < mr ? _mm512_maskz_loadu_ps(m, x + i * ldx + k) : _mm512_setzero_ps();
-        transpose16(r);
+        sc_transpose16(r);
         for (int64_t c = 0; c < kn; c++) _mm512_mask_storeu_ps(xp + (k + c) * MR, (__mmask16)((1u << MR) - 1), r[c]);
     }
 }
@@ -300,7 +273,7 @@ static SC_AI SC_TARGET_AVX512 void small_rows_p(int P, float *y, const float *x,
                     int64_t m = 16 * h + i;
                     r[i] = m < M ? _mm512_maskz_loadu_ps(km, x + m * K + k0 + k) : _mm512_setzero_ps();
                 }
-                transpose16(r);
+                sc_transpose16(r);
                 for (int64_t c = 0; c < kn; c++) _mm512_store_ps(packed_xt + (k + c) * 16 * P + 16 * h, r[c]);
             }
         }

@@ -71,14 +71,14 @@ void sc_matmul_bf16_dot(float *y, const float *x, const sc_tensor *W, int64_t M,
     const int64_t N = W->shape[0], K = W->shape[1];
     if (M <= 0 || N <= 0) return;
     int64_t Kp = (K + 31) / 32 * 32;
-    size_t bytes = (size_t)M * (size_t)Kp * 2;
-    uint16_t *xb = aligned_alloc(64, (bytes + 63) / 64 * 64);
-    if (!xb) {
+    void *owned;
+    uint16_t *xb = sc_kernel_scratch(pool, (size_t)M * (size_t)Kp * 2, &owned);
+    if (!xb) { /* out of memory: the reference still gives a (more exact) answer */
         sc_matmul_ref(y, x, W, M, pool);
         return;
     }
     job j = {y, x, W->data, xb, M, N, K, Kp};
     sc_dot_launch(pool, &j, M, N, K, convert_task, gemm_task);
-    free(xb);
+    free(owned);
 }
 #endif

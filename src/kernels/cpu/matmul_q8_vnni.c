@@ -17,6 +17,7 @@
  * tile kernel and AMX-INT8. */
 #include "kernels/cpu/cpu_kernels.h"
 #include "kernels/cpu/dot_tiles.h"
+#include "kernels/cpu/quantize_x.h"
 
 #if SC_HAVE_X86_KERNELS
 #include "core/pool.h"
@@ -40,22 +41,12 @@ typedef struct {
 
 static SC_TARGET_VNNI void quantize_row(int8_t *q, float *s, int32_t *corr, const float *x, int64_t K,
                                         int64_t Kp) {
-    __m512 amax = _mm512_setzero_ps();
-    for (int64_t k = 0; k < K; k += 16) {
-        __mmask16 m = K - k >= 16 ? 0xffff : (__mmask16)((1u << (K - k)) - 1);
-        amax = _mm512_max_ps(amax, _mm512_abs_ps(_mm512_maskz_loadu_ps(m, x + k)));
-    }
-    float mx = _mm512_reduce_max_ps(amax);
-    float inv = mx > 0.0f ? 127.0f / mx : 0.0f;
-    *s = mx / 127.0f;
+    float inv;
+    *s = sc_q8_row_scale(x, K, &inv);
     __m512 vinv = _mm512_set1_ps(inv);
     __m512i sum = _mm512_setzero_si512();
     for (int64_t k = 0; k < Kp; k += 16) {
-        int64_t left = K - k;
-        __mmask16 m = left >= 16 ? 0xffff : left <= 0 ? 0 : (__mmask16)((1u << left) - 1);
-        /* cvtps_epi32 rounds to nearest even, like nearbyintf in the reference */
-        __m512i v = _mm512_cvtps_epi32(_mm512_mul_ps(_mm512_maskz_loadu_ps(m, x + k), vinv));
-        v = _mm512_max_epi32(_mm512_min_epi32(v, _mm512_set1_epi32(127)), _mm512_set1_epi32(-127));
+        __m512i v = sc_q8_quantize16(x + k, sc_mask16(K - k), vinv);
         sum = _mm512_add_epi32(sum, v);
         _mm_storeu_si128((__m128i *)(q + k), _mm512_cvtepi32_epi8(v));
     }
@@ -104,7 +95,8 @@ void sc_matmul_q8_vnni(float *y, const float *x, const sc_tensor *W, int64_t M, 
     int64_t Kp = (K + 63) / 64 * 64;
     /* one block: qx [M, Kp] (64-aligned rows), then sx, corr */
     size_t qbytes = (size_t)M * (size_t)Kp, bytes = qbytes + (size_t)M * (sizeof(float) + sizeof(int32_t));
-    uint8_t *buf = aligned_alloc(64, (bytes + 63) / 64 * 64);
+    void *owned;
+    uint8_t *buf = sc_kernel_scratch(pool, bytes, &owned);
     if (!buf) { /* out of memory: the reference still gives a (more exact) answer */
         sc_matmul_ref(y, x, W, M, pool);
         return;
@@ -112,6 +104,6 @@ void sc_matmul_q8_vnni(float *y, const float *x, const sc_tensor *W, int64_t M, 
     job j = {y, x, W->data, W->scales, (int8_t *)buf, (float *)(buf + qbytes),
              (int32_t *)(buf + qbytes + (size_t)M * sizeof(float)), M, N, K, Kp};
     sc_dot_launch(pool, &j, M, N, K, quantize_task, gemm_task);
-    free(buf);
+    free(owned);
 }
 #endif

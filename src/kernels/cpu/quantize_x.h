@@ -1,0 +1,36 @@
+/* The per-row activation quantization of the int8 kernels (matmul_q8_vnni.c,
+ * matmul_amx.c), in one place so both quantize x identically: symmetric,
+ * sx = max|x[m,:]| / 127, q = round(x * (127 / max)) to nearest even,
+ * clamped to [-127, 127]; an all-zero row gets sx = 0 and q = 0. */
+#ifndef SC_KERNELS_CPU_QUANTIZE_X_H
+#define SC_KERNELS_CPU_QUANTIZE_X_H
+
+#include "kernels/cpu/cpu_kernels.h"
+
+#if SC_HAVE_X86_KERNELS
+#include <immintrin.h>
+
+/* Mask of the first n (clamped to 0..16) lanes. */
+static SC_AI SC_TARGET_AVX512 __mmask16 sc_mask16(int64_t n) {
+    return n >= 16 ? (__mmask16)0xffff : n <= 0 ? (__mmask16)0 : (__mmask16)((1u << n) - 1);
+}
+
+/* sx of one row of K floats; *inv = 127 / max|x| (0 for an all-zero row). */
+static SC_AI SC_TARGET_AVX512 float sc_q8_row_scale(const float *x, int64_t K, float *inv) {
+    __m512 amax = _mm512_setzero_ps();
+    for (int64_t k = 0; k < K; k += 16)
+        amax = _mm512_max_ps(amax, _mm512_abs_ps(_mm512_maskz_loadu_ps(sc_mask16(K - k), x + k)));
+    float mx = _mm512_reduce_max_ps(amax);
+    *inv = mx > 0.0f ? 127.0f / mx : 0.0f;
+    return mx / 127.0f;
+}
+
+/* 16 quantized values (as int32) of x[0..16) under mask m (masked lanes 0). */
+static SC_AI SC_TARGET_AVX512 __m512i sc_q8_quantize16(const float *x, __mmask16 m, __m512 vinv) {
+    /* cvtps_epi32 rounds to nearest even, like nearbyintf in the reference */
+    __m512i v = _mm512_cvtps_epi32(_mm512_mul_ps(_mm512_maskz_loadu_ps(m, x), vinv));
+    return _mm512_max_epi32(_mm512_min_epi32(v, _mm512_set1_epi32(127)), _mm512_set1_epi32(-127));
+}
+#endif
+
+#endif
