@@ -46,8 +46,11 @@ sc_status sc_session_new(const sc_model *m, sc_session **out, sc_error *err) {
             s->stats.layers[b->moe_index].block = i;
         }
     /* Each session owns its threads: a pool runs one operation at a time, and
-     * sessions on different threads must not share one. */
-    if (m->params.n_threads != 1) s->pool = sc_pool_create(m->params.n_threads);
+     * sessions on different threads must not share one. A 1-thread pool has
+     * no workers but owns the kernels' scratch (sc_pool_scratch), so even a
+     * single-threaded session allocates nothing per matmul. (If it cannot be
+     * made, NULL runs everything serially with per-call scratch.) */
+    s->pool = sc_pool_create(m->params.n_threads);
     *out = s;
     return SC_OK;
 }
