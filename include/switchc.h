@@ -191,8 +191,14 @@ typedef struct sc_model_params {
     sc_drop_policy drop_policy; /* SC_DROP_HF4 */
     int format;                 /* -1 = automatic (safetensors first), else a checkpoint format */
     bool reference_kernels;     /* force the plain-C reference kernels */
-    const char *kernels;        /* NULL = best for this CPU; else a table name ("ref",
-                                   "avx512", "avx512-vnni", "avx512-bf16": bf16 compute) */
+    const char *kernels;        /* NULL = best for this CPU ("amx" where the CPU has
+                                   AMX: BF16 weights then compute with x rounded to
+                                   bf16 for M > 4 rows, I8 on int8 tiles; else
+                                   "avx512-vnni"); "exact" = the best table whose
+                                   F32/BF16/F16 paths are fp32 arithmetic; or a table:
+                                   "ref", "avx512", "avx512-vnni", "avx512-bf16"
+                                   (bf16 compute), "amx". SWITCHC_NO_AMX=1 in the
+                                   environment hides AMX. */
     sc_dtype dtype;             /* dtype of the weight matrices at compute time:
                                    SC_DTYPE_COUNT (the default) = as stored; else
                                    SC_DTYPE_F32, _BF16, _F16 or _I8 (q8: per-row int8 +
