@@ -69,6 +69,32 @@ int main(void) {
     CHECK(max_diff(lg3 + V, step + (0 * T + 4) * V, (size_t)V) < 1e-4f);
     CHECK(max_diff(lg3 + 2 * V, step + (1 * T + 4) * V, (size_t)V) < 1e-4f);
 
+    /* re-encoding reuses the encoder-side buffers (smaller, then the first
+     * size again): results equal a fresh session's */
+    {
+        int32_t ids1[3] = {7, 4, 1}, dec1[2] = {0, 31};
+        float *a = malloc(sizeof(float) * 2 * V), *b = malloc(sizeof(float) * 2 * V);
+        sc_session *f2;
+        CHECK(sc_session_new(m, &f2, &err) == SC_OK);
+        sc_session_set_drop_policy(f2, SC_DROP_NONE);
+        CHECK(sc_session_encode(f2, ids1, NULL, 1, 3, &err) == SC_OK);
+        CHECK(sc_session_decode(f2, dec1, 2, a, NULL, &err) == SC_OK);
+        CHECK(sc_session_encode(s, ids1, NULL, 1, 3, &err) == SC_OK);
+        CHECK(sc_session_rows(s) == 1 && sc_session_decoded_len(s) == 0);
+        CHECK(sc_session_decode(s, dec1, 2, b, NULL, &err) == SC_OK);
+        CHECK(max_diff(a, b, (size_t)(2 * V)) == 0.0f);
+        float *again = malloc(sizeof(float) * B * T * V);
+        CHECK(sc_session_encode(s, ids, mask, B, S, &err) == SC_OK);
+        CHECK(sc_session_decode(s, dec, T, again, NULL, &err) == SC_OK);
+        CHECK(max_diff(full, again, (size_t)(B * T * V)) == 0.0f);
+        /* back to 3 rows for the error checks below */
+        CHECK(sc_session_select_rows(s, src, 3, &err) == SC_OK);
+        free(again);
+        free(a);
+        free(b);
+        sc_session_free(f2);
+    }
+
     /* errors */
     int32_t bad[2] = {(int32_t)V, 0};
     CHECK(sc_session_decode_step(s, bad, lg3, &err) == SC_ERR_INVALID_ARG);

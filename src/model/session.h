@@ -24,6 +24,7 @@ struct sc_session {
     int64_t rows, S;          /* batch rows and encoder length */
     float *enc_out;           /* [rows, S, D] */
     int32_t *enc_mask;        /* [rows, S] */
+    int64_t enc_cap;          /* tokens (rows x S) enc_out, enc_mask and each ck/cv hold */
     sc_layer_cache *layers;   /* [num_decoder_layers] */
     int64_t cap, len;         /* self-attention cache capacity and fill */
     sc_workspace ws;
