@@ -89,6 +89,46 @@ static double now(void) {
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
+/* Lanes: one single-threaded pool per task of a run, each with its own
+ * scratch; none for NULL or one-thread pools. */
+typedef struct {
+    sc_pool *pool;
+    void *scratch[3];
+    _Atomic int ok;
+} lane_ctx;
+
+static void lane_task(void *vctx, int task, int n_tasks) {
+    lane_ctx *c = vctx;
+    sc_pool *lane = sc_pool_lane(c->pool, task);
+    int ok = lane && sc_pool_size(lane) == 1 && n_tasks == 3;
+    /* a task may run pool code on its lane (inline: one thread) */
+    if (ok) ok = run_and_check(lane, 5);
+    c->scratch[task] = ok ? sc_pool_scratch(lane, 4096) : NULL;
+    if (!c->scratch[task]) ok = 0;
+    else memset(c->scratch[task], task, 4096);
+    if (!ok) atomic_store(&c->ok, 0);
+}
+
+static void test_lanes(void) {
+    CHECK(sc_pool_lane(NULL, 0) == NULL);
+    sc_pool *one = sc_pool_create(1);
+    CHECK(one && sc_pool_lane(one, 0) == NULL);
+    sc_pool_free(one);
+    sc_pool *p = sc_pool_create(3);
+    CHECK(p != NULL);
+    if (!p) return;
+    CHECK(sc_pool_lane(p, -1) == NULL && sc_pool_lane(p, 3) == NULL);
+    CHECK(sc_pool_lane(p, 0) != sc_pool_lane(p, 1) && sc_pool_lane(p, 1) != sc_pool_lane(p, 2));
+    lane_ctx c = {.pool = p};
+    atomic_init(&c.ok, 1);
+    sc_pool_run(p, lane_task, &c, 3);
+    CHECK(atomic_load(&c.ok));
+    int distinct = c.scratch[0] != c.scratch[1] && c.scratch[1] != c.scratch[2] && c.scratch[0] != c.scratch[2];
+    CHECK(distinct);
+    for (int t = 0; t < 3 && distinct; t++) CHECK(((unsigned char *)c.scratch[t])[4095] == t);
+    sc_pool_free(p);
+}
+
 int main(void) {
     /* NULL pool: serial */
     CHECK(sc_pool_size(NULL) == 1);
@@ -128,6 +168,7 @@ int main(void) {
     }
 
     test_scratch();
+    test_lanes();
 
     /* default size and the environment override */
     CHECK(sc_pool_default_threads() >= 1);

@@ -68,6 +68,7 @@ struct sc_pool {
     pthread_cond_t finished;
     void *scratch; /* sc_pool_scratch: 64-byte aligned, scratch_cap bytes */
     size_t scratch_cap;
+    sc_pool **lanes; /* sc_pool_lane: n_threads one-thread pools, or NULL */
 };
 
 /* Claims and runs tasks of the current generation until none are left. */
@@ -168,6 +169,15 @@ sc_pool *sc_pool_create(int n_threads) {
             }
             p->n_threads++;
         }
+        /* lanes are cheap (no threads, scratch grows on first use); without
+         * them sc_pool_lane answers NULL */
+        p->lanes = calloc((size_t)n_threads, sizeof *p->lanes);
+        for (int i = 0; p->lanes && i < n_threads; i++)
+            if (!(p->lanes[i] = sc_pool_create(1))) {
+                for (int k = 0; k < i; k++) sc_pool_free(p->lanes[k]);
+                free(p->lanes);
+                p->lanes = NULL;
+            }
     }
     return p;
 fail_threads:
@@ -189,6 +199,9 @@ void sc_pool_free(sc_pool *p) {
     pthread_mutex_unlock(&p->mu);
     for (int i = 0; i < p->n_threads - 1; i++) pthread_join(p->threads[i], NULL);
     free(p->threads);
+    if (p->lanes)
+        for (int i = 0; i < p->n_threads; i++) sc_pool_free(p->lanes[i]);
+    free(p->lanes);
     pthread_cond_destroy(&p->finished);
     pthread_cond_destroy(&p->wake);
     pthread_mutex_destroy(&p->mu);
@@ -214,6 +227,11 @@ void *sc_pool_scratch(sc_pool *p, size_t bytes) {
 }
 
 int sc_pool_size(const sc_pool *p) { return p ? p->n_threads : 1; }
+
+sc_pool *sc_pool_lane(sc_pool *p, int task) {
+    if (!p || !p->lanes || task < 0 || task >= p->n_threads) return NULL;
+    return p->lanes[task];
+}
 
 void sc_pool_run(sc_pool *p, task_fn fn, void *ctx, int n_tasks) {
     if (n_tasks <= 0) return;

@@ -42,6 +42,14 @@ void sc_pool_run(sc_pool *pool, void (*fn)(void *ctx, int task, int n_tasks), vo
  * of memory (the old buffer is then kept for a later, smaller request). */
 void *sc_pool_scratch(sc_pool *pool, size_t bytes);
 
+/* Task `task`'s own pool for code that runs inside a task and takes a pool
+ * itself (a whole matmul per task, say): a pool of one thread (no workers)
+ * with its own scratch, owned by `pool`. Run sc_pool_size(pool) tasks and
+ * let task t use lane t; no two tasks of a run then share a lane. NULL for
+ * a NULL or one-thread pool, or when the lanes could not be made (callers
+ * then pass NULL on: serial, with per-call scratch). */
+sc_pool *sc_pool_lane(sc_pool *pool, int task);
+
 /* The thread count sc_pool_create(0) would use. */
 int sc_pool_default_threads(void);
 

@@ -3,9 +3,14 @@
  * tokens; idle experts cost nothing. */
 #include "model/moe.h"
 #include "core/error.h"
+#include "core/pool.h"
 #include "model/ops.h"
 
 #include <math.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 void sc_ffn_forward(const sc_model *m, const sc_ffn_weights *w, const float *x, int64_t N,
@@ -57,6 +62,89 @@ void sc_route_top1(const float *logits, int64_t rows, int64_t T, int64_t E, int6
     }
 }
 
+/* Experts run in parallel only from this many used experts per thread on
+ * (fewer leave threads idle while the largest expert finishes). */
+#define EXPERTS_PER_THREAD 4
+
+/* The grouped GEMMs of one sparse layer: expert e's tokens are
+ * order[start[e] .. start[e + 1]); slot s (one per thread when parallel)
+ * owns slot_rows rows of gather / yexp / h / h1. */
+typedef struct {
+    const sc_model *m;
+    const sc_block_weights *b;
+    const float *x, *pmax;
+    float *out;
+    const int32_t *order, *start, *sched;
+    int64_t n_sched, D, F, slot_rows;
+    float *gather, *yexp, *h, *h1;
+    sc_expert_stats *stats;
+    sc_pool *pool;        /* parallel: the run's pool, whose lanes the tasks use */
+    _Atomic int64_t next; /* parallel: next index of sched to run */
+    _Atomic int failed;   /* parallel: the first failure's st / err below */
+    sc_status st;
+    sc_error err;
+} expert_job;
+
+/* Gathers expert e's tokens, runs its FF (its GEMMs split over `pool`) and
+ * writes prob * y to their rows of out. */
+static sc_status run_expert(const expert_job *j, int64_t e, int64_t slot, sc_pool *pool, sc_error *err) {
+    const int64_t D = j->D, n0 = j->start[e], ne = j->start[e + 1] - n0;
+    float *gather = j->gather + slot * j->slot_rows * D, *yexp = j->yexp + slot * j->slot_rows * D;
+    float *h = j->h + slot * j->slot_rows * j->F, *h1 = j->h1 ? j->h1 + slot * j->slot_rows * j->F : NULL;
+    for (int64_t i = 0; i < ne; i++)
+        memcpy(gather + i * D, j->x + (int64_t)j->order[n0 + i] * D, (size_t)D * sizeof(float));
+    const sc_ffn_weights *w;
+    sc_status st = sc_expert_store_acquire(j->m->experts, j->b->moe_index, e, j->stats, &w, err);
+    if (st) return st;
+    sc_ffn_forward(j->m, w, gather, ne, yexp, h, h1, pool);
+    sc_expert_store_release(j->m->experts, j->b->moe_index, e, j->stats);
+    for (int64_t i = 0; i < ne; i++) {
+        const int64_t n = j->order[n0 + i];
+        float *o = j->out + n * D;
+        const float *y = yexp + i * D;
+        for (int64_t d = 0; d < D; d++) o[d] = j->pmax[n] * y[d];
+    }
+    return SC_OK;
+}
+
+/* Task t of the expert-parallel run: claims experts in schedule order and
+ * runs each on lane t (slot t) until none are left or one has failed. */
+static void expert_task(void *ctx, int task, int n_tasks) {
+    (void)n_tasks;
+    expert_job *j = ctx;
+    sc_pool *lane = sc_pool_lane(j->pool, task);
+    for (;;) {
+        int64_t i = atomic_fetch_add(&j->next, 1);
+        if (i >= j->n_sched || atomic_load(&j->failed)) return;
+        sc_error err;
+        sc_status st = run_expert(j, j->sched[i], task, lane, &err);
+        if (st) {
+            int expect = 0;
+            if (atomic_compare_exchange_strong(&j->failed, &expect, 1)) {
+                j->st = st;
+                j->err = err;
+            }
+            return;
+        }
+    }
+}
+
+static int by_key_descending(const void *a, const void *b) {
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return (x < y) - (x > y);
+}
+
+/* sched[0..n) = the used experts, most tokens first (ties: lower expert
+ * first). keys[n] is scratch (the layer's counts, no longer needed). */
+static void sort_by_count(int32_t *sched, int64_t n, const int32_t *start, int64_t *keys) {
+    for (int64_t i = 0; i < n; i++) {
+        int64_t e = sched[i];
+        keys[i] = (int64_t)(start[e + 1] - start[e]) << 32 | (int64_t)(UINT32_MAX - (uint32_t)e);
+    }
+    qsort(keys, (size_t)n, sizeof *keys, by_key_descending);
+    for (int64_t i = 0; i < n; i++) sched[i] = (int32_t)(UINT32_MAX - (uint32_t)(keys[i] & UINT32_MAX));
+}
+
 sc_status sc_moe_forward(const sc_model *m, const sc_block_weights *b, const float *x,
                          int64_t rows, int64_t T, sc_drop_policy policy, float *out,
                          sc_workspace *ws, sc_pool *pool, const sc_route_info *info,
@@ -67,12 +155,8 @@ sc_status sc_moe_forward(const sc_model *m, const sc_block_weights *b, const flo
     int32_t *route = sc_ws_array(ws, SC_WS_ROUTE, (size_t)N * 3, sizeof(int32_t));
     float *pmax = sc_ws_array(ws, SC_WS_PMAX, (size_t)N, sizeof(float));
     int64_t *counts = sc_ws_array(ws, SC_WS_COUNTS, (size_t)E, sizeof(int64_t));
-    int32_t *order = sc_ws_array(ws, SC_WS_ORDER, (size_t)(N + E + 1), sizeof(int32_t));
-    float *gather = sc_ws_array(ws, SC_WS_GATHER, (size_t)N * (size_t)D, sizeof(float));
-    float *yexp = sc_ws_array(ws, SC_WS_EXPOUT, (size_t)N * (size_t)D, sizeof(float));
-    float *h = sc_ws_array(ws, SC_WS_FF, (size_t)N * (size_t)F, sizeof(float));
-    float *h1 = c->gated ? sc_ws_array(ws, SC_WS_FF1, (size_t)N * (size_t)F, sizeof(float)) : NULL;
-    if (!logits || !route || !pmax || !counts || !order || !gather || !yexp || !h || (c->gated && !h1))
+    int32_t *order = sc_ws_array(ws, SC_WS_ORDER, (size_t)(N + 2 * E + 1), sizeof(int32_t));
+    if (!logits || !route || !pmax || !counts || !order)
         return sc_fail(err, SC_ERR_NOMEM, SC_NO_OFFSET, "moe: out of memory for %lld tokens", (long long)N);
     int32_t *expert_hf = route, *kept = route + N, *top1 = route + 2 * N;
 
@@ -120,22 +204,46 @@ sc_status sc_moe_forward(const sc_model *m, const sc_block_weights *b, const flo
             for (int64_t d = 0; d < D; d++) o[d] = pmax[n] * x[n * D + d];
         }
     }
-    /* Grouped GEMM per used expert, then combine scaled by the router prob. */
-    for (int64_t e = 0; e < E; e++) {
-        const int64_t n0 = start[e], ne = start[e + 1] - start[e];
-        if (ne == 0) continue;
-        for (int64_t i = 0; i < ne; i++)
-            memcpy(gather + i * D, x + (int64_t)order[n0 + i] * D, (size_t)D * sizeof(float));
-        const sc_ffn_weights *w;
-        sc_status st = sc_expert_store_acquire(m->experts, b->moe_index, e, stats, &w, err);
-        if (st) return st;
-        sc_ffn_forward(m, w, gather, ne, yexp, h, h1, pool);
-        sc_expert_store_release(m->experts, b->moe_index, e, stats);
-        for (int64_t i = 0; i < ne; i++) {
-            const int64_t n = order[n0 + i];
-            float *o = out + n * D;
-            const float *y = yexp + i * D;
-            for (int64_t d = 0; d < D; d++) o[d] = pmax[n] * y[d];
+    /* Grouped GEMM per used expert, then combine scaled by the router prob.
+     * Expert-parallel when there are enough experts to share: each thread
+     * runs whole experts (largest first) on its own lane, so two experts'
+     * weights stream at once and no thread waits through the small serial
+     * steps of another's (gather, activation, combine). Else one expert at
+     * a time, each GEMM split over the pool. Either way every expert's GEMMs
+     * see the same rows, so the results are the same. */
+    int32_t *sched = order + N + E + 1; /* [E]: used experts, most tokens first */
+    int64_t used = 0, most = 0;
+    for (int64_t e = 0; e < E; e++)
+        if (counts[e]) {
+            sched[used++] = (int32_t)e;
+            most = counts[e] > most ? counts[e] : most;
+        }
+    const int threads = sc_pool_size(pool);
+    const bool parallel = threads > 1 && used >= EXPERTS_PER_THREAD * threads && sc_pool_lane(pool, 0);
+    const int64_t slots = parallel ? threads : 1, slot_rows = parallel ? most : N;
+    expert_job j = {.m = m, .b = b, .x = x, .out = out, .pmax = pmax, .order = order, .start = start,
+                    .sched = sched, .n_sched = used, .stats = stats, .pool = pool, .D = D, .F = F, .slot_rows = slot_rows};
+    const size_t srows = (size_t)(slots * slot_rows);
+    j.gather = sc_ws_array(ws, SC_WS_GATHER, srows * (size_t)D, sizeof(float));
+    j.yexp = sc_ws_array(ws, SC_WS_EXPOUT, srows * (size_t)D, sizeof(float));
+    j.h = sc_ws_array(ws, SC_WS_FF, srows * (size_t)F, sizeof(float));
+    j.h1 = c->gated ? sc_ws_array(ws, SC_WS_FF1, srows * (size_t)F, sizeof(float)) : NULL;
+    if (!j.gather || !j.yexp || !j.h || (c->gated && !j.h1))
+        return sc_fail(err, SC_ERR_NOMEM, SC_NO_OFFSET, "moe: out of memory for %lld tokens", (long long)N);
+    if (parallel) {
+        /* largest first: a greedy order that keeps the threads' shares even */
+        sort_by_count(sched, used, start, counts);
+        atomic_init(&j.next, 0);
+        atomic_init(&j.failed, 0);
+        sc_pool_run(pool, expert_task, &j, threads);
+        if (atomic_load(&j.failed)) {
+            if (err) *err = j.err;
+            return j.st;
+        }
+    } else {
+        for (int64_t i = 0; i < used; i++) {
+            sc_status st = run_expert(&j, sched[i], 0, pool, err);
+            if (st) return st;
         }
     }
     if (info) {

@@ -62,6 +62,9 @@
 #define KC_STEPS 8      /* k-steps per K chunk (see gemm_range) */
 #define NCH 4           /* 32-row W blocks per n-chunk */
 #define WPACK_MIN_MBLOCKS 8 /* pack W per call from this many 32-row x blocks on */
+#define XA_MIN_MBLOCKS 8    /* ... and make x the A operand from this many on */
+#define FULLK_MAX_M 128    /* up to this many x rows C stays in tiles over all of K */
+#define PF_STEP 2048        /* bytes of W prefetched per k-step (32 rows x 64 bytes) */ /* pack W per call from this many 32-row x blocks on */
 
 /* Tile instructions as inline asm with explicit memory effects (the
  * compiler's own intrinsics do not tell it that a tile load reads memory). */
@@ -303,6 +306,8 @@ typedef struct {
     const uint8_t *a, *at;
     int64_t lda, sstep, full, n0;
     int nb;
+    const uint8_t *pf; /* W in place: the same block of the next n-chunk, */
+    int64_t pf_end;    /* pf_end contiguous bytes, prefetched (else NULL) */
 } wblock;
 
 /* C tiles of the last finished m-block, still in the C buffer (NCH W
@@ -348,7 +353,7 @@ typedef struct {
  * very short). */
 static SC_AI SC_TARGET_AMX void chunk(int NB, int MB, int i8, const wblock *w, int64_t a1, int i, int64_t s0,
                                       int64_t s1, const bsrc *bs, float *cb, int first, pending *pend, float *yd,
-                                      int64_t ldy) {
+                                      int64_t ldy, const uint8_t *pf, int64_t pf_end) {
     const uint8_t *b = bs->b;
     const int64_t b1 = bs->b1, bstep = bs->bstep;
     if (first) {
@@ -366,6 +371,9 @@ static SC_AI SC_TARGET_AMX void chunk(int NB, int MB, int i8, const wblock *w, i
     for (int64_t s = s0; s < se; s++) {
         const uint8_t *a = w->a + w->sstep * s;
         step(NB, MB, i8, a, a + a1, w->lda, b + s * bstep, b + b1 + s * bstep);
+        if (pf) /* a W block of the next n-chunk, in address order, PF_STEP bytes per k-step */
+            for (int64_t o = s * PF_STEP; o < (s + 1) * PF_STEP && o < pf_end; o += 64)
+                _mm_prefetch((const char *)pf + o, _MM_HINT_T1);
         if (pend->next < 4 * pend->nblk) drain_one(pend);
     }
     if (s1 > se) step(NB, MB, i8, w->at, w->at + 1024, 64, b + se * bstep, b + b1 + se * bstep);
@@ -399,7 +407,7 @@ static SC_AI SC_TARGET_AMX void gemm_range(const job *j, int i8, int64_t n_lo, i
     const int64_t steps = j->Kp / j->kstep;
     int64_t mc_rows = ((int64_t)1 << 20) / (j->Kp * j->es) / 32 * 32;
     if (mc_rows < 32) mc_rows = 32;
-    const int64_t kc = j->Mp <= 32 ? steps : KC_STEPS;
+    const int64_t kc = j->Mp <= FULLK_MAX_M ? steps : KC_STEPS;
     const int direct = j->xa && !i8; /* bf16 y tiles need no scaling */
     _Alignas(64) float cbuf[NCH][1024];
     _Alignas(64) uint8_t kt[NCH][32 * 64];
@@ -415,6 +423,8 @@ static SC_AI SC_TARGET_AMX void gemm_range(const job *j, int i8, int64_t n_lo, i
                 wblock *w = &wb[nblk];
                 w->n0 = n;
                 w->at = NULL;
+                w->pf = NULL;
+                w->pf_end = 0;
                 w->sstep = 64;
                 if (j->wp) {
                     const int64_t wu = j->Mp / 16 + 1 + n / 32;
@@ -429,6 +439,11 @@ static SC_AI SC_TARGET_AMX void gemm_range(const job *j, int i8, int64_t n_lo, i
                     w->lda = lda;
                     w->full = full;
                     w->nb = 2;
+                    /* the next n-chunk's rows are read from memory next:
+                     * fetch them, in address order, while this one computes */
+                    const int64_t pn = n + 32 * NCH, prow = n_hi - pn < 32 ? n_hi - pn : 32;
+                    w->pf = prow > 0 ? w->a + 32 * NCH * lda : NULL;
+                    w->pf_end = prow > 0 ? prow * lda : 0;
                     if (ktail) {
                         uint8_t *t = kt[nblk];
                         memset(t, 0, 32 * 64);
@@ -465,16 +480,19 @@ static SC_AI SC_TARGET_AMX void gemm_range(const job *j, int i8, int64_t n_lo, i
                                             ? j->y + m * j->N + w->n0
                                             : NULL;
                             if (yd) pend_skip |= 1 << i;
-                            if (w->nb == 2 && MB == 2) chunk(2, 2, i8, &xw, j->blk_bytes, i, s0, s1, &ws, cb, first, &pend, yd, 4 * j->N);
-                            else if (w->nb == 2) chunk(1, 2, i8, &xw, j->blk_bytes, i, s0, s1, &ws, cb, first, &pend, NULL, 0);
-                            else if (MB == 2) chunk(2, 1, i8, &xw, j->blk_bytes, i, s0, s1, &ws, cb, first, &pend, NULL, 0);
-                            else chunk(1, 1, i8, &xw, j->blk_bytes, i, s0, s1, &ws, cb, first, &pend, NULL, 0);
+                            if (w->nb == 2 && MB == 2) chunk(2, 2, i8, &xw, j->blk_bytes, i, s0, s1, &ws, cb, first, &pend, yd, 4 * j->N, NULL, 0);
+                            else if (w->nb == 2) chunk(1, 2, i8, &xw, j->blk_bytes, i, s0, s1, &ws, cb, first, &pend, NULL, 0, NULL, 0);
+                            else if (MB == 2) chunk(2, 1, i8, &xw, j->blk_bytes, i, s0, s1, &ws, cb, first, &pend, NULL, 0, NULL, 0);
+                            else chunk(1, 1, i8, &xw, j->blk_bytes, i, s0, s1, &ws, cb, first, &pend, NULL, 0, NULL, 0);
                         } else {
                             const int64_t a1 = 16 * w->lda;
-                            if (w->nb == 2 && MB == 2) chunk(2, 2, i8, w, a1, i, s0, s1, &xs, cb, first, &pend, NULL, 0);
-                            else if (w->nb == 2) chunk(2, 1, i8, w, a1, i, s0, s1, &xs, cb, first, &pend, NULL, 0);
-                            else if (MB == 2) chunk(1, 2, i8, w, a1, i, s0, s1, &xs, cb, first, &pend, NULL, 0);
-                            else chunk(1, 1, i8, w, a1, i, s0, s1, &xs, cb, first, &pend, NULL, 0);
+                            /* first pass over these W rows: prefetch the next chunk's */
+                            const uint8_t *pf = m == mc ? w->pf : NULL;
+                            const int64_t pf_end = w->pf_end;
+                            if (w->nb == 2 && MB == 2) chunk(2, 2, i8, w, a1, i, s0, s1, &xs, cb, first, &pend, NULL, 0, pf, pf_end);
+                            else if (w->nb == 2) chunk(2, 1, i8, w, a1, i, s0, s1, &xs, cb, first, &pend, NULL, 0, pf, pf_end);
+                            else if (MB == 2) chunk(1, 2, i8, w, a1, i, s0, s1, &xs, cb, first, &pend, NULL, 0, pf, pf_end);
+                            else chunk(1, 1, i8, w, a1, i, s0, s1, &xs, cb, first, &pend, NULL, 0, pf, pf_end);
                         }
                     }
                 }
@@ -527,7 +545,7 @@ static void run(float *y, const float *x, const sc_tensor *W, int64_t M, sc_pool
     j.blk_bytes = j.Kp / j.kstep * TILE_BYTES;
     j.ntail = N / 32 * 32;
     /* W is packed (once per call) when enough x blocks reuse it */
-    const int pack_w_too = j.Mp >= 32 * WPACK_MIN_MBLOCKS;
+    const int pack_w_too = (j.Mp + 31) / 32 >= WPACK_MIN_MBLOCKS;
     const int64_t nblocks = (N + 31) / 32;
     /* scratch: packed x | x scales | claims | N-tail panel or packed W, each 64-byte aligned */
     const size_t units = (size_t)(j.Mp / 16) + 1 + (size_t)nblocks;
@@ -550,7 +568,7 @@ static void run(float *y, const float *x, const sc_tensor *W, int64_t M, sc_pool
     for (size_t u = 0; u < units; u++) atomic_init(&j.ready[u], 0);
     if (pack_w_too) j.wp = buf + xp_bytes + sx_bytes + ready_bytes;
     else j.tail = w_bytes ? buf + xp_bytes + sx_bytes + ready_bytes : NULL;
-    j.xa = pack_w_too;
+    j.xa = j.Mp >= 32 * XA_MIN_MBLOCKS;
 
     int threads = sc_pool_size(pool);
     double work = (double)M * (double)N * (double)K;
