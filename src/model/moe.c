@@ -17,7 +17,7 @@ void sc_ffn_forward(const sc_model *m, const sc_ffn_weights *w, const float *x, 
                     float *out, float *h, float *h1, sc_pool *pool) {
     const int64_t F = w->wi.shape[0];
     m->kern->matmul(h, x, &w->wi, N, pool);
-    sc_activate(h, N * F, m->cfg.act);
+    sc_activate(h, N * F, m->cfg.act, pool);
     if (w->wi1.data) {
         m->kern->matmul(h1, x, &w->wi1, N, pool);
         for (int64_t i = 0; i < N * F; i++) h[i] *= h1[i];

@@ -167,7 +167,7 @@ static sc_status ff_sublayer(sc_session *s, bool dec, int64_t bi, const sc_block
     const int64_t N = rows * T, D = m->cfg.d_model, F = m->cfg.d_ff, E = m->cfg.num_experts;
     float *x = ws_f32(s, SC_WS_X, N, D), *out = ws_f32(s, SC_WS_OUT, N, D);
     if (!x || !out) return sc_fail(err, SC_ERR_NOMEM, SC_NO_OFFSET, "out of memory");
-    sc_rmsnorm(x, h, b->ln_ff, N, D, (float)m->cfg.layer_norm_epsilon);
+    sc_rmsnorm(x, h, b->ln_ff, N, D, (float)m->cfg.layer_norm_epsilon, s->pool);
     if (b->sparse) {
         sc_route_info info = {0};
         void *buf = NULL;
@@ -204,7 +204,7 @@ static sc_status ff_sublayer(sc_session *s, bool dec, int64_t bi, const sc_block
         if (!hh || (m->cfg.gated && !h1)) return sc_fail(err, SC_ERR_NOMEM, SC_NO_OFFSET, "out of memory");
         sc_ffn_forward(m, &b->ff, x, N, out, hh, h1, s->pool);
     }
-    for (int64_t i = 0; i < N * D; i++) h[i] += out[i];
+    sc_add_inplace(h, out, N * D, s->pool);
     return SC_OK;
 }
 
@@ -230,7 +230,7 @@ static sc_status attn_sublayer(sc_session *s, const sc_stack_weights *st, int64_
     }
     if (!x || !q || !ctx || !out || !row || (!cross && (!k || !v)))
         return sc_fail(err, SC_ERR_NOMEM, SC_NO_OFFSET, "out of memory");
-    sc_rmsnorm(x, h, cross ? b->ln_cross : b->ln_self, N, D, (float)m->cfg.layer_norm_epsilon);
+    sc_rmsnorm(x, h, cross ? b->ln_cross : b->ln_self, N, D, (float)m->cfg.layer_norm_epsilon, s->pool);
     m->kern->matmul(q, x, &w->q, N, s->pool);
     if (!cross) {
         m->kern->matmul(k, x, &w->k, N, s->pool);
@@ -270,7 +270,7 @@ static sc_status attn_sublayer(sc_session *s, const sc_stack_weights *st, int64_
         sc_attention(&a);
     }
     m->kern->matmul(out, ctx, &w->o, N, s->pool);
-    for (int64_t i = 0; i < N * D; i++) h[i] += out[i];
+    sc_add_inplace(h, out, N * D, s->pool);
     return SC_OK;
 }
 
@@ -337,7 +337,7 @@ sc_status sc_session_encode(sc_session *s, const int32_t *ids, const int32_t *ma
         if ((st = ff_sublayer(s, false, bi, &enc->blocks[bi], h, B, S, err))) return st;
         if (bi + 1 < enc->n_blocks) trace_hidden(s, false, bi + 1, h, B, S);
     }
-    sc_rmsnorm(h, h, enc->final_ln, B * S, D, (float)c->layer_norm_epsilon);
+    sc_rmsnorm(h, h, enc->final_ln, B * S, D, (float)c->layer_norm_epsilon, s->pool);
     trace_hidden(s, false, enc->n_blocks, h, B, S);
     trace3(s, "encoder_last_hidden_state", SC_DTYPE_F32, h, B, S, D);
 
@@ -409,7 +409,7 @@ sc_status sc_session_decode(sc_session *s, const int32_t *tokens, int64_t T, flo
         if ((st = ff_sublayer(s, true, bi, &dec->blocks[bi], h, rows, T, err))) return st;
         if (bi + 1 < dec->n_blocks) trace_hidden(s, true, bi + 1, h, rows, T);
     }
-    sc_rmsnorm(h, h, dec->final_ln, N, D, (float)c->layer_norm_epsilon);
+    sc_rmsnorm(h, h, dec->final_ln, N, D, (float)c->layer_norm_epsilon, s->pool);
     trace_hidden(s, true, dec->n_blocks, h, rows, T);
     s->len += T;
     if (hidden) memcpy(hidden, h, (size_t)(N * D) * sizeof(float));
