@@ -1,13 +1,15 @@
 /* switchc bench: load time, encoder throughput (1x128 and 8x128 random
  * ids), greedy decode ms/token (64-token prompt, 32 new tokens, decode steps
  * only), peak RSS, achieved GFLOP/s and decode GB/s, the latter two as a
- * share of this machine's peaks measured here in a fraction of a second:
- * fp32 FMA peak (AVX-512, 12 independent FMA chains per thread, N threads)
- * and read bandwidth (N threads summing a 256 MiB buffer). */
+ * share of this machine's peaks measured after the run in about a second:
+ * the peak of the instruction the encoder's matmuls ran on (kernels/peak.h:
+ * AMX tiles, vdpbf16ps, vpdpbusd or fp32 FMA, N threads) and read bandwidth
+ * (N threads summing a 256 MiB buffer). */
 #include "cli/args.h"
 #include "cli/commands.h"
 #include "core/pool.h"
 #include "kernels/cpu_features.h"
+#include "kernels/peak.h"
 #include "model/model.h"
 #include "model/session.h"
 #include "model/weights_convert.h"
@@ -32,7 +34,8 @@ static void usage(FILE *f) {
     fprintf(f, "usage: switchc bench -m DIR [--dtype f32|bf16|f16|q8] [-t N] [--kernels NAME] [--json]\n\n"
                "Measures load time, encoder tokens/s (1x128, 8x128), greedy decode ms/token (64-token\n"
                "prompt, 32 new tokens, decode steps only), peak RSS, GFLOP/s and GB/s, and these as %% of\n"
-               "this machine's fp32 FMA peak and read bandwidth (both measured at start).\n");
+               "the peak of the instruction the encoder ran on (AMX tiles, vdpbf16ps, vpdpbusd or fp32 FMA)\n"
+               "and of the read bandwidth, both measured after the run.\n");
 }
 
 /* ---- machine peaks */
@@ -42,25 +45,6 @@ typedef struct peak_arg {
     float *buf;
     size_t n;
 } peak_arg;
-
-#if defined(__x86_64__)
-__attribute__((target("avx512f,fma"))) static void *fma_thread(void *v) {
-    peak_arg *a = v;
-    __m512 acc[12], m = _mm512_set1_ps(0.999999f), c = _mm512_set1_ps(1e-7f);
-    for (int i = 0; i < 12; i++) acc[i] = _mm512_set1_ps((float)i);
-    const long iters = 4000000;
-    double t0 = now();
-    for (long it = 0; it < iters; it++)
-        for (int i = 0; i < 12; i++) acc[i] = _mm512_fmadd_ps(acc[i], m, c);
-    double t = now() - t0;
-    __m512 s = acc[0];
-    for (int i = 1; i < 12; i++) s = _mm512_add_ps(s, acc[i]);
-    float out[16];
-    _mm512_storeu_ps(out, s);
-    a->result = (double)iters * 12 * 16 * 2 / t + out[0] * 0.0; /* flop/s */
-    return NULL;
-}
-#endif
 
 /* Sums the slice with 512-bit loads into 4 accumulators: a scalar sum is
  * bound by the add latency (about 9 GB/s here), not by memory. */
@@ -98,25 +82,6 @@ static void *read_thread(void *v) {
     peak_arg *a = v;
     a->result = sum_floats(a->buf, a->n);
     return NULL;
-}
-
-/* fp32 FMA flop/s of n threads (0 when AVX-512 is missing). */
-static double measure_fma_peak(int n) {
-#if defined(__x86_64__)
-    if (!sc_cpu_has_avx512(sc_cpu_features_get())) return 0;
-    pthread_t th[64];
-    peak_arg a[64];
-    double total = 0;
-    for (int i = 0; i < n; i++) pthread_create(&th[i], NULL, fma_thread, &a[i]);
-    for (int i = 0; i < n; i++) {
-        pthread_join(th[i], NULL);
-        total += a[i].result;
-    }
-    return total;
-#else
-    (void)n;
-    return 0;
-#endif
 }
 
 /* Read bytes/s of n threads over a 256 MiB buffer (best of 3 passes). */
@@ -306,7 +271,7 @@ int cmd_bench(int argc, char **argv) {
     }
     double s1 = 0, s8 = 0;
     double tok1 = bench_encoder(s, 1, 128, 2, &s1, &err);
-    double tok8 = tok1 >= 0 ? bench_encoder(s, 8, 128, 1, &s8, &err) : -1;
+    double tok8 = tok1 >= 0 ? bench_encoder(s, 8, 128, 2, &s8, &err) : -1;
     double ms = tok8 >= 0 ? bench_decode(s, &err) : -1;
     if (ms < 0) {
         fprintf(stderr, "switchc bench: %s\n", err.msg);
@@ -318,27 +283,32 @@ int cmd_bench(int argc, char **argv) {
     getrusage(RUSAGE_SELF, &ru);
     size_t rss = (size_t)ru.ru_maxrss * 1024;
     /* after the RSS reading: the bandwidth buffer must not count */
-    double fma_peak = measure_fma_peak(nt), bw_peak = measure_read_bw(nt);
+    /* the peak of the instruction the encoder's matmuls ran on (AMX tiles,
+     * vdpbf16ps, vpdpbusd or fp32 FMA), and the fp32 FMA peak for reference */
+    const sc_dtype wdt = m->enc.blocks[0].self.q.dtype;
+    const sc_peak_kind pk = sc_peak_of_table(m->kern, wdt);
+    double fma_peak = sc_peak_measure(SC_PEAK_FP32_FMA, nt);
+    double peak = pk == SC_PEAK_FP32_FMA ? fma_peak : sc_peak_measure(pk, nt), bw_peak = measure_read_bw(nt);
     double gflops = encoder_flops(m, 8 * 128.0, 128.0) / s8 / 1e9;
     double gbs = decode_bytes(m) / (ms * 1e-3) / 1e9;
-    double pct_flops = fma_peak > 0 ? 100.0 * gflops * 1e9 / fma_peak : -1;
+    double pct_flops = peak > 0 ? 100.0 * gflops * 1e9 / peak : -1;
     double pct_bw = bw_peak > 0 ? 100.0 * gbs * 1e9 / bw_peak : -1;
-    const char *dl = sc_weights_dtype_label(m->params.dtype == SC_DTYPE_AS_STORED ? m->enc.blocks[0].self.q.dtype
-                                                                                  : m->params.dtype);
-    const char *impl = m->kern->matmul_impl[m->enc.blocks[0].self.q.dtype];
+    const char *dl = sc_weights_dtype_label(m->params.dtype == SC_DTYPE_AS_STORED ? wdt : m->params.dtype);
+    const char *impl = m->kern->matmul_impl[wdt];
     if (json) {
         printf("{\"dtype\": \"%s\", \"threads\": %d, \"load_s\": %.4f, \"encoder_1x128_tok_s\": %.2f, "
                "\"encoder_8x128_tok_s\": %.2f, \"decode_ms_per_token\": %.3f, \"peak_rss_bytes\": %zu, "
-               "\"encoder_gflop_s\": %.2f, \"decode_gb_s\": %.3f, \"fma_peak_gflop_s\": %.1f, "
+               "\"encoder_gflop_s\": %.2f, \"decode_gb_s\": %.3f, \"compute_peak\": \"%s\", "
+               "\"compute_peak_gflop_s\": %.1f, \"fma_peak_gflop_s\": %.1f, "
                "\"read_bw_gb_s\": %.2f, \"encoder_pct_of_peak\": %.2f, \"decode_pct_of_bandwidth\": %.2f, "
-               "\"peak_source\": \"measured at start\", \"kernels\": {\"table\": \"%s\", \"matmul\": \"%s\"}}\n",
-               dl, nt, load_s, tok1, tok8, ms, rss, gflops, gbs, fma_peak / 1e9, bw_peak / 1e9, pct_flops, pct_bw,
-               m->kern->name, impl ? impl : "?");
+               "\"peak_source\": \"measured after the run\", \"kernels\": {\"table\": \"%s\", \"matmul\": \"%s\"}}\n",
+               dl, nt, load_s, tok1, tok8, ms, rss, gflops, gbs, sc_peak_name(pk), peak / 1e9, fma_peak / 1e9,
+               bw_peak / 1e9, pct_flops, pct_bw, m->kern->name, impl ? impl : "?");
     } else {
         printf("model        %s (%s weights, kernels %s: %s)\n", dir, dl, m->kern->name, impl ? impl : "?");
         printf("threads      %d\nload         %.3f s\n", nt, load_s);
-        printf("encoder 1x128  %.1f tok/s\nencoder 8x128  %.1f tok/s  (%.2f GFLOP/s, %.1f%% of %.1f GFLOP/s fp32 FMA peak)\n",
-               tok1, tok8, gflops, pct_flops, fma_peak / 1e9);
+        printf("encoder 1x128  %.1f tok/s\nencoder 8x128  %.1f tok/s  (%.2f GFLOP/s, %.1f%% of %.1f GFLOP/s %s peak)\n",
+               tok1, tok8, gflops, pct_flops, peak / 1e9, sc_peak_name(pk));
         printf("decode       %.2f ms/token  (%.2f GB/s of weights, %.1f%% of %.2f GB/s read bandwidth)\n", ms, gbs,
                pct_bw, bw_peak / 1e9);
         printf("peak RSS     %.1f MB\n", (double)rss / 1e6);
