@@ -9,7 +9,8 @@
  * the encoder batch of the model benchmark); the figure is the best of
  * --reps passes after one warm-up pass, because the machine may be shared.
  * % of peak is against the fp32 FMA peak measured here x threads.
- * Usage: bench_attention [--reps N] [--threads N (only this count)]. */
+ * Usage: bench_attention [--reps N] [--threads N] [--only NAME] (--threads:
+ * only that thread count; --only: one case, e.g. encoder). */
 #include "core/pool.h"
 #include "model/attention.h"
 
@@ -36,9 +37,11 @@ typedef struct {
 
 int main(int argc, char **argv) {
     int reps = 200, only_threads = 0;
+    const char *only = NULL;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--reps") && i + 1 < argc) reps = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--threads") && i + 1 < argc) only_threads = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--only") && i + 1 < argc) only = argv[++i];
     }
     if (reps < 1) reps = 1;
     const int64_t H = 12, Dh = 64, I = H * Dh, T = 128, R = 32;
@@ -70,6 +73,7 @@ int main(int argc, char **argv) {
         const int64_t rows = sc_attention_scratch_rows(pool);
         for (size_t c = 0; c < sizeof cases / sizeof *cases; c++) {
             const bench_case *bc = &cases[c];
+            if (only && strcmp(only, bc->name)) continue;
             const int64_t slot = sc_attention_task_floats(bc->Tq, bc->Tk, Dh);
             float *scratch = malloc(sizeof(float) * (size_t)(rows * slot));
             if (!scratch) return 1;
