@@ -193,21 +193,23 @@ static TARGET_AVX512 void row_avx512(const sc_attn_args *a, float *s, int64_t h,
 #define KS 32 /* keys of a score tile (two vectors) */
 #define PR 6  /* rows of a P V tile */
 
-/* exp(x) for x <= 0 or moderate x: Cody-Waite reduction by ln 2 and a
- * degree-6 Taylor polynomial on |r| <= ln2/2 (truncation 1.2e-7 relative,
- * about 1 ulp, like expf). */
-static inline TARGET_AVX512 __m512 exp_avx512(__m512 x) {
-    x = _mm512_max_ps(x, _mm512_set1_ps(-88.0f));
-    __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504f)), _MM_FROUND_TO_NEAREST_INT);
-    __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), x);
-    r = _mm512_fnmadd_ps(n, _mm512_set1_ps(-2.12194440e-4f), r);
-    __m512 p = _mm512_set1_ps(1.0f / 720.0f);
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 120.0f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 24.0f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 6.0f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(0.5f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
+/* Masked scores hold MASKED instead of -inf: exp2_avx512 then gives exactly
+ * 0 for them without a compare (n is huge, 2^n underflows to 0), and a row
+ * whose maximum is MASKED has no live key (its output is zeros). */
+#define MASKED (-1e30f)
+
+/* 2^t: n = round(t), 2^(t - n) by a degree-5 polynomial fitted to minimize
+ * the relative error on [-1/2, 1/2] (7.5e-8; about 2e-7 evaluated in
+ * float, 1-2 ulp like expf), scaled by 2^n (scalef: 0 for n < -150). The
+ * caller forms t = (s - max) * log2(e) in one fused multiply-subtract. */
+static inline TARGET_AVX512 __m512 exp2_avx512(__m512 t) {
+    const __m512 n = _mm512_roundscale_ps(t, _MM_FROUND_TO_NEAREST_INT), f = _mm512_sub_ps(t, n);
+    __m512 p = _mm512_set1_ps(1.327647245e-3f);
+    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(9.675540961e-3f));
+    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(5.550713092e-2f));
+    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(2.402212024e-1f));
+    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(6.931469440e-1f));
+    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(1.000000119f));
     return _mm512_scalef_ps(p, n);
 }
 
@@ -320,8 +322,8 @@ static TARGET_AVX512 void score_tile_rows(const sc_attn_args *a, block_scratch *
                 v1 = _mm512_add_ps(v1, _mm512_loadu_ps(bias[r] + j + 16));
             }
             if (a->causal) {
-                v0 = _mm512_mask_blend_ps(dmask(kend[r] - j), _mm512_set1_ps(-INFINITY), v0);
-                v1 = _mm512_mask_blend_ps(dmask(kend[r] - j - 16), _mm512_set1_ps(-INFINITY), v1);
+                v0 = _mm512_mask_blend_ps(dmask(kend[r] - j), _mm512_set1_ps(MASKED), v0);
+                v1 = _mm512_mask_blend_ps(dmask(kend[r] - j - 16), _mm512_set1_ps(MASKED), v1);
             }
             _mm512_storeu_ps(b->sc + (rg + r) * Tkp + j, v0);
             _mm512_storeu_ps(b->sc + (rg + r) * Tkp + j + 16, v1);
@@ -387,17 +389,15 @@ static TARGET_AVX512 void block_rows(const sc_attn_args *a, block_scratch *b, in
     for (int64_t rg = 0; rg < nr; rg += SR) score_tile_rows(a, b, i0, rg, jlim, rmax);
     for (int64_t r = 0; r < nr; r++) {
         float *srow = b->sc + r * Tkp;
-        const __m512 vm = _mm512_set1_ps(rmax[r] == -INFINITY ? 0.0f : rmax[r]);
+        const __m512 l2e = _mm512_set1_ps(1.44269504f), ml = _mm512_set1_ps(rmax[r] * 1.44269504f);
         __m512 sum = _mm512_setzero_ps();
         for (int64_t j = 0; j < jlim; j += 16) {
-            __m512 v = _mm512_loadu_ps(srow + j);
-            __mmask16 live = _mm512_cmp_ps_mask(v, _mm512_set1_ps(-INFINITY), _CMP_NEQ_OQ);
-            __m512 e = _mm512_maskz_mov_ps(live, exp_avx512(_mm512_sub_ps(v, vm)));
+            __m512 e = exp2_avx512(_mm512_fmsub_ps(_mm512_loadu_ps(srow + j), l2e, ml));
             _mm512_storeu_ps(srow + j, e);
             sum = _mm512_add_ps(sum, e);
         }
         float total = _mm512_reduce_add_ps(sum);
-        inv[r] = total > 0.0f ? 1.0f / total : 0.0f;
+        inv[r] = rmax[r] > 0.5f * MASKED ? 1.0f / total : 0.0f;
     }
     for (int64_t r0 = 0; r0 < nr; r0 += PR) {
         const int R = (int)(nr - r0 < PR ? nr - r0 : PR);
@@ -419,7 +419,7 @@ static TARGET_AVX512 void block_scratch_init(const sc_attn_args *a, block_scratc
     b->brow = b->madd + Tkp;
     b->head = -1;
     for (int64_t j = 0; j < Tkp; j++)
-        b->madd[j] = j < a->Tk && (!a->key_mask || a->key_mask[j]) ? 0.0f : -INFINITY;
+        b->madd[j] = j < a->Tk && (!a->key_mask || a->key_mask[j]) ? 0.0f : MASKED;
 }
 #endif
 
