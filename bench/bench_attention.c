@@ -11,6 +11,7 @@
  * % of peak is against the fp32 FMA peak measured here x threads.
  * Usage: bench_attention [--reps N] [--threads N] [--only NAME] (--threads:
  * only that thread count; --only: one case, e.g. encoder). */
+#include "core/alloc.h"
 #include "core/pool.h"
 #include "model/attention.h"
 
@@ -51,8 +52,9 @@ int main(int argc, char **argv) {
         {"decoder_causal", T, T, 1, 1},
         {"decode_step", 1, T, 1, 1},
     };
-    float *q = malloc(sizeof(float) * (size_t)(SEQS * T * I)), *k = malloc(sizeof(float) * (size_t)(SEQS * T * I));
-    float *v = malloc(sizeof(float) * (size_t)(SEQS * T * I)), *ctx = malloc(sizeof(float) * (size_t)(SEQS * T * I));
+    /* 64-byte aligned like the model's workspace */
+    const size_t act = sizeof(float) * (size_t)(SEQS * T * I);
+    float *q = sc_alloc_aligned(act), *k = sc_alloc_aligned(act), *v = sc_alloc_aligned(act), *ctx = sc_alloc_aligned(act);
     float *table = malloc(sizeof(float) * (size_t)(R * H));
     int32_t *mask = malloc(sizeof(int32_t) * (size_t)T), *buckets = malloc(sizeof(int32_t) * (size_t)(4 * T + 1));
     if (!q || !k || !v || !ctx || !table || !mask || !buckets) return 1;
@@ -75,7 +77,7 @@ int main(int argc, char **argv) {
             const bench_case *bc = &cases[c];
             if (only && strcmp(only, bc->name)) continue;
             const int64_t slot = sc_attention_task_floats(bc->Tq, bc->Tk, Dh);
-            float *scratch = malloc(sizeof(float) * (size_t)(rows * slot));
+            float *scratch = sc_alloc_aligned(sizeof(float) * (size_t)(rows * slot));
             if (!scratch) return 1;
             double best = 1e30;
             for (int r = 0; r < reps + 1; r++) {
@@ -103,10 +105,11 @@ int main(int argc, char **argv) {
                    bc->name, (long long)bc->Tq, (long long)bc->Tk, (long long)H, (long long)Dh, threads,
                    best * 1e3, flops / best / 1e9, peak1 > 0 ? 100.0 * flops / best / (peak1 * threads) : 0.0);
             fflush(stdout);
-            free(scratch);
+            sc_free_aligned(scratch);
         }
         sc_pool_free(pool);
     }
-    free(q); free(k); free(v); free(ctx); free(table); free(mask); free(buckets);
+    sc_free_aligned(q); sc_free_aligned(k); sc_free_aligned(v); sc_free_aligned(ctx);
+    free(table); free(mask); free(buckets);
     return 0;
 }

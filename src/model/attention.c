@@ -218,10 +218,11 @@ static int64_t round_up(int64_t n, int64_t m) { return (n + m - 1) / m * m; }
 /* Floats of one task's scratch for the block path (Tkp = Tk rounded up to
  * KS, Dhp = Dh rounded up to 16): K^T [Dh][Tkp], V [Tk][Dhp], the query
  * block [QB][Dhp], the score block [QB][Tkp], the additive key mask [Tkp]
- * and the head's bias row [Tq + Tkp]. */
+ * and the head's bias row [Tq + Tkp, rounded up to 16]; 15 more to align
+ * the start to 64 bytes. */
 static int64_t block_floats(int64_t Tq, int64_t Tk, int64_t Dh) {
     const int64_t Tkp = round_up(Tk, KS), Dhp = round_up(Dh, 16);
-    return Tkp * (Dh + QB + 2) + Dhp * (Tk + QB) + Tq;
+    return Tkp * (Dh + QB + 2) + Dhp * (Tk + QB) + round_up(Tq, 16) + 15;
 }
 
 typedef struct {
@@ -263,26 +264,38 @@ static TARGET_AVX512 void block_prepare_head(const sc_attn_args *a, block_scratc
     for (int64_t j0 = 0; j0 < Tkp; j0 += 16)
         for (int64_t d0 = 0; d0 < Dh; d0 += 16) {
             const __mmask16 dm = dmask(Dh - d0);
+            const float *src = kh + j0 * I + d0;
+            float *dst = b->kt + j0 / KS * (Dh * KS) + j0 % KS + d0 * KS;
             __m512 r[16];
-            for (int t = 0; t < 16; t++)
-                r[t] = j0 + t < Tk ? _mm512_maskz_loadu_ps(dm, kh + (j0 + t) * I + d0) : _mm512_setzero_ps();
+            if (j0 + 16 <= Tk)
+                for (int t = 0; t < 16; t++) r[t] = _mm512_maskz_loadu_ps(dm, src + t * I);
+            else
+                for (int t = 0; t < 16; t++)
+                    r[t] = j0 + t < Tk ? _mm512_maskz_loadu_ps(dm, src + t * I) : _mm512_setzero_ps();
             transpose16(r);
-            float *dst = b->kt + j0 / KS * (Dh * KS) + j0 % KS;
-            for (int t = 0; t < 16 && d0 + t < Dh; t++) _mm512_storeu_ps(dst + (d0 + t) * KS, r[t]);
+            if (d0 + 16 <= Dh)
+                for (int t = 0; t < 16; t++) _mm512_storeu_ps(dst + t * KS, r[t]);
+            else
+                for (int t = 0; t < 16 && d0 + t < Dh; t++) _mm512_storeu_ps(dst + t * KS, r[t]);
         }
     for (int64_t j = 0; j < Tk; j++)
         for (int64_t d0 = 0; d0 < Dhp; d0 += 16)
             _mm512_storeu_ps(b->vp + j * Dhp + d0, _mm512_maskz_loadu_ps(dmask(Dh - d0), vh + j * I + d0));
     /* brow[t] = bias of key - query = t - (Tq - 1) - q_pos0, so row i reads
-     * brow + (Tq - 1 - i) indexed by key j */
-    if (a->bias_table)
-        for (int64_t t = 0; t < a->Tq + Tkp; t++) {
-            int64_t rel = t - (a->Tq - 1) - a->q_pos0;
-            /* only the relative positions the reference reads (bucket_of may not
-             * cover others): keys before the end, and not after the query if causal */
-            b->brow[t] = rel <= (a->causal ? 0 : Tk - 1)
-                             ? a->bias_table[(int64_t)a->bucket_of[rel + a->bucket_off] * a->H + h] : 0.0f;
+     * brow + (Tq - 1 - i) indexed by key j. Only the relative positions the
+     * reference reads are looked up (bucket_of may not cover others): keys
+     * before the end, and not after the query if causal; the rest are 0. */
+    if (a->bias_table) {
+        const int64_t first = a->bucket_off - (a->Tq - 1) - a->q_pos0; /* bucket_of index of t = 0 */
+        const int64_t valid = (a->causal ? 0 : Tk - 1) + (a->Tq - 1) + a->q_pos0 + 1;
+        const __m512i vh16 = _mm512_set1_epi32((int32_t)h), vH = _mm512_set1_epi32((int32_t)a->H);
+        for (int64_t t = 0; t < a->Tq + Tkp; t += 16) {
+            const __mmask16 m = dmask(valid - t);
+            __m512i bk = _mm512_maskz_loadu_epi32(m, a->bucket_of + first + t);
+            __m512i idx = _mm512_add_epi32(_mm512_mullo_epi32(bk, vH), vh16);
+            _mm512_storeu_ps(b->brow + t, _mm512_mask_i32gather_ps(_mm512_setzero_ps(), m, idx, a->bias_table, 4));
         }
+    }
     b->head = h;
 }
 
@@ -409,6 +422,8 @@ static TARGET_AVX512 void block_rows(const sc_attn_args *a, block_scratch *b, in
 
 static TARGET_AVX512 void block_scratch_init(const sc_attn_args *a, block_scratch *b, float *base) {
     const int64_t Tkp = round_up(a->Tk, KS), Dhp = round_up(a->Dh, 16);
+    /* 64-byte aligned (block_floats has room): every packed row is too */
+    base += (64 - (uintptr_t)base % 64) % 64 / sizeof(float);
     b->Tkp = Tkp;
     b->Dhp = Dhp;
     b->kt = base;
