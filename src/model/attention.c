@@ -402,7 +402,10 @@ static TARGET_AVX512 void block_rows(const sc_attn_args *a, block_scratch *b, in
     for (int64_t rg = 0; rg < nr; rg += SR) score_tile_rows(a, b, i0, rg, jlim, rmax);
     for (int64_t r = 0; r < nr; r++) {
         float *srow = b->sc + r * Tkp;
-        const __m512 l2e = _mm512_set1_ps(1.44269504f), ml = _mm512_set1_ps(rmax[r] * 1.44269504f);
+        /* a row without live keys (max MASKED) is shifted by 0, so its
+         * exps underflow to 0 like its masked keys' (not 2^(rounding error)) */
+        const bool dead = rmax[r] <= 0.5f * MASKED;
+        const __m512 l2e = _mm512_set1_ps(1.44269504f), ml = _mm512_set1_ps(dead ? 0.0f : rmax[r] * 1.44269504f);
         __m512 sum = _mm512_setzero_ps();
         for (int64_t j = 0; j < jlim; j += 16) {
             __m512 e = exp2_avx512(_mm512_fmsub_ps(_mm512_loadu_ps(srow + j), l2e, ml));
@@ -410,7 +413,7 @@ static TARGET_AVX512 void block_rows(const sc_attn_args *a, block_scratch *b, in
             sum = _mm512_add_ps(sum, e);
         }
         float total = _mm512_reduce_add_ps(sum);
-        inv[r] = rmax[r] > 0.5f * MASKED ? 1.0f / total : 0.0f;
+        inv[r] = dead ? 0.0f : 1.0f / total;
     }
     for (int64_t r0 = 0; r0 < nr; r0 += PR) {
         const int R = (int)(nr - r0 < PR ? nr - r0 : PR);
