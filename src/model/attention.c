@@ -1,15 +1,18 @@
 /* T5 attention (see attention.h). Scores are formed, biased, masked and
- * soft-maxed in per-task scratch rows, then used to mix V; no [H, Tq, Tk]
+ * soft-maxed in per-task scratch, then used to mix V; no [H, Tq, Tk]
  * temporary. Work is split over the pool in contiguous runs of (head,
  * query rows), one scratch slot per task.
  *
  * Three kernels: a scalar row kernel (the reference, and the fallback off
  * x86); an AVX-512 row kernel for decode (one query row: q.k dots 4 keys at
  * a time, expf per key, p*V with 64 features in registers); and an AVX-512
- * block kernel for Tq >= 8 (encoder), 8 query rows of a head at a time with
- * a vectorized exp. All equal the reference up to summation order and exp
- * rounding (tests/test_attention.c). Leaves out online-softmax tiling over
- * Tk (a flash-attention layout): the score block is [8, Tk] per task. */
+ * block kernel for Tq >= 8 (encoder, cross-attention, whole-target decoder
+ * passes), up to 16 query rows of a head at a time as two small GEMMs
+ * around a vectorized softmax (below). All equal the reference up to
+ * summation order and exp rounding (tests/test_attention.c). Leaves out
+ * online-softmax tiling over Tk (a flash-attention layout): a task holds
+ * the head's packed K^T and V and a [16, Tk] score block, so its scratch
+ * grows with Tk. */
 #include "model/attention.h"
 
 #include "kernels/cpu_features.h"
@@ -177,16 +180,19 @@ static TARGET_AVX512 void row_avx512(const sc_attn_args *a, float *s, int64_t h,
 }
 
 /* ---- query blocks (Tq >= BLOCK_MIN_TQ): up to QB rows of one head at once.
- * Per head (once per task): K^T packed [Dh][Tkp] by 16x16 register
- * transposes, V copied to contiguous rows [Tk][Dhp], the relative bias as
- * one row indexed by key - query (the T5 bias depends only on that), the key
- * mask as additive floats. Per block: the queries copied to [QB][Dhp]; the
- * scores as a GEMM in tiles of 8 rows x 32 keys with bias, mask and the row
- * maximum applied to the tile before it is stored; exp and the row sums in
- * one pass; then P V in tiles of up to 6 rows x 64 features, scaled by
- * 1 / sum at the store. Packing K^T and V makes the head's keys contiguous:
- * rows I floats apart (3 KB on the base models) fall into a quarter of the
- * L1 sets and were re-read from L2 for every block. */
+ * Per head (once per task): K^T packed in strips of KS keys ([Tkp/KS][Dh][KS])
+ * by 16x16 register transposes, V copied to contiguous rows [Tk][Dhp], the
+ * relative bias as one row indexed by key - query (the T5 bias depends only
+ * on that), the key mask as additive floats. Per block: the queries copied
+ * to [QB][Dhp]; the scores as a GEMM in tiles of 8 rows x 32 keys (16 FMAs
+ * per 2 key loads and 8 query broadcasts) with bias, mask and the row
+ * maximum applied to the tile in registers before it is stored; exp and the
+ * row sums in one pass; then P V in tiles of up to 6 rows x 64 features
+ * (24 FMAs per 4 value loads and 6 broadcasts), scaled by 1 / sum at the
+ * store. A causal block stops at its last row's last key. Packing makes the
+ * head's keys and values contiguous: rows I floats apart (3 KB on the base
+ * models) fall into a quarter of the L1 sets, and the earlier kernel, which
+ * read them in place, re-read them from L2 for every block. */
 #define QB 16
 #define BLOCK_MIN_TQ 8
 #define SR 8  /* rows of a score tile */
