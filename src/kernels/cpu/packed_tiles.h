@@ -16,9 +16,9 @@
  *  - A register tile is MR rows x 32 columns: 28 zmm accumulators; per step
  *    2 panel loads and MR broadcasts feed 2 MR dot instructions.
  *
- * Work: items are (a block of NC columns, a range of x tiles); when N has
- * fewer than 2 blocks per thread, M is split too (W is then packed once per
- * M range). The pool runs one task per worker; a worker claims items from
+ * Work: items are (a block of up to NC columns, a range of x tiles): blocks
+ * narrow to 128 or 64 columns while N has fewer than 2 per thread, then M is
+ * split too (W is then packed once per M range). The pool runs one task per worker; a worker claims items from
  * an atomic counter (so a slow core takes fewer) and owns W slot `task`.
  * Rows are split into balanced tiles (M = 32: 11 + 11 + 10, not 14 + 14 +
  * 4): a short tile runs its dot instructions at a fraction of the full
@@ -51,7 +51,8 @@ typedef struct {
     int64_t M, N, K;
     int64_t steps;   /* k-steps: ceil(K * bytes per value / 4) */
     int64_t tiles;   /* x tiles: ceil(M / MR) */
-    int64_t n_items; /* column blocks of NC */
+    int64_t nc;      /* columns per item: NC, 128 or 64 */
+    int64_t n_items; /* column blocks of nc */
     int64_t m_items; /* tile ranges per column block */
     int workers;     /* pool tasks (threads that take part) */
     _Atomic int64_t next; /* next item to claim */
@@ -71,7 +72,9 @@ static inline void sc_pk_plan_init(sc_pk_plan *p, int64_t M, int64_t N, int64_t 
     p->K = K;
     p->steps = (K * es + 3) / 4;
     p->tiles = (M + SC_PK_MR - 1) / SC_PK_MR;
-    p->n_items = (N + SC_PK_NC - 1) / SC_PK_NC;
+    p->nc = SC_PK_NC;
+    while (threads > 1 && p->nc > 64 && (N + p->nc - 1) / p->nc < 2 * threads) p->nc /= 2;
+    p->n_items = (N + p->nc - 1) / p->nc;
     p->m_items = 1;
     if (threads > 1 && p->n_items < 2 * threads) {
         int64_t want = (2 * threads + p->n_items - 1) / p->n_items;
@@ -88,8 +91,8 @@ static inline int sc_pk_claim(sc_pk_plan *p, int64_t *n0, int64_t *n1, int64_t *
     int64_t i = atomic_fetch_add_explicit(&p->next, 1, memory_order_relaxed);
     if (i >= p->n_items * p->m_items) return 0;
     int64_t nt = i % p->n_items, mt = i / p->n_items;
-    *n0 = nt * SC_PK_NC;
-    *n1 = *n0 + SC_PK_NC < p->N ? *n0 + SC_PK_NC : p->N;
+    *n0 = nt * p->nc;
+    *n1 = *n0 + p->nc < p->N ? *n0 + p->nc : p->N;
     sc_split_range(p->tiles, 1, (int)mt, (int)p->m_items, t0, t1);
     return 1;
 }
