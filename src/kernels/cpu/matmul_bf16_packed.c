@@ -26,21 +26,18 @@
 #define NR SC_PK_NR
 
 typedef struct {
+    sc_pk_job pk; /* first: the driver's part */
     float *y;
     const float *x;
-    const uint8_t *w;
-    int32_t *xp;    /* packed bf16 x, tiles x steps x MR words (pairs) */
-    uint8_t *slots; /* one SC_PK_SLOT_BYTES W buffer per worker */
-    sc_pk_plan plan;
 } job;
 
 /* Rounds the rows of tile t to bf16 straight into its packed layout. */
 static SC_TARGET_BF16 void prep_tile(job *j, int64_t t) {
-    const int64_t K = j->plan.K, steps = j->plan.steps;
+    const int64_t K = j->pk.plan.K, steps = j->pk.plan.steps;
     int64_t m0;
     int mr;
-    sc_pk_tile_rows(&j->plan, t, &m0, &mr);
-    int32_t *xp = j->xp + t * steps * MR;
+    sc_pk_tile_rows(&j->pk.plan, t, &m0, &mr);
+    int32_t *xp = j->pk.xp + t * steps * MR;
     for (int64_t s = 0; s < steps; s += 16) {
         const int64_t k = 2 * s;
         __m512 r[16];
@@ -62,14 +59,16 @@ static SC_TARGET_BF16 void prep_tile(job *j, int64_t t) {
 static void prep_task(void *vctx, int task, int n_tasks) {
     job *j = vctx;
     int64_t t0, t1;
-    sc_split_range(j->plan.tiles, 1, task, n_tasks, &t0, &t1);
+    sc_split_range(j->pk.plan.tiles, 1, task, n_tasks, &t0, &t1);
     for (int64_t t = t0; t < t1; t++) prep_tile(j, t);
 }
 
 /* Tile rows m0 .. m0+MRc, panel columns n .. n+32 (masks c0m, c1m), steps
- * of one K chunk; sums start at 0 (first) or from y, and go to y. */
+ * of one K chunk; sums start at 0 (first) or from y, and go to y. Also
+ * prefetches min(kc, npf) lines at pf, one per step. */
 static SC_AI SC_TARGET_BF16 void tile(int MRc, int64_t kc, const int32_t *xp, const uint8_t *panel, float *y,
-                                      int64_t ldy, int first, __mmask16 c0m, __mmask16 c1m) {
+                                      int64_t ldy, int first, __mmask16 c0m, __mmask16 c1m, const char *pf,
+                                      int64_t npf) {
     __m512 c0[MR], c1[MR];
     for (int i = 0; i < MRc; i++) {
         c0[i] = first ? _mm512_setzero_ps() : _mm512_maskz_loadu_ps(c0m, y + i * ldy);
@@ -77,6 +76,7 @@ static SC_AI SC_TARGET_BF16 void tile(int MRc, int64_t kc, const int32_t *xp, co
     }
     const int32_t *p = (const int32_t *)panel;
     for (int64_t k = 0; k < kc; k++) {
+        if (k < npf) _mm_prefetch(pf + 64 * k, _MM_HINT_T1);
         __m512bh b0 = (__m512bh)_mm512_load_si512((const void *)(p + k * NR));
         __m512bh b1 = (__m512bh)_mm512_load_si512((const void *)(p + k * NR + 16));
         for (int i = 0; i < MRc; i++) {
@@ -91,47 +91,19 @@ static SC_AI SC_TARGET_BF16 void tile(int MRc, int64_t kc, const int32_t *xp, co
     }
 }
 
-static SC_TARGET_BF16 void tile_any(int mr, int64_t kc, const int32_t *xp, const uint8_t *panel, float *y,
-                                    int64_t N, int64_t n, int first) {
+static SC_TARGET_BF16 void tile_any(const sc_pk_job *pk, int mr, int64_t kc, const int32_t *xp, const uint8_t *panel,
+                                    int64_t m0, int64_t n, int first, int last, const char *pf, int64_t npf) {
+    const job *j = (const job *)pk;
+    const int64_t N = pk->plan.N;
+    float *y = j->y + m0 * N + n;
     __mmask16 c0m, c1m;
     sc_pk_col_masks(N, n, &c0m, &c1m);
     switch (mr) {
-#define T(R) case R: tile(R, kc, xp, panel, y, N, first, c0m, c1m); break;
+#define T(R) case R: tile(R, kc, xp, panel, y, N, first, c0m, c1m, pf, npf); break;
         T(1) T(2) T(3) T(4) T(5) T(6) T(7) T(8) T(9) T(10) T(11) T(12) T(13)
 #undef T
-    default: tile(MR, kc, xp, panel, y, N, first, c0m, c1m); break;
+    default: tile(MR, kc, xp, panel, y, N, first, c0m, c1m, pf, npf); break;
     }
-}
-
-static SC_TARGET_BF16 void pack_w(uint8_t *dst, const job *j, int64_t n0, int64_t s0, int64_t kc) {
-    sc_pk_pack_w(dst, j->w, 2, 0, j->plan.N, j->plan.K, n0, s0, kc);
-}
-
-/* One item: for each K chunk, pack its panels into the slot, then every
- * tile against every panel (the tile's chunk of x stays in L1). */
-static void gemm_item(job *j, uint8_t *slot, int64_t n0, int64_t n1, int64_t t0, int64_t t1) {
-    const int64_t steps = j->plan.steps, panels = (n1 - n0 + NR - 1) / NR, N = j->plan.N;
-    for (int64_t s0 = 0; s0 < steps; s0 += SC_PK_KCS) {
-        const int64_t kc = steps - s0 < SC_PK_KCS ? steps - s0 : SC_PK_KCS;
-        for (int64_t p = 0; p < panels; p++) pack_w(slot + p * SC_PK_PANEL_BYTES, j, n0 + p * NR, s0, kc);
-        for (int64_t t = t0; t < t1; t++) {
-            int64_t m0;
-            int mr;
-            sc_pk_tile_rows(&j->plan, t, &m0, &mr);
-            const int32_t *xp = j->xp + (t * steps + s0) * MR;
-            for (int64_t p = 0; p < panels; p++)
-                tile_any(mr, kc, xp, slot + p * SC_PK_PANEL_BYTES, j->y + m0 * N + n0 + p * NR, N, n0 + p * NR,
-                         s0 == 0);
-        }
-    }
-}
-
-static void gemm_task(void *vctx, int task, int n_tasks) {
-    job *j = vctx;
-    uint8_t *slot = j->slots + (int64_t)task * SC_PK_SLOT_BYTES;
-    int64_t n0, n1, t0, t1;
-    while (sc_pk_claim(&j->plan, &n0, &n1, &t0, &t1))
-        if (t0 < t1) gemm_item(j, slot, n0, n1, t0, t1);
 }
 
 void sc_matmul_bf16_packed(float *y, const float *x, const sc_tensor *W, int64_t M, sc_pool *pool) {
@@ -147,24 +119,25 @@ void sc_matmul_bf16_packed(float *y, const float *x, const sc_tensor *W, int64_t
     }
     int threads = sc_pool_size(pool);
     if ((double)M * (double)N * (double)K < 65536.0) threads = 1; /* waking threads costs more than it saves */
-    job j = {.y = y, .x = x, .w = W->data};
-    sc_pk_plan_init(&j.plan, M, N, K, 2, threads);
+    job j = {.pk = {.w = W->data, .es = 2, .flip = 0, .tile = tile_any}, .y = y, .x = x};
+    sc_pk_plan *plan = &j.pk.plan;
+    sc_pk_plan_init(plan, M, N, K, 2, threads);
     /* scratch: xp | W slots, 64-byte aligned */
-    const size_t xp_bytes = ((size_t)j.plan.tiles * (size_t)j.plan.steps * MR * 4 + 63) / 64 * 64;
+    const size_t xp_bytes = ((size_t)plan->tiles * (size_t)plan->steps * MR * 4 + 63) / 64 * 64;
     void *owned;
     uint8_t *buf = (double)M * (double)K < 1e15
-                       ? sc_kernel_scratch(pool, xp_bytes + (size_t)j.plan.workers * SC_PK_SLOT_BYTES, &owned)
+                       ? sc_kernel_scratch(pool, xp_bytes + (size_t)plan->workers * SC_PK_SLOT_BYTES, &owned)
                        : NULL;
     if (!buf) { /* out of memory: the dot kernel needs less (same rounding of x) */
         sc_matmul_bf16_dot(y, x, W, M, pool);
         return;
     }
-    j.xp = (int32_t *)buf;
-    j.slots = buf + xp_bytes;
+    j.pk.xp = (int32_t *)buf;
+    j.pk.slots = buf + xp_bytes;
     sc_pool *p = threads > 1 ? pool : NULL;
-    int prep_tasks = j.plan.tiles < threads ? (int)j.plan.tiles : threads;
+    int prep_tasks = plan->tiles < threads ? (int)plan->tiles : threads;
     sc_pool_run(p, prep_task, &j, p ? prep_tasks : 1);
-    sc_pool_run(p, gemm_task, &j, p ? j.plan.workers : 1);
+    sc_pool_run(p, sc_pk_gemm_task, &j.pk, p ? plan->workers : 1);
     free(owned);
 }
 #endif

@@ -1,8 +1,9 @@
 /* The blocking shared by the packed outer-product kernels for 16-bit and
  * 8-bit weights without AMX (matmul_bf16_packed.c: vdpbf16ps,
- * matmul_q8_packed.c: vpdpbusd). Both instructions add, per 32-bit lane, a
- * short dot product of 4 bytes: a bf16 pair (k 2p, 2p+1) or an int8 quad
- * (k 4p .. 4p+3). A "k-step" is those 4 bytes of k.
+ * matmul_q8_packed.c: vpdpbusd), and their common driver. Both
+ * instructions add, per 32-bit lane, a short dot product of 4 bytes: a bf16
+ * pair (k 2p, 2p+1) or an int8 quad (k 4p .. 4p+3). A "k-step" is those 4
+ * bytes of k.
  *
  * Layouts (built per call):
  *  - x: per tile of up to MR rows, k-step-major: xp[tile][step][MR] 32-bit
@@ -18,14 +19,22 @@
  *
  * Work: items are (a block of up to NC columns, a range of x tiles): blocks
  * narrow to 128 or 64 columns while N has fewer than 2 per thread, then M is
- * split too (W is then packed once per M range). The pool runs one task per worker; a worker claims items from
- * an atomic counter (so a slow core takes fewer) and owns W slot `task`.
- * Rows are split into balanced tiles (M = 32: 11 + 11 + 10, not 14 + 14 +
- * 4): a short tile runs its dot instructions at a fraction of the full
- * tile's rate.
+ * split too (W is then packed once per M range). The pool runs one task per
+ * worker; a worker claims items from an atomic counter (so a slow core
+ * takes fewer) and owns W slot `task`. It claims its next item before
+ * working on the current one and prefetches the next item's W rows (one
+ * contiguous block) into L2 during the current item's tiles, one line per
+ * k-step: the expert GEMMs (M ~ 32) read W from memory, and the packing
+ * would otherwise wait for it. Rows are split into balanced tiles (M = 32:
+ * 11 + 11 + 10, not 14 + 14 + 4): a short tile runs its dot instructions
+ * at a fraction of the full tile's rate.
+ *
+ * A kernel file makes its job struct start with an sc_pk_job, fills it
+ * (plan, W, packed x, slots, its tile function), runs its prep pass on the
+ * pool, then sc_pool_run(pool, sc_pk_gemm_task, job, plan.workers).
  *
  * Leaves out: W packed once at load (each call re-packs, a pass over W per
- * M range), prefetch tuning, a different tile for M < MR. */
+ * M range), a different tile for M < MR. */
 #ifndef SC_KERNELS_CPU_PACKED_TILES_H
 #define SC_KERNELS_CPU_PACKED_TILES_H
 
@@ -124,6 +133,68 @@ static SC_AI SC_TARGET_AVX512 void sc_pk_pack_w(uint8_t *dst, const uint8_t *w, 
             sc_transpose16(r);
             for (int64_t p = 0; p < sn; p++) _mm512_store_ps((float *)(dst + ((s + p) * SC_PK_NR + 16 * h) * 4), r[p]);
         }
+    }
+}
+
+/* The part of a kernel's job the driver uses (the first member of it). */
+typedef struct sc_pk_job sc_pk_job;
+struct sc_pk_job {
+    sc_pk_plan plan;
+    const uint8_t *w; /* W [N, K], es bytes per value */
+    int64_t es;
+    int flip;         /* pack W bytes XOR 0x80 */
+    int32_t *xp;      /* packed x */
+    uint8_t *slots;   /* plan.workers x SC_PK_SLOT_BYTES */
+    /* One register tile: rows m0 .. m0+mr against the panel of columns
+     * n .. n+32, kc steps of the K chunk whose x is at xp; first / last: the
+     * chunk is K's first / last. Prefetches (T1) min(kc, npf) lines at pf. */
+    void (*tile)(const sc_pk_job *j, int mr, int64_t kc, const int32_t *xp, const uint8_t *panel, int64_t m0,
+                 int64_t n, int first, int last, const char *pf, int64_t npf);
+};
+
+static SC_TARGET_AVX512 void sc_pk_pack(const sc_pk_job *j, uint8_t *dst, int64_t n0, int64_t s0, int64_t kc) {
+    if (j->flip) sc_pk_pack_w(dst, j->w, j->es, 1, j->plan.N, j->plan.K, n0, s0, kc);
+    else sc_pk_pack_w(dst, j->w, j->es, 0, j->plan.N, j->plan.K, n0, s0, kc);
+}
+
+/* One item (columns n0..n1, tiles t0..t1): for each K chunk, its panels
+ * into the slot, then every tile against every panel (the tile's chunk of
+ * x stays in L1); rows nx0..nx1 of W (the next item) are prefetched. */
+static inline void sc_pk_gemm_item(const sc_pk_job *j, uint8_t *slot, int64_t n0, int64_t n1, int64_t t0,
+                                   int64_t t1, int64_t nx0, int64_t nx1) {
+    const int64_t steps = j->plan.steps, panels = (n1 - n0 + SC_PK_NR - 1) / SC_PK_NR;
+    const int64_t rowb = j->plan.K * j->es;
+    const char *pf = (const char *)j->w + nx0 * rowb;
+    int64_t npf = ((nx1 - nx0) * rowb + 63) / 64;
+    for (int64_t s0 = 0; s0 < steps; s0 += SC_PK_KCS) {
+        const int64_t kc = steps - s0 < SC_PK_KCS ? steps - s0 : SC_PK_KCS;
+        for (int64_t p = 0; p < panels; p++) sc_pk_pack(j, slot + p * SC_PK_PANEL_BYTES, n0 + p * SC_PK_NR, s0, kc);
+        for (int64_t t = t0; t < t1; t++) {
+            int64_t m0;
+            int mr;
+            sc_pk_tile_rows(&j->plan, t, &m0, &mr);
+            const int32_t *xp = j->xp + (t * steps + s0) * SC_PK_MR;
+            for (int64_t p = 0; p < panels; p++) {
+                j->tile(j, mr, kc, xp, slot + p * SC_PK_PANEL_BYTES, m0, n0 + p * SC_PK_NR, s0 == 0,
+                        s0 + kc == steps, pf, npf);
+                const int64_t done = npf < kc ? npf : kc;
+                pf += 64 * done;
+                npf -= done;
+            }
+        }
+    }
+}
+
+/* The pool entry point: worker `task` with slot `task`. */
+static void sc_pk_gemm_task(void *vctx, int task, int n_tasks) {
+    sc_pk_job *j = vctx;
+    uint8_t *slot = j->slots + (int64_t)task * SC_PK_SLOT_BYTES;
+    int64_t n0, n1, t0, t1, nx0 = 0, nx1 = 0, tx0, tx1;
+    int have = sc_pk_claim(&j->plan, &n0, &n1, &t0, &t1);
+    while (have) {
+        int have_next = sc_pk_claim(&j->plan, &nx0, &nx1, &tx0, &tx1);
+        if (t0 < t1) sc_pk_gemm_item(j, slot, n0, n1, t0, t1, nx0, have_next ? nx1 : nx0);
+        n0 = nx0, n1 = nx1, t0 = tx0, t1 = tx1, have = have_next;
     }
 }
 
