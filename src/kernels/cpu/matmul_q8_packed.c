@@ -59,6 +59,7 @@ static SC_TARGET_VNNI void prep_tile(job *j, int64_t t) {
         vinv[i] = _mm512_set1_ps(inv);
     }
     const __m512i ones = _mm512_set1_epi8(1);
+    const __m512i order = _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
     __m512i sum = _mm512_setzero_si512(); /* lane i: sum of row i's quantized values */
     for (int64_t s = 0; s < steps; s += 16) {
         const int64_t k = 4 * s;
@@ -69,17 +70,14 @@ static SC_TARGET_VNNI void prep_tile(job *j, int64_t t) {
                 continue;
             }
             const float *xr = j->x + (m0 + i) * K + k;
-            __m512i q = _mm512_setzero_si512();
-            for (int c = 0; c < 4; c++) {
-                __m128i v = _mm512_cvtepi32_epi8(sc_q8_quantize16(xr + 16 * c, sc_mask16(K - k - 16 * c), vinv[i]));
-                switch (c) { /* lane index must be a constant */
-                case 0: q = _mm512_inserti32x4(q, v, 0); break;
-                case 1: q = _mm512_inserti32x4(q, v, 1); break;
-                case 2: q = _mm512_inserti32x4(q, v, 2); break;
-                default: q = _mm512_inserti32x4(q, v, 3); break;
-                }
-            }
-            r[i] = _mm512_castsi512_ps(q);
+            __m512i v[4];
+            for (int c = 0; c < 4; c++) v[c] = sc_q8_quantize16(xr + 16 * c, sc_mask16(K - k - 16 * c), vinv[i]);
+            /* int32 -> int8 by two saturating packs (values are within
+             * [-127, 127], so nothing saturates); per 128-bit lane L they
+             * leave quad L of v[0], v[1], v[2], v[3], which one permute
+             * puts back in k order */
+            __m512i q = _mm512_packs_epi16(_mm512_packs_epi32(v[0], v[1]), _mm512_packs_epi32(v[2], v[3]));
+            r[i] = _mm512_castsi512_ps(_mm512_permutexvar_epi32(order, q));
         }
         sc_transpose16(r); /* r[p]: step s + p of every row */
         for (int p = 0; p < 16; p++) sum = _mm512_dpbusd_epi32(sum, ones, _mm512_castps_si512(r[p]));
