@@ -7,7 +7,9 @@
  * tile peak (tdpbf16ps / tdpbssd in registers) for the AMX ones; all x
  * threads). Besides the tables, the non-AMX bf16 and int8 kernels are timed
  * directly in both forms (dot: bf16dot, i8dot; packed tiles: bf16pk,
- * i8pk), whatever M the tables give them. Best of several runs.
+ * i8pk), and the int8 kernel for few rows (i8few: W in place, M <= 48,
+ * packed tiles above), whatever M the tables give them. Best of several
+ * runs.
  * Usage: bench_matmul [--threads N] [--quick] [--only LABEL] [--compare
  * previous.jsonl] (--only runs one case label, e.g. bf16amx; --compare prints
  * the speed ratio to the earlier run of the same case). With
@@ -138,6 +140,7 @@ int main(int argc, char **argv) {
 #if defined(__x86_64__)
         {NULL, sc_matmul_bf16_dot, SC_DTYPE_BF16, "bf16dot"}, {NULL, sc_matmul_bf16_packed, SC_DTYPE_BF16, "bf16pk"},
         {NULL, sc_matmul_q8_vnni, SC_DTYPE_I8, "i8dot"},      {NULL, sc_matmul_q8_packed, SC_DTYPE_I8, "i8pk"},
+        {NULL, sc_matmul_q8_fewrows, SC_DTYPE_I8, "i8few"},
 #endif
         {"amx", NULL, SC_DTYPE_BF16, "bf16amx"},     {"amx", NULL, SC_DTYPE_I8, "i8amx"},
         {"ref", NULL, SC_DTYPE_F32, "openblas"},

@@ -168,12 +168,17 @@ static int check_amx_twin(const sc_kernels *amx, sc_dtype dt, int64_t M, int64_t
  * use them only from some M on) and on shapes that hit their edges: tiles
  * of 14 rows (balanced, so M = 15 gives 8 + 7), 32-column panels and
  * 256-column work items, K chunks of 256 k-steps (1024 int8 / 512 bf16
- * values), K not a multiple of the 4-byte step, an all-zero x row.
- * I8: bit-identical to sc_matmul_q8_vnni. BF16: the reference on x rounded
- * to bf16 within 1e-5 * S (summation order only), and the reference on x
- * itself within the bf16-compute bound 2^-8 * S + 1e-5 * S. Guard values
- * after y must survive. */
-static int check_packed_twin(int i8, int64_t M, int64_t N, int64_t K, sc_pool *pool2) {
+ * values), K not a multiple of the 4-byte step, an all-zero x row; and the
+ * int8 kernel for few rows (kind 2: y^T tiles of 28, 14 or 9 W rows for
+ * M <= 16, 32, 48 and their shorter last tiles; it hands K % 4 != 0 and
+ * M > 48 to the packed one). I8: bit-identical to sc_matmul_q8_vnni.
+ * BF16: the reference on x rounded to bf16 within 1e-5 * S (summation
+ * order only), and the reference on x itself within the bf16-compute bound
+ * 2^-8 * S + 1e-5 * S. Guard values after y must survive.
+ * kind: 0 bf16 packed, 1 i8 packed, 2 i8 few rows. */
+static int check_packed_twin(int kind, int64_t M, int64_t N, int64_t K, sc_pool *pool2) {
+    const int i8 = kind > 0;
+    const char *what = kind == 0 ? "bf16" : kind == 1 ? "i8" : "i8 few rows";
     float *x = malloc(sizeof(float) * (size_t)(M * K)), *xr = malloc(sizeof(float) * (size_t)(M * K));
     float *wf = malloc(sizeof(float) * (size_t)(N * K)), *scales = malloc(sizeof(float) * (size_t)N);
     uint16_t *wb = malloc(sizeof(uint16_t) * (size_t)(N * K));
@@ -201,11 +206,12 @@ static int check_packed_twin(int i8, int64_t M, int64_t N, int64_t K, sc_pool *p
     for (int run = 0; run < 2 && ok; run++) {
         for (int64_t i = 0; i < M * N; i++) y[i] = NAN;
         for (int i = 0; i < GUARD; i++) y[M * N + i] = GUARD_VAL;
-        if (i8) sc_matmul_q8_packed(y, x, &W, M, run ? pool2 : NULL);
+        if (kind == 2) sc_matmul_q8_fewrows(y, x, &W, M, run ? pool2 : NULL);
+        else if (kind == 1) sc_matmul_q8_packed(y, x, &W, M, run ? pool2 : NULL);
         else sc_matmul_bf16_packed(y, x, &W, M, run ? pool2 : NULL);
         for (int i = 0; i < GUARD; i++) ok &= y[M * N + i] == GUARD_VAL;
-        if (!ok) fprintf(stderr, "packed %s M=%lld N=%lld K=%lld: guard overwritten\n", i8 ? "i8" : "bf16",
-                         (long long)M, (long long)N, (long long)K);
+        if (!ok) fprintf(stderr, "packed %s M=%lld N=%lld K=%lld: guard overwritten\n", what, (long long)M,
+                         (long long)N, (long long)K);
         for (int64_t m = 0; m < M && ok; m++)
             for (int64_t n = 0; n < N && ok; n++) {
                 const int64_t e = m * N + n;
@@ -223,8 +229,8 @@ static int check_packed_twin(int i8, int64_t M, int64_t N, int64_t K, sc_pool *p
                 }
                 if (!ok)
                     fprintf(stderr, "packed %s M=%lld N=%lld K=%lld pool=%d: y[%lld,%lld]=%.9g twin=%.9g\n",
-                            i8 ? "i8" : "bf16", (long long)M, (long long)N, (long long)K, run, (long long)m,
-                            (long long)n, y[e], ytwin[e]);
+                            what, (long long)M, (long long)N, (long long)K, run, (long long)m, (long long)n, y[e],
+                            ytwin[e]);
             }
     }
     free(x); free(xr); free(wf); free(scales); free(wb); free(wq); free(ytwin); free(yexact); free(y);
@@ -241,14 +247,17 @@ static void test_packed_kernels(sc_pool *pool2) {
         {1, 100, 257}, {2, 33, 65},    {3, 17, 7},      {4, 300, 1025},   {5, 1, 1},     {5, 17, 3},
         {13, 31, 4},   {14, 32, 63},   {15, 33, 64},    {16, 100, 65},    {28, 64, 129}, {29, 257, 257},
         {33, 300, 1025}, {43, 65, 2100}, {100, 600, 77}, {128, 40, 513},  {5, 260, 1100}, {70, 33, 4097},
+        /* few rows: K % 4 == 0, M up to 48, N not a multiple of the tile */
+        {1, 28, 8},    {9, 57, 64},    {16, 29, 768},   {17, 57, 3072},   {32, 300, 768}, {47, 100, 128},
+        {48, 31, 4},   {49, 30, 64},
     };
-    for (int i8 = 0; i8 < 2; i8++) {
+    for (int kind = 0; kind < 3; kind++) {
         int ok = 1, runs = 0;
         for (size_t s = 0; s < sizeof shapes / sizeof *shapes; s++, runs += 2)
-            ok &= check_packed_twin(i8, shapes[s][0], shapes[s][1], shapes[s][2], pool2);
-        CHECKF(ok, "packed %s kernel vs its twin", i8 ? "i8" : "bf16");
-        printf("packed %s vs %s: %d shapes %s\n", i8 ? "i8" : "bf16",
-               i8 ? "avx512-vnni dot kernel (bitwise)" : "ref on bf16 x, bf16 bound vs ref", runs,
+            ok &= check_packed_twin(kind, shapes[s][0], shapes[s][1], shapes[s][2], pool2);
+        CHECKF(ok, "%s kernel vs its twin", kind == 0 ? "packed bf16" : kind == 1 ? "packed i8" : "i8 few rows");
+        printf("%s vs %s: %d shapes %s\n", kind == 0 ? "packed bf16" : kind == 1 ? "packed i8" : "i8 few rows",
+               kind ? "avx512-vnni dot kernel (bitwise)" : "ref on bf16 x, bf16 bound vs ref", runs,
                ok ? "ok" : "FAILED");
     }
 }

@@ -11,7 +11,9 @@
  *    in dot form up to PACKED_BF16_MIN_M rows, packed tiles from there.
  *  - every table with VNNI: I8 weights in dot form below PACKED_I8_MIN_M
  *    rows (W read in place; packing W per call costs more than it saves
- *    for a handful of rows), packed tiles from there; bit-identical. */
+ *    for a handful of rows), packed tiles from there, except for
+ *    FEWROWS_I8_MIN_M to 48 rows (an expert's share of a batch), where
+ *    y^T tiles read W in place; all bit-identical. */
 #include "kernels/cpu/cpu_kernels.h"
 #include "kernels/cpu_features.h"
 #include "kernels/kernels.h"
@@ -26,6 +28,7 @@
 /* From this many rows on, the packed vdpbf16ps / vpdpbusd tiles. */
 #define PACKED_BF16_MIN_M 16
 #define PACKED_I8_MIN_M 9
+#define FEWROWS_I8_MIN_M 16
 
 static const sc_kernels ref_table = {
     .name = "ref",
@@ -45,7 +48,9 @@ static void matmul_avx512(float *y, const float *x, const sc_tensor *W, int64_t 
 }
 
 static void matmul_avx512_vnni(float *y, const float *x, const sc_tensor *W, int64_t M, sc_pool *pool) {
-    if (W->dtype == SC_DTYPE_I8 && M >= PACKED_I8_MIN_M) sc_matmul_q8_packed(y, x, W, M, pool);
+    /* sc_matmul_q8_fewrows hands M > 48 (and K % 4 != 0) to the packed kernel */
+    if (W->dtype == SC_DTYPE_I8 && M >= FEWROWS_I8_MIN_M) sc_matmul_q8_fewrows(y, x, W, M, pool);
+    else if (W->dtype == SC_DTYPE_I8 && M >= PACKED_I8_MIN_M) sc_matmul_q8_packed(y, x, W, M, pool);
     else if (W->dtype == SC_DTYPE_I8) sc_matmul_q8_vnni(y, x, W, M, pool);
     else matmul_avx512(y, x, W, M, pool);
 }
@@ -63,7 +68,9 @@ static void matmul_amx(float *y, const float *x, const sc_tensor *W, int64_t M, 
 }
 
 #define FP32_IMPL "avx512 fp32 (decode: row streaming; F32 W and 16-48 rows: W in place; else 14x32 tile, packed W)"
-#define VNNI_IMPL "avx512-vnni int8 (x quantized per row, vpdpbusd; M >= 9: 14x32 tile, packed W; else dot form)"
+#define VNNI_IMPL                                                                                      \
+    "avx512-vnni int8 (x quantized per row, vpdpbusd; M < 9: dot form; 16-48 rows: W in place, y^T tiles; " \
+    "else 14x32 tile, packed W)"
 static const sc_kernels avx512_table = {
     .name = "avx512",
     .matmul = matmul_avx512,
