@@ -1,9 +1,15 @@
 /* Matmul throughput of the kernel tables on the model's shapes, one JSON
- * object per line: M=1..4 decode (GB/s of weight streaming), M=32 (a
+ * object per line: M=1..4 decode (GB/s of weight streaming), M=8..32 (a
  * switch-base expert's share of 1024 tokens over 32 experts), M=128 and
- * M=1024 encoder (GFLOP/s and % of a peak measured here: the fp32 FMA peak
- * for the fp32-compute kernels, the AMX tile peak (tdpbf16ps / tdpbssd in
- * registers) for the AMX ones; both x threads). Best of several runs.
+ * M=1024 encoder (GFLOP/s and % of the instruction peak of what the case
+ * runs, measured here: the fp32 FMA peak for the fp32-compute kernels,
+ * vdpbf16ps for the AVX512-BF16 ones, vpdpbusd for the VNNI ones, the AMX
+ * tile peak (tdpbf16ps / tdpbssd in registers) for the AMX ones; all x
+ * threads). Besides the tables, the non-AMX bf16 and int8 kernels are timed
+ * directly in both forms (dot: bf16dot, i8dot; packed tiles: bf16pk,
+ * i8pk), and the int8 kernel for few rows (i8few: W in place, M <= 48,
+ * packed tiles above), whatever M the tables give them. Best of several
+ * runs.
  * Usage: bench_matmul [--threads N] [--quick] [--only LABEL] [--compare
  * previous.jsonl] (--only runs one case label, e.g. bf16amx; --compare prints
  * the speed ratio to the earlier run of the same case). With
@@ -11,6 +17,7 @@
  * shapes (not part of the normal build). */
 #include "core/dtype.h"
 #include "core/pool.h"
+#include "kernels/cpu/cpu_kernels.h"
 #include "kernels/cpu_features.h"
 #include "kernels/kernels.h"
 
@@ -32,6 +39,8 @@
 
 #if defined(__x86_64__)
 static double fp32_peak(void) { return peak_best(peak_fp32_fma, 1000000, 20); }
+static double bf16dot_peak(void) { return sc_cpu_features_get()->avx512_bf16 ? peak_best(peak_bf16_dot, 1000000, 20) : 0; }
+static double vnni_peak(void) { return sc_cpu_features_get()->avx512_vnni ? peak_best(peak_vnni_int8, 1000000, 20) : 0; }
 
 /* AMX tile peak of one core: 4 independent C tiles fed by 2 A and 2 B tiles
  * (the kernels' own blocking) without memory traffic; flop (or int8 op) per
@@ -81,6 +90,8 @@ static double amx_peak(int i8) {
 }
 #else
 static double fp32_peak(void) { return 0; }
+static double bf16dot_peak(void) { return 0; }
+static double vnni_peak(void) { return 0; }
 static double amx_peak(int i8) { return 0; }
 #endif
 
@@ -109,20 +120,30 @@ int main(int argc, char **argv) {
     }
     sc_pool *pool = sc_pool_create(threads); /* also with 1 thread: the kernels keep their scratch */
     double peak = fp32_peak() * threads, peak_bf16 = amx_peak(0) * threads, peak_i8 = amx_peak(1) * threads;
-    printf("{\"fp32_peak_gflops\": %.1f, \"amx_bf16_peak_gflops\": %.1f, \"amx_int8_peak_gops\": %.1f, "
-           "\"threads\": %d}\n",
-           peak / 1e9, peak_bf16 / 1e9, peak_i8 / 1e9, threads);
+    double peak_dpbf16 = bf16dot_peak() * threads, peak_vnni = vnni_peak() * threads;
+    printf("{\"fp32_peak_gflops\": %.1f, \"vdpbf16ps_peak_gflops\": %.1f, \"vpdpbusd_peak_gops\": %.1f, "
+           "\"amx_bf16_peak_gflops\": %.1f, \"amx_int8_peak_gops\": %.1f, \"threads\": %d}\n",
+           peak / 1e9, peak_dpbf16 / 1e9, peak_vnni / 1e9, peak_bf16 / 1e9, peak_i8 / 1e9, threads);
     /* (M, N, K): decode, the expert GEMMs of 1024 tokens over 32 experts, encoder */
     const int64_t shapes[][3] = {
         {1, 768, 768},     {1, 3072, 768},   {1, 768, 3072},   {2, 3072, 768},     {3, 3072, 768},
-        {4, 3072, 768},    {4, 768, 3072},   {32, 768, 768},   {32, 3072, 768},    {32, 768, 3072},
-        {128, 768, 768},   {128, 3072, 768}, {128, 768, 3072}, {1024, 768, 768},   {1024, 3072, 768},
-        {1024, 768, 3072},
+        {4, 3072, 768},    {4, 768, 3072},   {8, 3072, 768},   {16, 3072, 768},    {32, 768, 768},
+        {32, 3072, 768},   {32, 768, 3072},  {128, 768, 768},  {128, 3072, 768},   {128, 768, 3072},
+        {1024, 768, 768},  {1024, 3072, 768}, {1024, 768, 3072},
     };
-    struct { const char *table; sc_dtype dt; const char *label; } cases[] = {
-        {"exact", SC_DTYPE_F32, "f32"},       {"exact", SC_DTYPE_BF16, "bf16"}, {"exact", SC_DTYPE_F16, "f16"},
-        {"exact", SC_DTYPE_I8, "i8"},         {"avx512-bf16", SC_DTYPE_BF16, "bf16dot"},
-        {"amx", SC_DTYPE_BF16, "bf16amx"},    {"amx", SC_DTYPE_I8, "i8amx"},    {"ref", SC_DTYPE_F32, "openblas"},
+    typedef void (*matmul_fn)(float *, const float *, const sc_tensor *, int64_t, sc_pool *);
+    /* table, or NULL and a kernel called directly (needs avx512-bf16's features) */
+    struct { const char *table; matmul_fn fn; sc_dtype dt; const char *label; } cases[] = {
+        {"exact", NULL, SC_DTYPE_F32, "f32"},        {"exact", NULL, SC_DTYPE_BF16, "bf16"},
+        {"exact", NULL, SC_DTYPE_F16, "f16"},        {"exact", NULL, SC_DTYPE_I8, "i8"},
+        {"avx512-bf16", NULL, SC_DTYPE_BF16, "bf16fast"},
+#if defined(__x86_64__)
+        {NULL, sc_matmul_bf16_dot, SC_DTYPE_BF16, "bf16dot"}, {NULL, sc_matmul_bf16_packed, SC_DTYPE_BF16, "bf16pk"},
+        {NULL, sc_matmul_q8_vnni, SC_DTYPE_I8, "i8dot"},      {NULL, sc_matmul_q8_packed, SC_DTYPE_I8, "i8pk"},
+        {NULL, sc_matmul_q8_fewrows, SC_DTYPE_I8, "i8few"},
+#endif
+        {"amx", NULL, SC_DTYPE_BF16, "bf16amx"},     {"amx", NULL, SC_DTYPE_I8, "i8amx"},
+        {"ref", NULL, SC_DTYPE_F32, "openblas"},
     };
     for (size_t si = 0; si < sizeof shapes / sizeof *shapes; si++) {
         int64_t M = shapes[si][0], N = shapes[si][1], K = shapes[si][2];
@@ -133,7 +154,7 @@ int main(int argc, char **argv) {
         for (int64_t i = 0; i < M * K; i++) x[i] = (float)((i * 37) % 101) / 101.0f - 0.5f;
         for (int64_t i = 0; i < N * K; i++) wf[i] = (float)((i * 53) % 97) / 97.0f - 0.5f;
         for (size_t c = 0; c < sizeof cases / sizeof *cases; c++) {
-            const sc_kernels *t = sc_kernels_select(cases[c].table);
+            const sc_kernels *t = sc_kernels_select(cases[c].table ? cases[c].table : "avx512-bf16");
             int blas = !strcmp(cases[c].label, "openblas");
 #ifndef SC_BENCH_OPENBLAS
             if (blas) continue;
@@ -158,6 +179,9 @@ int main(int argc, char **argv) {
                                 wf, (int)K, 0.0f, y, (int)N);
                 else
 #endif
+                if (cases[c].fn)
+                    cases[c].fn(y, x, &W, M, pool);
+                else
                     t->matmul(y, x, &W, M, pool);
                 double dt_s = now() - t0;
                 if (r > 0 && dt_s < best) best = dt_s; /* first run warms caches and pages */
@@ -166,13 +190,25 @@ int main(int argc, char **argv) {
             snprintf(name, sizeof name, "%s M=%lld N=%lld K=%lld", cases[c].label, (long long)M, (long long)N,
                      (long long)K);
             double flops = 2.0 * M * N * K;
-            int amx = !strcmp(cases[c].table, "amx");
-            double own = !amx ? peak : dt == SC_DTYPE_I8 ? peak_i8 : peak_bf16;
+            /* the instruction peak of what runs (tables: of their bulk path) */
+            const char *tname = cases[c].table ? cases[c].table : "avx512-bf16";
+            int amx = !strcmp(tname, "amx"), fast = !strcmp(tname, "avx512-bf16");
+            const char *pk = "fp32";
+            double own = peak;
+            if (amx) {
+                pk = dt == SC_DTYPE_I8 ? "amx_int8" : "amx_bf16";
+                own = dt == SC_DTYPE_I8 ? peak_i8 : peak_bf16;
+            } else if (dt == SC_DTYPE_I8) {
+                pk = "vpdpbusd";
+                own = peak_vnni;
+            } else if (dt == SC_DTYPE_BF16 && fast) {
+                pk = "vdpbf16ps";
+                own = peak_dpbf16;
+            }
             printf("{\"name\": \"%s\", \"table\": \"%s\", \"seconds\": %.6f, \"gflops\": %.1f, "
-                   "\"%s\": %.1f, \"weight_gbs\": %.2f",
-                   name, blas ? "openblas" : t->name, best, flops / best / 1e9,
-                   amx ? "pct_amx_peak" : "pct_fp32_peak", 100.0 * flops / best / own,
-                   (double)N * K * esize / best / 1e9);
+                   "\"pct_peak\": %.1f, \"peak\": \"%s\", \"weight_gbs\": %.2f",
+                   name, blas ? "openblas" : cases[c].fn ? "direct" : t->name, best, flops / best / 1e9,
+                   own > 0 ? 100.0 * flops / best / own : 0.0, pk, (double)N * K * esize / best / 1e9);
             double prev = lookup(compare, name);
             if (prev > 0) printf(", \"speedup_vs_compare\": %.3f", prev / best);
             printf("}\n");

@@ -10,10 +10,13 @@
  * decode cut at 4, N around 16, K around one 32-value bf16 / 64-value int8
  * step). On a CPU without AMX (or with SWITCHC_NO_AMX=1) the amx table is
  * reported "skipped (no AMX)".
+ * The packed vdpbf16ps / vpdpbusd kernels are also called directly at every
+ * M on their own edge shapes (check_packed_twin).
  * Also: quantize_rows_q8, table selection ("best", "exact"), CPU feature
  * string, SWITCHC_NO_AMX hiding AMX from `switchc info`. */
 #include "core/dtype.h"
 #include "core/pool.h"
+#include "kernels/cpu/cpu_kernels.h"
 #include "kernels/cpu_features.h"
 #include "kernels/kernels.h"
 #include "test_util.h"
@@ -160,6 +163,106 @@ static int check_amx_twin(const sc_kernels *amx, sc_dtype dt, int64_t M, int64_t
     return ok;
 }
 
+#if SC_HAVE_X86_KERNELS
+/* The packed outer-product kernels called directly, at every M (the tables
+ * use them only from some M on) and on shapes that hit their edges: tiles
+ * of 14 rows (balanced, so M = 15 gives 8 + 7), 32-column panels and
+ * 256-column work items, K chunks of 256 k-steps (1024 int8 / 512 bf16
+ * values), K not a multiple of the 4-byte step, an all-zero x row; and the
+ * int8 kernel for few rows (kind 2: y^T tiles of 28, 14 or 9 W rows for
+ * M <= 16, 32, 48 and their shorter last tiles; it hands K % 4 != 0 and
+ * M > 48 to the packed one). I8: bit-identical to sc_matmul_q8_vnni.
+ * BF16: the reference on x rounded to bf16 within 1e-5 * S (summation
+ * order only), and the reference on x itself within the bf16-compute bound
+ * 2^-8 * S + 1e-5 * S. Guard values after y must survive.
+ * kind: 0 bf16 packed, 1 i8 packed, 2 i8 few rows. */
+static int check_packed_twin(int kind, int64_t M, int64_t N, int64_t K, sc_pool *pool2) {
+    const int i8 = kind > 0;
+    const char *what = kind == 0 ? "bf16" : kind == 1 ? "i8" : "i8 few rows";
+    float *x = malloc(sizeof(float) * (size_t)(M * K)), *xr = malloc(sizeof(float) * (size_t)(M * K));
+    float *wf = malloc(sizeof(float) * (size_t)(N * K)), *scales = malloc(sizeof(float) * (size_t)N);
+    uint16_t *wb = malloc(sizeof(uint16_t) * (size_t)(N * K));
+    int8_t *wq = malloc((size_t)(N * K));
+    float *ytwin = malloc(sizeof(float) * (size_t)(M * N)), *yexact = malloc(sizeof(float) * (size_t)(M * N));
+    float *y = malloc(sizeof(float) * (size_t)(M * N + GUARD));
+    for (int64_t i = 0; i < M * K; i++) {
+        x[i] = M > 2 && i / K == 2 ? 0.0f : frand() * (i % 7 == 0 ? 8.0f : 1.0f); /* row 2: all zero */
+        xr[i] = sc_bf16_to_f32(sc_f32_to_bf16(x[i]));
+    }
+    for (int64_t i = 0; i < N * K; i++) wf[i] = frand();
+    sc_tensor W = {.dtype = i8 ? SC_DTYPE_I8 : SC_DTYPE_BF16, .ndim = 2, .shape = {N, K}};
+    if (i8) {
+        sc_quantize_rows_q8_ref(wq, scales, wf, N, K);
+        W.data = wq;
+        W.scales = scales;
+        sc_matmul_q8_vnni(ytwin, x, &W, M, NULL);
+    } else {
+        for (int64_t i = 0; i < N * K; i++) wb[i] = sc_f32_to_bf16(wf[i]);
+        W.data = wb;
+        sc_matmul_ref(ytwin, xr, &W, M, NULL);
+        sc_matmul_ref(yexact, x, &W, M, NULL);
+    }
+    int ok = 1;
+    for (int run = 0; run < 2 && ok; run++) {
+        for (int64_t i = 0; i < M * N; i++) y[i] = NAN;
+        for (int i = 0; i < GUARD; i++) y[M * N + i] = GUARD_VAL;
+        if (kind == 2) sc_matmul_q8_fewrows(y, x, &W, M, run ? pool2 : NULL);
+        else if (kind == 1) sc_matmul_q8_packed(y, x, &W, M, run ? pool2 : NULL);
+        else sc_matmul_bf16_packed(y, x, &W, M, run ? pool2 : NULL);
+        for (int i = 0; i < GUARD; i++) ok &= y[M * N + i] == GUARD_VAL;
+        if (!ok) fprintf(stderr, "packed %s M=%lld N=%lld K=%lld: guard overwritten\n", what, (long long)M,
+                         (long long)N, (long long)K);
+        for (int64_t m = 0; m < M && ok; m++)
+            for (int64_t n = 0; n < N && ok; n++) {
+                const int64_t e = m * N + n;
+                if (i8) {
+                    ok = y[e] == ytwin[e];
+                } else {
+                    double S = 0, Sx = 0;
+                    for (int64_t k = 0; k < K; k++) {
+                        double w = sc_bf16_to_f32(wb[n * K + k]);
+                        S += fabs((double)xr[m * K + k] * w);
+                        Sx += fabs((double)x[m * K + k] * w);
+                    }
+                    ok = fabs((double)y[e] - ytwin[e]) <= 1e-5 * S + 1e-30 &&
+                         fabs((double)y[e] - yexact[e]) <= Sx / 256.0 + 1e-5 * Sx + 1e-30;
+                }
+                if (!ok)
+                    fprintf(stderr, "packed %s M=%lld N=%lld K=%lld pool=%d: y[%lld,%lld]=%.9g twin=%.9g\n",
+                            what, (long long)M, (long long)N, (long long)K, run, (long long)m, (long long)n, y[e],
+                            ytwin[e]);
+            }
+    }
+    free(x); free(xr); free(wf); free(scales); free(wb); free(wq); free(ytwin); free(yexact); free(y);
+    return ok;
+}
+
+static void test_packed_kernels(sc_pool *pool2) {
+    const sc_cpu_features *f = sc_cpu_features_get();
+    if (!sc_cpu_has_avx512(f) || !f->avx512_vnni || !f->avx512_bf16) {
+        printf("packed kernels: skipped (no AVX512-VNNI/BF16)\n");
+        return;
+    }
+    static const int64_t shapes[][3] = {
+        {1, 100, 257}, {2, 33, 65},    {3, 17, 7},      {4, 300, 1025},   {5, 1, 1},     {5, 17, 3},
+        {13, 31, 4},   {14, 32, 63},   {15, 33, 64},    {16, 100, 65},    {28, 64, 129}, {29, 257, 257},
+        {33, 300, 1025}, {43, 65, 2100}, {100, 600, 77}, {128, 40, 513},  {5, 260, 1100}, {70, 33, 4097},
+        /* few rows: K % 4 == 0, M up to 48, N not a multiple of the tile */
+        {1, 28, 8},    {9, 57, 64},    {16, 29, 768},   {17, 57, 3072},   {32, 300, 768}, {47, 100, 128},
+        {48, 31, 4},   {49, 30, 64},
+    };
+    for (int kind = 0; kind < 3; kind++) {
+        int ok = 1, runs = 0;
+        for (size_t s = 0; s < sizeof shapes / sizeof *shapes; s++, runs += 2)
+            ok &= check_packed_twin(kind, shapes[s][0], shapes[s][1], shapes[s][2], pool2);
+        CHECKF(ok, "%s kernel vs its twin", kind == 0 ? "packed bf16" : kind == 1 ? "packed i8" : "i8 few rows");
+        printf("%s vs %s: %d shapes %s\n", kind == 0 ? "packed bf16" : kind == 1 ? "packed i8" : "i8 few rows",
+               kind ? "avx512-vnni dot kernel (bitwise)" : "ref on bf16 x, bf16 bound vs ref", runs,
+               ok ? "ok" : "FAILED");
+    }
+}
+#endif
+
 /* `switchc info` with SWITCHC_NO_AMX=1 lists amx as unsupported and selects a
  * non-AMX table; without it, amx is selected exactly when this process sees AMX. */
 static void test_no_amx_env(int have_amx) {
@@ -204,7 +307,10 @@ int main(void) {
     int have_amx = f->amx_tile && f->amx_bf16 && f->amx_int8 && f->avx512_vnni && f->avx512_bf16;
     CHECK(have_amx == (sc_kernels_select("amx") != NULL));
     CHECK(!have_amx || !strcmp(sc_kernels_best()->name, "amx"));
-    CHECK(have_amx || sc_kernels_best() == sc_kernels_exact());
+    /* without AMX, AVX512-BF16 + VNNI make "avx512-bf16" the best table (bf16 compute for M > 4) */
+    int have_bf16 = sc_kernels_select("avx512-bf16") != NULL;
+    CHECK(have_amx || !have_bf16 || !strcmp(sc_kernels_best()->name, "avx512-bf16"));
+    CHECK(have_amx || have_bf16 || sc_kernels_best() == sc_kernels_exact());
     if (!have_amx) printf("table amx: skipped (no AMX%s)\n", getenv("SWITCHC_NO_AMX") ? ", SWITCHC_NO_AMX set" : "");
     test_no_amx_env(have_amx);
     test_quantize();
@@ -269,6 +375,9 @@ int main(void) {
                runs + 2, ok ? "ok" : "FAILED");
     }
     if (!amx) printf("amx twin checks: skipped (no AMX)\n");
+#if SC_HAVE_X86_KERNELS
+    test_packed_kernels(pool2);
+#endif
     sc_pool_free(pool2);
     TEST_MAIN_END();
 }

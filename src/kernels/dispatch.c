@@ -1,11 +1,19 @@
 /* Kernel tables and their selection by CPU features. Each table's matmul
  * dispatches on the weight dtype; a dtype a table has no fast kernel for
- * goes to the reference. The "amx" table also dispatches on M: BF16 weights
- * use the tiles above AMX_BF16_MIN_M rows and keep decode (M <= 4, up to 4
- * beams) on the fp32-exact row kernel; I8 weights use the tiles from
- * M = 2 on: the AMX and VNNI kernels give bit-identical results, AMX was
- * faster for M >= 2 and as fast at M = 1 with W from memory, but VNNI was
- * faster at M = 1 with W in L2 (bench/README.md). */
+ * goes to the reference. Tables also dispatch on M (bench/README.md has
+ * the measurements behind each cut):
+ *  - "amx": BF16 weights use the tiles above AMX_BF16_MIN_M rows and keep
+ *    decode (M <= 4, up to 4 beams) on the fp32-exact row kernel; I8
+ *    weights use the tiles from M = 2 on: the AMX and VNNI kernels give
+ *    bit-identical results, AMX was faster for M >= 2 and as fast at M = 1
+ *    with W from memory, but VNNI was faster at M = 1 with W in L2.
+ *  - "avx512-bf16": BF16 weights as "amx" does at M <= 4; above, vdpbf16ps
+ *    in dot form up to PACKED_BF16_MIN_M rows, packed tiles from there.
+ *  - every table with VNNI: I8 weights in dot form below PACKED_I8_MIN_M
+ *    rows (W read in place; packing W per call costs more than it saves
+ *    for a handful of rows), packed tiles from there, except for
+ *    FEWROWS_I8_MIN_M to 48 rows (an expert's share of a batch), where
+ *    y^T tiles read W in place; all bit-identical. */
 #include "kernels/cpu/cpu_kernels.h"
 #include "kernels/cpu_features.h"
 #include "kernels/kernels.h"
@@ -17,6 +25,10 @@
  * kernel, and I8 weights on the VNNI kernel. */
 #define AMX_BF16_MIN_M 4
 #define AMX_I8_MIN_M 1
+/* From this many rows on, the packed vdpbf16ps / vpdpbusd tiles. */
+#define PACKED_BF16_MIN_M 16
+#define PACKED_I8_MIN_M 9
+#define FEWROWS_I8_MIN_M 16
 
 static const sc_kernels ref_table = {
     .name = "ref",
@@ -36,12 +48,16 @@ static void matmul_avx512(float *y, const float *x, const sc_tensor *W, int64_t 
 }
 
 static void matmul_avx512_vnni(float *y, const float *x, const sc_tensor *W, int64_t M, sc_pool *pool) {
-    if (W->dtype == SC_DTYPE_I8) sc_matmul_q8_vnni(y, x, W, M, pool);
+    /* sc_matmul_q8_fewrows hands M > 48 (and K % 4 != 0) to the packed kernel */
+    if (W->dtype == SC_DTYPE_I8 && M >= FEWROWS_I8_MIN_M) sc_matmul_q8_fewrows(y, x, W, M, pool);
+    else if (W->dtype == SC_DTYPE_I8 && M >= PACKED_I8_MIN_M) sc_matmul_q8_packed(y, x, W, M, pool);
+    else if (W->dtype == SC_DTYPE_I8) sc_matmul_q8_vnni(y, x, W, M, pool);
     else matmul_avx512(y, x, W, M, pool);
 }
 
 static void matmul_avx512_bf16(float *y, const float *x, const sc_tensor *W, int64_t M, sc_pool *pool) {
-    if (W->dtype == SC_DTYPE_BF16) sc_matmul_bf16_dot(y, x, W, M, pool);
+    if (W->dtype == SC_DTYPE_BF16 && M >= PACKED_BF16_MIN_M) sc_matmul_bf16_packed(y, x, W, M, pool);
+    else if (W->dtype == SC_DTYPE_BF16 && M > AMX_BF16_MIN_M) sc_matmul_bf16_dot(y, x, W, M, pool);
     else matmul_avx512_vnni(y, x, W, M, pool);
 }
 
@@ -52,6 +68,9 @@ static void matmul_amx(float *y, const float *x, const sc_tensor *W, int64_t M, 
 }
 
 #define FP32_IMPL "avx512 fp32 (decode: row streaming; F32 W and 16-48 rows: W in place; else 14x32 tile, packed W)"
+#define VNNI_IMPL                                                                                      \
+    "avx512-vnni int8 (x quantized per row, vpdpbusd; M < 9: dot form; 16-48 rows: W in place, y^T tiles; " \
+    "else 14x32 tile, packed W)"
 static const sc_kernels avx512_table = {
     .name = "avx512",
     .matmul = matmul_avx512,
@@ -64,16 +83,16 @@ static const sc_kernels avx512_vnni_table = {
     .matmul = matmul_avx512_vnni,
     .quantize_rows_q8 = sc_quantize_rows_q8_ref,
     .matmul_impl = {[SC_DTYPE_F32] = FP32_IMPL, [SC_DTYPE_BF16] = FP32_IMPL " bf16 widened exactly",
-                    [SC_DTYPE_F16] = FP32_IMPL " f16 widened exactly",
-                    [SC_DTYPE_I8] = "avx512-vnni int8 (x quantized per row, vpdpbusd)"},
+                    [SC_DTYPE_F16] = FP32_IMPL " f16 widened exactly", [SC_DTYPE_I8] = VNNI_IMPL},
 };
 static const sc_kernels avx512_bf16_table = {
     .name = "avx512-bf16",
     .matmul = matmul_avx512_bf16,
     .quantize_rows_q8 = sc_quantize_rows_q8_ref,
-    .matmul_impl = {[SC_DTYPE_F32] = FP32_IMPL, [SC_DTYPE_BF16] = "avx512-bf16 vdpbf16ps (x rounded to bf16)",
-                    [SC_DTYPE_F16] = FP32_IMPL " f16 widened exactly",
-                    [SC_DTYPE_I8] = "avx512-vnni int8 (x quantized per row, vpdpbusd)"},
+    .matmul_impl = {[SC_DTYPE_F32] = FP32_IMPL,
+                    [SC_DTYPE_BF16] = "avx512-bf16 vdpbf16ps (x rounded to bf16) for M > 4: 14x32 tile, packed W from "
+                                      "M = 16, dot form below; M <= 4: avx512 fp32, bf16 widened exactly",
+                    [SC_DTYPE_F16] = FP32_IMPL " f16 widened exactly", [SC_DTYPE_I8] = VNNI_IMPL},
 };
 static const sc_kernels amx_table = {
     .name = "amx",
@@ -125,9 +144,13 @@ const sc_kernels *sc_kernels_exact(void) {
     return &ref_table;
 }
 
+/* Where AMX is missing (or hidden) but AVX512-BF16 and VNNI are there:
+ * "avx512-bf16", bf16 compute for M > 4 like "amx". */
 const sc_kernels *sc_kernels_best(void) {
 #if SC_HAVE_X86_KERNELS
-    if (has_amx(sc_cpu_features_get())) return &amx_table;
+    const sc_cpu_features *f = sc_cpu_features_get();
+    if (has_amx(f)) return &amx_table;
+    if (sc_cpu_has_avx512(f) && f->avx512_vnni && f->avx512_bf16) return &avx512_bf16_table;
 #endif
     return sc_kernels_exact();
 }

@@ -34,14 +34,16 @@ const sc_kernels *sc_kernels_ref(void);
  * which computes BF16 weights in bf16 (x rounded to bf16) for M > 4 (decode,
  * M <= 4, stays fp32-exact) and quantizes x for I8 weights (AMX for M > 1,
  * VNNI at M = 1, bit-identical); F32 and F16 weights stay fp32-exact.
- * Without AMX it is the same as sc_kernels_exact(). */
+ * Without AMX but with AVX512-BF16 and VNNI it is "avx512-bf16": the same
+ * split with vdpbf16ps for BF16 weights (M > 4) and VNNI for I8. Otherwise
+ * it is the same as sc_kernels_exact(). */
 const sc_kernels *sc_kernels_best(void);
 /* The fastest table whose F32, BF16 and F16 paths are fp32 compute (16-bit
  * weights widened exactly, x never rounded): for fidelity checks against
  * fp32 references. Only I8 weights quantize x. */
 const sc_kernels *sc_kernels_exact(void);
 /* A table by name: "ref", "avx512", "avx512-vnni", "avx512-bf16" (BF16 weights
- * via vdpbf16ps: x rounded to bf16, faster, less exact), "amx" (AMX tiles for
+ * via vdpbf16ps for M > 4: x rounded to bf16, less exact), "amx" (AMX tiles for
  * BF16 weights when M > 4, bf16 compute, and for I8 weights), or the aliases "best" and
  * "exact". NULL if the name is unknown or this CPU lacks what the table
  * needs. The environment variable SWITCHC_NO_AMX=1 hides AMX (see

@@ -27,6 +27,15 @@ void sc_matmul_f32_avx512(float *y, const float *x, const sc_tensor *W, int64_t 
 void sc_matmul_q8_vnni(float *y, const float *x, const sc_tensor *W, int64_t M, sc_pool *pool);
 /* BF16 weights; activations rounded to bf16, vdpbf16ps (bf16-compute path). */
 void sc_matmul_bf16_dot(float *y, const float *x, const sc_tensor *W, int64_t M, sc_pool *pool);
+/* The same two as packed register tiles (packed_tiles.h), correct for any
+ * M, faster than the dot forms from about 9 (int8) or 16 (bf16) rows: the
+ * int8 one is bit-identical to sc_matmul_q8_vnni, the bf16 one rounds x as
+ * sc_matmul_bf16_dot does (same error bound). */
+void sc_matmul_q8_packed(float *y, const float *x, const sc_tensor *W, int64_t M, sc_pool *pool);
+void sc_matmul_bf16_packed(float *y, const float *x, const sc_tensor *W, int64_t M, sc_pool *pool);
+/* I8 weights, M <= 48 and K % 4 == 0 (else it calls sc_matmul_q8_packed):
+ * W read in place, y^T tiles; bit-identical to sc_matmul_q8_vnni. */
+void sc_matmul_q8_fewrows(float *y, const float *x, const sc_tensor *W, int64_t M, sc_pool *pool);
 /* BF16 weights on AMX tiles (tdpbf16ps): x rounded to bf16, fp32 sums. Any
  * M >= 1 is correct, but it pays off only for M > 4 (the caller routes
  * decode elsewhere). Needs AMX-TILE/BF16 (permission granted) and AVX512-BF16. */

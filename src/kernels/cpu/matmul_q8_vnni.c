@@ -13,8 +13,10 @@
  *
  * Blocking: dot form, 4 W rows x 4 x rows of accumulators, 64 bytes of K per
  * step; a task owns a block of N and walks x in chunks of 32 rows so the W
- * rows (4 x K bytes) stay in L1 and the x chunk in L2. Leaves out a packed
- * tile kernel and AMX-INT8. */
+ * rows (4 x K bytes) stay in L1 and the x chunk in L2. W is read in place,
+ * which is what makes it the faster form below 9 rows; from there
+ * matmul_q8_packed.c and matmul_q8_fewrows.c win (same bits). Leaves out
+ * AMX-INT8. */
 #include "kernels/cpu/cpu_kernels.h"
 #include "kernels/cpu/dot_tiles.h"
 #include "kernels/cpu/quantize_x.h"
