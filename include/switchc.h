@@ -194,9 +194,10 @@ typedef struct sc_model_params {
     const char *kernels;        /* NULL = best for this CPU ("amx" where the CPU has
                                    AMX: BF16 weights then compute with x rounded to
                                    bf16 for M > 4 rows, I8 on int8 tiles; else
-                                   "avx512-bf16" where it has AVX512-BF16 and VNNI:
-                                   the same with vdpbf16ps; else "avx512-vnni" or
-                                   "avx512"); "exact" = the best table whose
+                                   "avx512-bf16" where it has AVX512-BF16 and VNNI
+                                   and vdpbf16ps runs at twice the fp32 FMA rate
+                                   (AMD Zen 4/5): the same with vdpbf16ps; else
+                                   "avx512-vnni" or "avx512"); "exact" = the best table whose
                                    F32/BF16/F16 paths are fp32 arithmetic; or a table:
                                    "ref", "avx512", "avx512-vnni", "avx512-bf16"
                                    (bf16 compute), "amx". SWITCHC_NO_AMX=1 in the

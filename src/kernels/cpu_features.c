@@ -58,6 +58,9 @@ static void detect(sc_cpu_features *f) {
     f->avx512_vnni = f->avx512f && ((c7 >> 11) & 1);
     f->avx512_fp16 = f->avx512f && ((d7 >> 23) & 1);
     f->avx512_bf16 = f->avx512f && ((a71 >> 5) & 1);
+    unsigned int vb, vc, vd;
+    __cpuid(0, a, vb, vc, vd);
+    f->fast_bf16_dot = f->avx512_bf16 && vb == 0x68747541u && vd == 0x69746e65u && vc == 0x444d4163u; /* "AuthenticAMD" */
     bool amx_bf16 = (d7 >> 22) & 1, amx_tile = (d7 >> 24) & 1, amx_int8 = (d7 >> 25) & 1;
     const char *no_amx = getenv("SWITCHC_NO_AMX");
     bool hidden = no_amx && *no_amx && strcmp(no_amx, "0") != 0;

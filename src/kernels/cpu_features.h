@@ -18,6 +18,11 @@ typedef struct sc_cpu_features {
     bool avx512f, avx512bw, avx512vl, avx512dq;
     bool avx512_vnni, avx512_bf16, avx512_fp16;
     bool amx_tile, amx_bf16, amx_int8; /* usable: CPU, OS and permission */
+    /* vdpbf16ps issues at the fp32 FMA rate (2 x its flop/s): AMD Zen 4/5.
+     * Intel cores issue it at half that, i.e. no faster than widening bf16
+     * to fp32 and using FMAs (bench/README.md), so the default table only
+     * computes in bf16 without AMX where this is set. */
+    bool fast_bf16_dot;
 } sc_cpu_features;
 
 /* Detected on the first call; thread-safe. */

@@ -150,7 +150,7 @@ const sc_kernels *sc_kernels_best(void) {
 #if SC_HAVE_X86_KERNELS
     const sc_cpu_features *f = sc_cpu_features_get();
     if (has_amx(f)) return &amx_table;
-    if (sc_cpu_has_avx512(f) && f->avx512_vnni && f->avx512_bf16) return &avx512_bf16_table;
+    if (sc_cpu_has_avx512(f) && f->avx512_vnni && f->avx512_bf16 && f->fast_bf16_dot) return &avx512_bf16_table;
 #endif
     return sc_kernels_exact();
 }

@@ -34,9 +34,12 @@ const sc_kernels *sc_kernels_ref(void);
  * which computes BF16 weights in bf16 (x rounded to bf16) for M > 4 (decode,
  * M <= 4, stays fp32-exact) and quantizes x for I8 weights (AMX for M > 1,
  * VNNI at M = 1, bit-identical); F32 and F16 weights stay fp32-exact.
- * Without AMX but with AVX512-BF16 and VNNI it is "avx512-bf16": the same
- * split with vdpbf16ps for BF16 weights (M > 4) and VNNI for I8. Otherwise
- * it is the same as sc_kernels_exact(). */
+ * Without AMX but with AVX512-BF16 and VNNI, on a core that issues
+ * vdpbf16ps at the fp32 FMA rate (cpu_features.h: fast_bf16_dot), it is
+ * "avx512-bf16": the same split with vdpbf16ps for BF16 weights (M > 4) and
+ * VNNI for I8. Otherwise it is the same as sc_kernels_exact() (on Intel
+ * cores vdpbf16ps has half that rate, and widening bf16 to fp32 FMAs was
+ * faster: bench/README.md). */
 const sc_kernels *sc_kernels_best(void);
 /* The fastest table whose F32, BF16 and F16 paths are fp32 compute (16-bit
  * weights widened exactly, x never rounded): for fidelity checks against
