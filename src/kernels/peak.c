@@ -118,16 +118,16 @@ static SC_TARGET_AMX double loop_amx(int i8, long iters) {
 static double loop_amx_bf16(long iters) { return loop_amx(0, iters); }
 static double loop_amx_int8(long iters) { return loop_amx(1, iters); }
 
-/* The loop and its iterations per burst (~1 ms), or NULL if unsupported. */
+/* The loop and its iterations per burst (0.25-1 ms), or NULL if unsupported. */
 static double (*loop_for(sc_peak_kind k, long *iters))(long) {
     const sc_cpu_features *f = sc_cpu_features_get();
     if (!sc_cpu_has_avx512(f)) return NULL;
     switch (k) {
-    case SC_PEAK_FP32_FMA: *iters = 20000; return loop_fp32;
-    case SC_PEAK_BF16_DOT: *iters = 20000; return f->avx512_bf16 ? loop_bf16 : NULL;
-    case SC_PEAK_INT8_VNNI: *iters = 20000; return f->avx512_vnni ? loop_vnni : NULL;
-    case SC_PEAK_AMX_BF16: *iters = 5000; return f->amx_tile && f->amx_bf16 ? loop_amx_bf16 : NULL;
-    case SC_PEAK_AMX_INT8: *iters = 5000; return f->amx_tile && f->amx_int8 ? loop_amx_int8 : NULL;
+    case SC_PEAK_FP32_FMA: *iters = 100000; return loop_fp32;
+    case SC_PEAK_BF16_DOT: *iters = 100000; return f->avx512_bf16 ? loop_bf16 : NULL;
+    case SC_PEAK_INT8_VNNI: *iters = 100000; return f->avx512_vnni ? loop_vnni : NULL;
+    case SC_PEAK_AMX_BF16: *iters = 20000; return f->amx_tile && f->amx_bf16 ? loop_amx_bf16 : NULL;
+    case SC_PEAK_AMX_INT8: *iters = 20000; return f->amx_tile && f->amx_int8 ? loop_amx_int8 : NULL;
     default: return NULL;
     }
 }
