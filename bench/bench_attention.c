@@ -22,11 +22,7 @@
 
 #include "peak_loops.h"
 
-#if defined(__x86_64__)
-static double fp32_peak(void) { return peak_best(peak_fp32_fma, 1000000, 20); }
-#else
-static double fp32_peak(void) { return 0; }
-#endif
+static double fp32_peak(void) { return peak_core(SC_PEAK_FP32_FMA); }
 
 #define SEQS 8
 

@@ -37,63 +37,10 @@
 
 #define now peak_now
 
-#if defined(__x86_64__)
-static double fp32_peak(void) { return peak_best(peak_fp32_fma, 1000000, 20); }
-static double bf16dot_peak(void) { return sc_cpu_features_get()->avx512_bf16 ? peak_best(peak_bf16_dot, 1000000, 20) : 0; }
-static double vnni_peak(void) { return sc_cpu_features_get()->avx512_vnni ? peak_best(peak_vnni_int8, 1000000, 20) : 0; }
-
-/* AMX tile peak of one core: 4 independent C tiles fed by 2 A and 2 B tiles
- * (the kernels' own blocking) without memory traffic; flop (or int8 op) per
- * second. tdpbf16ps: 16 x 16 x 32 x 2 flop, tdpbssd: 16 x 16 x 64 x 2 op. */
-__attribute__((target("amx-tile,amx-bf16,amx-int8"))) static double amx_burst(int i8, long iters) {
-    struct {
-        uint8_t palette, start_row, reserved[14];
-        uint16_t colsb[16];
-        uint8_t rows[16];
-    } cfg;
-    memset(&cfg, 0, sizeof cfg);
-    cfg.palette = 1;
-    for (int t = 0; t < 8; t++) {
-        cfg.colsb[t] = 64;
-        cfg.rows[t] = 16;
-    }
-    static _Alignas(64) uint8_t src[1024];
-    __asm__ volatile("ldtilecfg %0" ::"m"(cfg));
-    __asm__ volatile("tileloadd (%0,%1,1), %%tmm4\n\ttileloadd (%0,%1,1), %%tmm5\n\t"
-                     "tileloadd (%0,%1,1), %%tmm6\n\ttileloadd (%0,%1,1), %%tmm7\n\t"
-                     "tilezero %%tmm0\n\ttilezero %%tmm1\n\ttilezero %%tmm2\n\ttilezero %%tmm3" ::"r"(src),
-                     "r"((int64_t)64)
-                     : "memory");
-    double t = peak_now();
-    if (i8)
-        for (long i = 0; i < iters; i++)
-            __asm__ volatile("tdpbssd %tmm6, %tmm4, %tmm0\n\ttdpbssd %tmm7, %tmm4, %tmm1\n\t"
-                             "tdpbssd %tmm6, %tmm5, %tmm2\n\ttdpbssd %tmm7, %tmm5, %tmm3");
-    else
-        for (long i = 0; i < iters; i++)
-            __asm__ volatile("tdpbf16ps %tmm6, %tmm4, %tmm0\n\ttdpbf16ps %tmm7, %tmm4, %tmm1\n\t"
-                             "tdpbf16ps %tmm6, %tmm5, %tmm2\n\ttdpbf16ps %tmm7, %tmm5, %tmm3");
-    t = peak_now() - t;
-    __asm__ volatile("tilerelease" ::: "memory");
-    return 4.0 * 16 * 16 * (i8 ? 64 : 32) * 2 * (double)iters / t;
-}
-
-static double amx_peak(int i8) {
-    const sc_cpu_features *f = sc_cpu_features_get();
-    if (!f->amx_tile || !f->amx_bf16 || !f->amx_int8) return 0;
-    double best = 0;
-    for (int r = 0; r < 20; r++) {
-        double v = amx_burst(i8, 50000);
-        if (v > best) best = v;
-    }
-    return best;
-}
-#else
-static double fp32_peak(void) { return 0; }
-static double bf16dot_peak(void) { return 0; }
-static double vnni_peak(void) { return 0; }
-static double amx_peak(int i8) { return 0; }
-#endif
+static double fp32_peak(void) { return peak_core(SC_PEAK_FP32_FMA); }
+static double bf16dot_peak(void) { return peak_core(SC_PEAK_BF16_DOT); }
+static double vnni_peak(void) { return peak_core(SC_PEAK_INT8_VNNI); }
+static double amx_peak(int i8) { return peak_core(i8 ? SC_PEAK_AMX_INT8 : SC_PEAK_AMX_BF16); }
 
 static double lookup(const char *file, const char *name) {
     FILE *f = file ? fopen(file, "r") : NULL;

@@ -26,6 +26,10 @@
 
 #include "peak_loops.h"
 
+#if defined(__x86_64__)
+#include <immintrin.h>
+#endif
+
 #define LAYERS 12
 #define D 768
 #define DFF 3072
@@ -112,11 +116,10 @@ int main(int argc, char **argv) {
     sc_pool *pool = threads > 1 ? sc_pool_create(threads) : NULL;
     const sc_cpu_features *f = sc_cpu_features_get();
     double fp32 = 0, bf16 = 0, vnni = 0;
-#if defined(__x86_64__)
-    if (f->avx512f && f->fma) fp32 = peak_best(peak_fp32_fma, 1000000, 20) * threads;
-    if (f->avx512_bf16) bf16 = peak_best(peak_bf16_dot, 1000000, 20) * threads;
-    if (f->avx512_vnni) vnni = peak_best(peak_vnni_int8, 1000000, 20) * threads;
-#endif
+    (void)f;
+    fp32 = peak_core(SC_PEAK_FP32_FMA) * threads;
+    bf16 = peak_core(SC_PEAK_BF16_DOT) * threads;
+    vnni = peak_core(SC_PEAK_INT8_VNNI) * threads;
     double bw = read_bw(pool);
     printf("{\"threads\": %d, \"experts\": %d, \"fp32_peak_gflops\": %.1f, \"bf16_dot_peak_gflops\": %.1f, "
            "\"vnni_peak_gops\": %.1f, \"read_gbs\": %.2f}\n",

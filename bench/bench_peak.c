@@ -1,8 +1,9 @@
 /* Register-bound peaks of one core and memory read bandwidth, as JSON:
  * fp32 FMA (vfmadd231ps), AVX512-BF16 dot (vdpbf16ps, 64 flop each),
- * VNNI int8 dot (vpdpbusd, 128 op each), and read bandwidth of a 256 MiB
- * buffer with 1 and 2 threads (and of L3- and L2-sized buffers). Instructions
- * the CPU lacks report null. The peak loops are in peak_loops.h. */
+ * VNNI int8 dot (vpdpbusd, 128 op each), AMX bf16 and int8 tiles, and read
+ * bandwidth of a 256 MiB buffer with 1 and 2 threads (and of L3- and
+ * L2-sized buffers). Instructions the CPU lacks report null. The peak loops
+ * are the library's (src/kernels/peak.h). */
 #include "core/pool.h"
 #include "kernels/cpu_features.h"
 
@@ -14,9 +15,11 @@
 
 #include "peak_loops.h"
 
-#define now peak_now
+#if defined(__x86_64__)
+#include <immintrin.h>
+#endif
 
-#define ITERS 20000000L
+#define now peak_now
 
 typedef struct {
     const uint64_t *buf;
@@ -72,12 +75,8 @@ int main(void) {
     const sc_cpu_features *f = sc_cpu_features_get();
     char feat[256];
     sc_cpu_features_string(f, feat, sizeof feat);
-    double fp32 = 0, bf16 = 0, vnni = 0;
-#if defined(__x86_64__)
-    if (f->avx512f && f->fma) fp32 = peak_best(peak_fp32_fma, ITERS / 20, 20);
-    if (f->avx512_bf16) bf16 = peak_best(peak_bf16_dot, ITERS / 20, 20);
-    if (f->avx512_vnni) vnni = peak_best(peak_vnni_int8, ITERS / 20, 20);
-#endif
+    double fp32 = peak_core(SC_PEAK_FP32_FMA), bf16 = peak_core(SC_PEAK_BF16_DOT), vnni = peak_core(SC_PEAK_INT8_VNNI);
+    double amx_bf16 = peak_core(SC_PEAK_AMX_BF16), amx_int8 = peak_core(SC_PEAK_AMX_INT8);
     size_t n = (size_t)256 << 20 >> 3;
     uint64_t *buf = malloc(n * 8);
     if (!buf) return 1;
@@ -95,6 +94,10 @@ int main(void) {
     else printf("\"avx512_bf16_gflops_per_core\": null, ");
     if (vnni > 0) printf("\"vnni_int8_gops_per_core\": %.1f, ", vnni / 1e9);
     else printf("\"vnni_int8_gops_per_core\": null, ");
+    if (amx_bf16 > 0) printf("\"amx_bf16_gflops_per_core\": %.1f, ", amx_bf16 / 1e9);
+    else printf("\"amx_bf16_gflops_per_core\": null, ");
+    if (amx_int8 > 0) printf("\"amx_int8_gops_per_core\": %.1f, ", amx_int8 / 1e9);
+    else printf("\"amx_int8_gops_per_core\": null, ");
     printf("\"read_gbs_1thread\": %.2f, \"read_gbs_2threads\": %.2f, \"l3_read_gbs_1thread\": %.2f, "
            "\"l3_read_gbs_2threads\": %.2f, \"l2_read_gbs_1thread\": %.2f, \"l2_read_gbs_2threads\": %.2f}\n",
            bw1 / 1e9, bw2 / 1e9, l3_1 / 1e9, l3_2 / 1e9, l2_1 / 1e9, l2_2 / 1e9);
