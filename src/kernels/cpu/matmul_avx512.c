@@ -37,6 +37,12 @@ enum { DT_F32, DT_BF16, DT_F16 };
 
 /* 16 weights at w[idx..] (masked) widened to fp32. */
 static SC_AI SC_TARGET_AVX512 __m512 load_w(const void *w, int dt, int64_t idx, __mmask16 m) {
+    if (m == 0xffff) { /* compile-time full: plain loads */
+        if (dt == DT_F32) return _mm512_loadu_ps((const float *)w + idx);
+        __m256i h = _mm256_loadu_si256((const __m256i *)((const uint16_t *)w + idx));
+        if (dt == DT_BF16) return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
+        return _mm512_cvtph_ps(h);
+    }
     if (dt == DT_F32) return _mm512_maskz_loadu_ps(m, (const float *)w + idx);
     __m256i h = _mm256_maskz_loadu_epi16(m, (const uint16_t *)w + idx);
     if (dt == DT_BF16) return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
@@ -118,7 +124,16 @@ static SC_TARGET_AVX512 void decode_f16(float *y, const float *x, const void *w,
 /* Packs W[n0..n0+32, k0..k0+kc] (rows >= N as zeros) into dst[kc][32]. */
 static SC_AI SC_TARGET_AVX512 void pack_panel(float *dst, const void *w, int dt, int64_t N, int64_t K,
                                               int64_t n0, int64_t k0, int64_t kc) {
-    for (int64_t k = 0; k < kc; k += 16) {
+    int64_t k = 0;
+    if (n0 + NR <= N) /* whole 16 x 16 blocks: no masks, no row checks (at M = 128 packing is ~10%) */
+        for (; k + 16 <= kc; k += 16)
+            for (int h = 0; h < 2; h++) {
+                __m512 r[16];
+                for (int i = 0; i < 16; i++) r[i] = load_w(w, dt, (n0 + 16 * h + i) * K + k0 + k, 0xffff);
+                sc_transpose16(r);
+                for (int c = 0; c < 16; c++) _mm512_store_ps(dst + (k + c) * NR + 16 * h, r[c]);
+            }
+    for (; k < kc; k += 16) {
         __mmask16 m = tail_mask(kc - k);
         int64_t kn = kc - k < 16 ? kc - k : 16;
         for (int h = 0; h < 2; h++) {
@@ -289,16 +304,19 @@ static void gemm_packed(float *y, const float *x, const void *w, int dt, int64_t
 /* ---- few rows (SMALL_MIN..SMALL_M), F32 W: experts with a few dozen tokens ----
  * Packing W costs as much as the tile itself when only ~32 rows of x use
  * it, so here W is read in place: a tile broadcasts W[n, k] for 10 (or 8)
- * rows n straight from memory against x^T [k][32 or 48] (packed per K
- * chunk), computing y^T. At most 10 rows keeps the broadcast streams within
- * L1's ways even when the row stride is a multiple of 4 KiB. Partial sums
- * over K chunks are added into y, whose tile is scattered (R x M scalars per
- * chunk, ~3% of the FMAs). */
+ * rows n straight from memory against x^T [k][32 or 48], computing y^T. At
+ * most 10 rows keeps the broadcast streams within L1's ways even when the
+ * row stride is a multiple of 4 KiB. x^T is packed once per call (shared by
+ * the tasks) in chunks of SKC of K; partial sums over chunks are added into
+ * y, whose tile is scattered (R x M scalars per chunk). A chunk covers all
+ * of K up to 3072 (x^T then takes 576 KiB of L2 at most): each W row is
+ * then read in one sequential pass. With 512-value chunks the rows were read
+ * in 2 KiB pieces and M = 32, (N, K) = (3072, 768) ran 20-27% slower
+ * (W from memory is what bounds this path: one FMA per 16 W values per 16
+ * rows of x). */
 #define SMALL_MIN 16 /* below, the 32-wide x^T panel wastes most FMAs: packed W wins */
 #define SMALL_M 48
-#define SKC 512
-
-static _Thread_local _Alignas(64) float packed_xt[SKC * 48];
+#define SKC 3072
 
 /* y^T[n..n+R, 0..16P) over one K chunk; P = 2 (M <= 32, R <= 10) or 3
  * (M <= 48, R <= 8): 2R or 3R accumulators. */
@@ -328,28 +346,34 @@ static SC_AI SC_TARGET_AVX512 void small_tile(int P, int R, float *y, const floa
     }
 }
 
-static SC_AI SC_TARGET_AVX512 void small_rows_p(int P, float *y, const float *x, const float *w, int64_t K,
+/* xt[k][16P] = x^T over all of K (rows >= M: zero), 16 k x 16 m per
+ * transpose; chunk c of SKC values of k starts at xt + c * SKC * 16P. */
+static SC_TARGET_AVX512 void small_pack_xt(float *xt, const float *x, int64_t K, int64_t M, int P) {
+    for (int64_t k = 0; k < K; k += 16) {
+        __mmask16 km = tail_mask(K - k);
+        int64_t kn = K - k < 16 ? K - k : 16;
+        for (int h = 0; h < P; h++) {
+            __m512 r[16];
+            for (int i = 0; i < 16; i++) {
+                int64_t m = 16 * h + i;
+                r[i] = m < M ? _mm512_maskz_loadu_ps(km, x + m * K + k) : _mm512_setzero_ps();
+            }
+            sc_transpose16(r);
+            for (int64_t c = 0; c < kn; c++) _mm512_store_ps(xt + (k + c) * 16 * P + 16 * h, r[c]);
+        }
+    }
+}
+
+static SC_AI SC_TARGET_AVX512 void small_rows_p(int P, float *y, const float *xt, const float *w, int64_t K,
                                                 int64_t N, int64_t M, int64_t n0, int64_t n1) {
     const int R = P == 2 ? 10 : 8;
     for (int64_t k0 = 0; k0 < K; k0 += SKC) {
         int64_t kc = K - k0 < SKC ? K - k0 : SKC;
-        for (int64_t k = 0; k < kc; k += 16) { /* x^T chunk, 16 k x 16 m per transpose */
-            __mmask16 km = tail_mask(kc - k);
-            int64_t kn = kc - k < 16 ? kc - k : 16;
-            for (int h = 0; h < P; h++) {
-                __m512 r[16];
-                for (int i = 0; i < 16; i++) {
-                    int64_t m = 16 * h + i;
-                    r[i] = m < M ? _mm512_maskz_loadu_ps(km, x + m * K + k0 + k) : _mm512_setzero_ps();
-                }
-                sc_transpose16(r);
-                for (int64_t c = 0; c < kn; c++) _mm512_store_ps(packed_xt + (k + c) * 16 * P + 16 * h, r[c]);
-            }
-        }
+        const float *xc = xt + k0 * 16 * P;
         int64_t n = n0;
-        for (; n + R <= n1; n += R) small_tile(P, R, y, packed_xt, w, K, N, M, n, k0, kc);
+        for (; n + R <= n1; n += R) small_tile(P, R, y, xc, w, K, N, M, n, k0, kc);
         switch (n1 - n) {
-#define T(RR) case RR: small_tile(P, RR, y, packed_xt, w, K, N, M, n, k0, kc); break;
+#define T(RR) case RR: small_tile(P, RR, y, xc, w, K, N, M, n, k0, kc); break;
             T(1) T(2) T(3) T(4) T(5) T(6) T(7) T(8) T(9)
 #undef T
         default: break;
@@ -357,10 +381,10 @@ static SC_AI SC_TARGET_AVX512 void small_rows_p(int P, float *y, const float *x,
     }
 }
 
-static SC_TARGET_AVX512 void small_rows(float *y, const float *x, const float *w, int64_t K, int64_t N,
+static SC_TARGET_AVX512 void small_rows(float *y, const float *xt, const float *w, int64_t K, int64_t N,
                                         int64_t M, int64_t n0, int64_t n1) {
-    if (M <= 32) small_rows_p(2, y, x, w, K, N, M, n0, n1);
-    else small_rows_p(3, y, x, w, K, N, M, n0, n1);
+    if (M <= 32) small_rows_p(2, y, xt, w, K, N, M, n0, n1);
+    else small_rows_p(3, y, xt, w, K, N, M, n0, n1);
 }
 
 typedef struct {
@@ -369,6 +393,7 @@ typedef struct {
     const void *w;
     int dt;
     int64_t M, N, K;
+    const float *xt; /* small path: x^T */
 } job;
 
 static void decode_task(void *vctx, int task, int n_tasks) {
@@ -385,13 +410,13 @@ static void small_task(void *vctx, int task, int n_tasks) {
     const job *j = vctx;
     int64_t n0, n1;
     sc_split_range(j->N, 40, task, n_tasks, &n0, &n1); /* whole tiles of 10 or 8 rows */
-    if (n0 < n1) small_rows(j->y, j->x, j->w, j->K, j->N, j->M, n0, n1);
+    if (n0 < n1) small_rows(j->y, j->xt, j->w, j->K, j->N, j->M, n0, n1);
 }
 
 void sc_matmul_f32_avx512(float *y, const float *x, const sc_tensor *W, int64_t M, sc_pool *pool) {
     const int64_t N = W->shape[0], K = W->shape[1];
     if (M <= 0 || N <= 0) return;
-    job j = {y, x, W->data, 0, M, N, K};
+    job j = {y, x, W->data, 0, M, N, K, NULL};
     if (W->dtype == SC_DTYPE_F32) j.dt = DT_F32;
     else if (W->dtype == SC_DTYPE_BF16) j.dt = DT_BF16;
     else if (W->dtype == SC_DTYPE_F16) j.dt = DT_F16;
@@ -414,10 +439,18 @@ void sc_matmul_f32_avx512(float *y, const float *x, const sc_tensor *W, int64_t 
         return;
     }
     if (M >= SMALL_MIN && M <= SMALL_M && j.dt == DT_F32) {
-        int64_t tasks = (N + 159) / 160;
-        if (tasks > 4 * threads) tasks = 4 * threads;
-        sc_pool_run(threads > 1 ? pool : NULL, small_task, &j, threads > 1 ? (int)tasks : 1);
-        return;
+        int P = M <= 32 ? 2 : 3;
+        void *owned = NULL;
+        float *xt = sc_kernel_scratch(pool, sizeof(float) * (size_t)((K + 15) / 16 * 16) * 16 * (size_t)P, &owned);
+        if (xt) {
+            small_pack_xt(xt, x, K, M, P);
+            j.xt = xt;
+            int64_t tasks = (N + 159) / 160;
+            if (tasks > 4 * threads) tasks = 4 * threads;
+            sc_pool_run(threads > 1 ? pool : NULL, small_task, &j, threads > 1 ? (int)tasks : 1);
+            free(owned);
+            return;
+        } /* out of memory: the packed path (or the reference) */
     }
     gemm_packed(y, x, W->data, j.dt, M, N, K, pool, threads);
 }
