@@ -187,13 +187,15 @@ static void test_no_amx_env(int have_amx) {
 }
 
 /* The exact table's fp32 kernel across its blocking edges (avx512: W blocks
- * of up to 768 columns x 256 of K, x^T chunks of 3072 of K in the 16-48-row
- * path): more than one W block (the last one ragged), K over one chunk, row
- * counts at the path cuts. F32 and BF16 (widened in the same packing). */
+ * of up to 768 columns x 256 of K, or all of K up to 768 for up to 256 rows;
+ * x^T chunks of 3072 of K in the 16-48-row path): more than one W block (the
+ * last one ragged), K over one chunk, row counts at the path cuts. F32 and
+ * BF16 (widened in the same packing). */
 static void test_fp32_block_edges(sc_pool *pool2) {
     const sc_kernels *exact = sc_kernels_exact();
     static const int64_t shapes[][3] = {
         {15, 801, 300}, {16, 801, 300}, {48, 100, 3100}, {49, 801, 300}, {60, 1570, 513}, {33, 40, 6200},
+        {270, 801, 300},
     };
     int ok = 1, runs = 0;
     for (size_t i = 0; i < sizeof shapes / sizeof *shapes; i++)

@@ -230,12 +230,14 @@ typedef struct {
     const void *w;
     int dt;
     int64_t M, N, K;
-    int64_t tiles, nc, n_blocks, m_chunks;
-    float *scratch; /* per task: WB_FLOATS of W panels, then MR x KC of x */
+    int64_t tiles, nc, kc, n_blocks, m_chunks;
+    float *scratch; /* per task: WB_FLOATS of W panels, then MR x kc of x */
     _Atomic int64_t next; /* next work item */
 } gemm_job;
 
-#define TASK_FLOATS (WB_FLOATS + MR * KC)
+#define KC_TALL 768 /* K up to this is one block when M <= M_TALL */
+#define M_TALL 256
+#define TASK_FLOATS (WB_FLOATS + MR * KC_TALL)
 
 /* first row of row tile t: balanced tiles (M = 32: 11+11+10, not 14+14+4),
  * since a short tile runs its FMAs at a fraction of the full tile's rate */
@@ -245,8 +247,8 @@ static SC_TARGET_AVX512 void gemm_item(const gemm_job *j, float *wb, float *xb, 
                                        int64_t t1) {
     const int64_t N = j->N, K = j->K, na = nblk * j->nc, nb = na + j->nc < N ? na + j->nc : N;
     const int64_t panels = (nb - na + NR - 1) / NR;
-    for (int64_t k0 = 0; k0 < K; k0 += KC) {
-        int64_t kc = K - k0 < KC ? K - k0 : KC;
+    for (int64_t k0 = 0; k0 < K; k0 += j->kc) {
+        int64_t kc = K - k0 < j->kc ? K - k0 : j->kc;
         for (int64_t p = 0; p < panels; p++) pack_any(wb + p * kc * NR, j->w, j->dt, N, K, na + p * NR, k0, kc);
         for (int64_t t = t0; t < t1; t++) {
             int64_t m = tile_row(j, t);
@@ -279,8 +281,13 @@ static void gemm_packed(float *y, const float *x, const void *w, int dt, int64_t
     j.tiles = (M + MR - 1) / MR;
     /* items: W blocks of up to NC_MAX columns, narrower (not below 64) to give
      * each thread 2; row ranges too when N is still short of that */
-    int64_t want = threads > 1 ? 2 * threads : 1, nc = (N + want - 1) / want;
-    nc = nc > NC_MAX ? NC_MAX : nc < 64 ? 64 : nc;
+    int64_t want = threads > 1 ? 2 * threads : 1, nc = (N + want - 1) / want, nc_max = NC_MAX;
+    j.kc = KC;
+    if (M <= M_TALL && K <= KC_TALL) { /* few rows: all of K in one block of fewer columns (4-7% faster) */
+        j.kc = K;
+        nc_max = WB_FLOATS / K / NR * NR;
+    }
+    nc = nc > nc_max ? nc_max : nc < 64 ? 64 : nc;
     j.nc = (nc + NR - 1) / NR * NR;
     j.n_blocks = (N + j.nc - 1) / j.nc;
     j.m_chunks = 1;
