@@ -232,6 +232,7 @@ typedef struct {
     int64_t M, N, K;
     int64_t tiles, nc, kc, n_blocks, m_chunks;
     float *scratch; /* per task: WB_FLOATS of W panels, then MR x kc of x */
+    float *xp;      /* NULL, or x packed once per call: tile t of the K block at k0 at (tiles * k0 + t * kc) * MR */
     _Atomic int64_t next; /* next work item */
 } gemm_job;
 
@@ -253,12 +254,26 @@ static SC_TARGET_AVX512 void gemm_item(const gemm_job *j, float *wb, float *xb, 
         for (int64_t t = t0; t < t1; t++) {
             int64_t m = tile_row(j, t);
             int mr = (int)(tile_row(j, t + 1) - m);
-            pack_x(xb, j->x + m * K + k0, K, mr, kc);
+            const float *xt = j->xp ? j->xp + (j->tiles * k0 + t * kc) * MR : xb;
+            if (!j->xp) pack_x(xb, j->x + m * K + k0, K, mr, kc);
             for (int64_t p = 0; p < panels; p++) {
                 int64_t n = na + p * NR, cols = nb - n;
                 __mmask16 m0 = tail_mask(cols), m1 = tail_mask(cols > 16 ? cols - 16 : 0);
-                tile_any(mr, kc, xb, wb + p * kc * NR, j->y + m * N + n, N, k0 == 0, m0, m1);
+                tile_any(mr, kc, xt, wb + p * kc * NR, j->y + m * N + n, N, k0 == 0, m0, m1);
             }
+        }
+    }
+}
+
+static void pack_x_task(void *vctx, int task, int n_tasks) {
+    const gemm_job *j = vctx;
+    int64_t t0, t1;
+    sc_split_range(j->tiles, 1, task, n_tasks, &t0, &t1);
+    for (int64_t t = t0; t < t1; t++) {
+        int64_t m = tile_row(j, t);
+        for (int64_t k0 = 0; k0 < j->K; k0 += j->kc) {
+            int64_t kc = j->K - k0 < j->kc ? j->K - k0 : j->kc;
+            pack_x(j->xp + (j->tiles * k0 + t * kc) * MR, j->x + m * j->K + k0, j->K, (int)(tile_row(j, t + 1) - m), kc);
         }
     }
 }
@@ -296,13 +311,22 @@ static void gemm_packed(float *y, const float *x, const void *w, int dt, int64_t
         int64_t mc = (want + j.n_blocks - 1) / j.n_blocks;
         j.m_chunks = mc < j.tiles ? mc : j.tiles;
     }
+    /* up to M_TALL rows, x is packed once per call (it stays in L2; 2-5% faster
+     * than packing it per W block); for more it would stream from L3 at the
+     * tile's pace (M = 1024: 5% slower) */
+    size_t xp_floats = M <= M_TALL ? ((size_t)j.tiles * (size_t)K * MR + 15) / 16 * 16 : 0;
     void *owned = NULL;
-    j.scratch = sc_kernel_scratch(pool, sizeof(float) * (size_t)threads * TASK_FLOATS, &owned);
+    j.scratch = sc_kernel_scratch(pool, sizeof(float) * ((size_t)threads * TASK_FLOATS + xp_floats), &owned);
     if (!j.scratch) { /* out of memory: the reference gives the same answer */
         sc_tensor W = {.dtype = dt == DT_F32 ? SC_DTYPE_F32 : dt == DT_BF16 ? SC_DTYPE_BF16 : SC_DTYPE_F16,
                        .ndim = 2, .shape = {N, K}, .data = (void *)w};
         sc_matmul_ref(y, x, &W, M, threads > 1 ? pool : NULL);
         return;
+    }
+    if (xp_floats) {
+        j.xp = j.scratch + (size_t)threads * TASK_FLOATS;
+        int64_t tasks = j.tiles < 2 * threads ? j.tiles : 2 * threads;
+        sc_pool_run(threads > 1 ? pool : NULL, pack_x_task, &j, threads > 1 ? (int)tasks : 1);
     }
     atomic_init(&j.next, 0);
     sc_pool_run(threads > 1 ? pool : NULL, gemm_task, &j, threads);
