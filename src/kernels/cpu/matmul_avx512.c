@@ -158,6 +158,7 @@ static SC_AI SC_TARGET_AVX512 void tile(int MRc, int64_t kc, const float *xp, co
         c0[i] = first ? _mm512_setzero_ps() : _mm512_maskz_loadu_ps(m0, y + i * ldy);
         c1[i] = first ? _mm512_setzero_ps() : _mm512_maskz_loadu_ps(m1, y + i * ldy + 16);
     }
+#pragma GCC unroll 2 /* 2-4% faster than not unrolled; 4 is no better */
     for (int64_t k = 0; k < kc; k++) {
         __m512 b0 = _mm512_load_ps(p + k * NR), b1 = _mm512_load_ps(p + k * NR + 16);
         for (int i = 0; i < MRc; i++) {
