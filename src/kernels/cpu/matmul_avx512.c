@@ -341,12 +341,12 @@ static void gemm_packed(float *y, const float *x, const void *w, int dt, int64_t
  * most 10 rows keeps the broadcast streams within L1's ways even when the
  * row stride is a multiple of 4 KiB. x^T is packed once per call (shared by
  * the tasks) in chunks of SKC of K; partial sums over chunks are added into
- * y, whose tile is scattered (R x M scalars per chunk). A chunk covers all
- * of K up to 3072 (x^T then takes 576 KiB of L2 at most): each W row is
- * then read in one sequential pass. With 512-value chunks the rows were read
- * in 2 KiB pieces and M = 32, (N, K) = (3072, 768) ran 20-27% slower
- * (W from memory is what bounds this path: one FMA per 16 W values per 16
- * rows of x). */
+ * y. A chunk covers all of K up to 3072 (x^T then takes 576 KiB of L2 at
+ * most): each W row is read in one sequential pass (with 512-value chunks,
+ * 2 KiB pieces, M = 32, (N, K) = (3072, 768) ran 20-27% slower). The y^T
+ * tile is transposed in registers and stored with one masked store per row
+ * of y: scattered scalars thrashed L1 when N * 4 is a multiple of 4 KiB (the
+ * 32 y rows share one set; N = 3072 ran 25-38% slower). */
 #define SMALL_MIN 16 /* below, the 32-wide x^T panel wastes most FMAs: packed W wins */
 #define SMALL_M 48
 #define SKC 3072
@@ -374,13 +374,17 @@ static SC_AI SC_TARGET_AVX512 void small_tile(int P, int R, float *y, const floa
             for (int c = 0; c < P; c++) acc[r][c] = _mm512_fmadd_ps(b, xv[c], acc[r][c]);
         }
     }
-    _Alignas(64) float t[48];
-    for (int r = 0; r < R; r++) {
-        for (int c = 0; c < P; c++) _mm512_store_ps(t + 16 * c, acc[r][c]);
-        if (k0 == 0)
-            for (int64_t m = 0; m < M; m++) y[m * N + n + r] = t[m];
-        else
-            for (int64_t m = 0; m < M; m++) y[m * N + n + r] += t[m];
+    /* y[m, n..n+R) for each m: the accumulators transposed 16 x 16 */
+    const __mmask16 rm = (__mmask16)((1u << R) - 1);
+    for (int c = 0; c < P; c++) {
+        __m512 v[16];
+        for (int r = 0; r < 16; r++) v[r] = r < R ? acc[r][c] : _mm512_setzero_ps();
+        sc_transpose16(v);
+        for (int i = 0; i < 16 && 16 * c + i < M; i++) {
+            float *yr = y + (16 * c + i) * N + n;
+            if (k0 > 0) v[i] = _mm512_add_ps(v[i], _mm512_maskz_loadu_ps(rm, yr));
+            _mm512_mask_storeu_ps(yr, rm, v[i]);
+        }
     }
 }
 
