@@ -3,21 +3,29 @@
  * equals the reference up to summation order (no bf16 rounding of x).
  *
  * Three paths:
- *  - SMALL_MIN <= M <= SMALL_M with F32 W (an expert's tokens): W read in
- *    place, see small_rows below.
  *  - M <= DECODE_M (decode): memory-bound. Each W row is streamed once and
  *    dotted with every x row (4 W rows x up to 4 x rows of accumulators);
  *    threads split N.
- *  - larger M (encoder): compute-bound. Per task (a block of N, a block of
- *    M) and per K block of KC, W is packed (widened, transposed 16x16 in
- *    registers) into panels [KC][32]; a 14x32 register tile (28 zmm
- *    accumulators) broadcasts x and streams the panel. Partial sums live in
- *    y between K blocks.
+ *  - XT_MIN <= M <= XT_MAX (16-192 rows) with F32 W (an expert's tokens, one
+ *    sequence): W read in place against x^T, see small_rows below.
+ *  - otherwise (encoder batches; 16-bit W): compute-bound. W is packed per
+ *    call and per W block (widened, transposed 16x16 in registers) into
+ *    panels [kc][32]; a 14x32 register tile (28 zmm accumulators) broadcasts
+ *    x and streams the panel. Partial sums live in y between K blocks.
+ *
+ * Why the blocking is what it is (measured on a 2-core Xeon, L1d 48 KiB,
+ * L2 2 MiB, two 512-bit FMA ports): the tile alone runs at ~90% of the FMA
+ * peak with its panel streamed from L2, so what decides the speed is what
+ * happens around it. A core with two FMA ports needs twice the data per
+ * cycle of one with a single (double-pumped) 512-bit FMA, and the 16x16
+ * transposes that pack W and x run on the shuffle port, which here is one
+ * of the two FMA ports: packing, partial sums in y and scattered stores
+ * that a single-FMA core hid behind its FMAs cost their full time here.
  *
  * Leaves out: weights packed once at load (each call re-packs, which costs
- * a pass over W), AMX, prefetch tuning. Built with target attributes so the
- * library compiles without -march; dispatch.c calls it only when the CPU has
- * AVX-512 F/BW/VL/DQ and FMA. */
+ * a pass over W), AMX. Built with target attributes so the library compiles
+ * without -march; dispatch.c calls it only when the CPU has AVX-512
+ * F/BW/VL/DQ and FMA. */
 #include "kernels/cpu/cpu_kernels.h"
 #include "kernels/cpu/transpose16.h"
 
@@ -210,17 +218,18 @@ static SC_TARGET_AVX512 void pack_any(float *dst, const void *w, int dt, int64_t
  * tiles) are taken from a shared counter by one task per thread, each with
  * its own scratch. Per item and K block of kc: the W block (nc x kc, at most
  * WB_FLOATS: it stays in L2) is packed into panels, then each row tile packs
- * its x block (14 x kc: stays in L1) and runs over every panel, which stream
- * from L2. Partial sums live in y between K blocks.
+ * its x block (14 x kc: in L1) and runs over every panel, which stream from
+ * L2. Partial sums live in y between K blocks.
  *
- * Blocking, measured on a 2-core Xeon (L1d 48 KiB, L2 2 MiB): the x block is
- * re-packed once per W block, so a wide W block pays: 768 columns x 256 of K
- * ran M = 1024 4-7% faster than 256 x 256 (x was packed 3-12 times per call).
- * Taller W blocks (all of K for fewer columns, y written once) or x packed
- * once per call into a shared buffer did not beat it: x then streams from
- * L3 at the tile's pace instead of being packed from 14 rows in parallel.
- * Software prefetch of y, of the next x block or of the next W rows did not
- * help either. */
+ * Blocking, measured one thread: the x block is re-packed once per W block,
+ * so a wide W block pays: 768 columns x 256 of K ran M = 1024 4-7% faster
+ * than 256 x 256 (x was packed 3-12 times per call). At M = 1024, taller W
+ * blocks (all of K for fewer columns, y written once) or x packed once per
+ * call into a shared buffer did not beat it: x then streams from L3 at the
+ * tile's pace instead of being packed from 14 rows in parallel. Up to
+ * M_TALL rows both do help (see gemm_packed). Software prefetch of y, of the
+ * next x block or of the next W rows did not help; unrolling the tile's k
+ * loop by 2 did (2-4%). */
 #define WB_FLOATS (192 * 1024) /* packed W per thread: 768 KiB */
 #define NC_MAX 768
 #define KC 256
@@ -334,22 +343,34 @@ static void gemm_packed(float *y, const float *x, const void *w, int dt, int64_t
     free(owned);
 }
 
-/* ---- few rows (SMALL_MIN..SMALL_M), F32 W: experts with a few dozen tokens ----
- * Packing W costs as much as the tile itself when only ~32 rows of x use
- * it, so here W is read in place: a tile broadcasts W[n, k] for 10 (or 8)
- * rows n straight from memory against x^T [k][32 or 48], computing y^T. At
- * most 10 rows keeps the broadcast streams within L1's ways even when the
- * row stride is a multiple of 4 KiB. x^T is packed once per call (shared by
- * the tasks) in chunks of SKC of K; partial sums over chunks are added into
- * y. A chunk covers all of K up to 3072 (x^T then takes 576 KiB of L2 at
- * most): each W row is read in one sequential pass (with 512-value chunks,
- * 2 KiB pieces, M = 32, (N, K) = (3072, 768) ran 20-27% slower). The y^T
- * tile is transposed in registers and stored with one masked store per row
- * of y: scattered scalars thrashed L1 when N * 4 is a multiple of 4 KiB (the
- * 32 y rows share one set; N = 3072 ran 25-38% slower). */
-#define SMALL_MIN 16 /* below, the 32-wide x^T panel wastes most FMAs: packed W wins */
-#define SMALL_M 48
-#define SKC 3072
+/* ---- F32 W, 16 to 192 rows of x: W read in place ----
+ * Here W is not packed: a tile broadcasts W[n, k] for 10 (or 8) rows n
+ * straight from memory against x^T [k][32 or 48], computing y^T (10 x 32 or
+ * 8 x 48 outputs, 20 or 24 accumulators). At most 10 rows keeps the
+ * broadcast streams within L1's ways even when the row stride is a multiple
+ * of 4 KiB. x is transposed once per call (a first pool run) in up to 4 row
+ * blocks of 48 or 32 (whichever wastes fewer lanes: M = 112 is 48 + 32 +
+ * 32). Per K chunk (x^T of the chunk at most 576 KiB, so it stays in L2: all
+ * of K up to 3072 for one block of 48), W rows are taken in groups of ~256
+ * KiB: a group is read from memory by the first block and from L2 by the
+ * others. Partial sums over K chunks are added into y. The y^T tile is
+ * transposed in registers and stored with one masked store per row of y.
+ *
+ * Measured on a 2-core Xeon (one thread): the packed path below spends
+ * ~12% of its time at M = 128 packing W (transposes on the shuffle port,
+ * which is also an FMA port on that core) and reads partial sums back from
+ * y; this path beat it by 2-19% from M = 64 to 192 with W hot in cache
+ * (6-35% with W from memory), but not at M = 1024 (5-11% slower, W then read
+ * once per 192 rows). Earlier steps: the whole of K per chunk for one block
+ * (each W row read in one pass; 512-value chunks made M = 32, (N, K) =
+ * (3072, 768) 20-27% slower) and the transposed y stores (scattered scalars
+ * thrashed L1 when N * 4 is a multiple of 4 KiB, the 32 y rows sharing one
+ * set: 25-38% slower). */
+#define XT_MIN 16 /* below, the 32-wide x^T panel wastes most FMAs: packed W wins */
+#define SB_BLOCKS 4
+#define XT_MAX (48 * SB_BLOCKS)
+#define XT_L2_FLOATS (144 * 1024) /* x^T of one K chunk: 576 KiB */
+#define WG_FLOATS (64 * 1024)     /* W rows per group: 256 KiB */
 
 /* y^T[n..n+R, 0..16P) over one K chunk; P = 2 (M <= 32, R <= 10) or 3
  * (M <= 48, R <= 8): 2R or 3R accumulators. */
@@ -359,10 +380,10 @@ static SC_AI SC_TARGET_AVX512 void small_tile(int P, int R, float *y, const floa
     for (int r = 0; r < R; r++)
         for (int c = 0; c < P; c++) acc[r][c] = _mm512_setzero_ps();
     const float *wr = w + n * K + k0;
-    /* the next tile's rows: short rows (K = 768) end before the hardware
-     * prefetcher ramps up (W from memory: 25% faster with this); rows of two
-     * pages or more it streams better alone (K = 3072: 10% faster without) */
-    const int pf = K < 2048;
+    /* the next tile's rows: short runs (K = 768) end before the hardware
+     * prefetcher ramps up (W from memory: 25% faster with this); runs of two
+     * pages or more it streams better alone (K = 3072: 5-10% faster without) */
+    const int pf = kc < 2048;
 #pragma GCC unroll 2
     for (int64_t k = 0; k < kc; k++) {
         if (pf && (k & 15) == 0)
@@ -388,8 +409,8 @@ static SC_AI SC_TARGET_AVX512 void small_tile(int P, int R, float *y, const floa
     }
 }
 
-/* xt[k][16P] = x^T over all of K (rows >= M: zero), 16 k x 16 m per
- * transpose; chunk c of SKC values of k starts at xt + c * SKC * 16P. */
+/* xt[k][16P] = x^T of M <= 16P rows over all of K (rows >= M: zero), 16 k x
+ * 16 m per transpose. */
 static SC_TARGET_AVX512 void small_pack_xt(float *xt, const float *x, int64_t K, int64_t M, int P) {
     for (int64_t k = 0; k < K; k += 16) {
         __mmask16 km = tail_mask(K - k);
@@ -406,27 +427,58 @@ static SC_TARGET_AVX512 void small_pack_xt(float *xt, const float *x, int64_t K,
     }
 }
 
+/* y^T over W rows [n0, n1) and the K chunk [k0, k0 + kc) for one row block
+ * (M <= 16P rows; xt: its x^T at k0). */
 static SC_AI SC_TARGET_AVX512 void small_rows_p(int P, float *y, const float *xt, const float *w, int64_t K,
-                                                int64_t N, int64_t M, int64_t n0, int64_t n1) {
+                                                int64_t N, int64_t M, int64_t n0, int64_t n1, int64_t k0,
+                                                int64_t kc) {
     const int R = P == 2 ? 10 : 8;
-    for (int64_t k0 = 0; k0 < K; k0 += SKC) {
-        int64_t kc = K - k0 < SKC ? K - k0 : SKC;
-        const float *xc = xt + k0 * 16 * P;
-        int64_t n = n0;
-        for (; n + R <= n1; n += R) small_tile(P, R, y, xc, w, K, N, M, n, k0, kc);
-        switch (n1 - n) {
-#define T(RR) case RR: small_tile(P, RR, y, xc, w, K, N, M, n, k0, kc); break;
-            T(1) T(2) T(3) T(4) T(5) T(6) T(7) T(8) T(9)
+    int64_t n = n0;
+    for (; n + R <= n1; n += R) small_tile(P, R, y, xt, w, K, N, M, n, k0, kc);
+    switch (n1 - n) {
+#define T(RR) case RR: small_tile(P, RR, y, xt, w, K, N, M, n, k0, kc); break;
+        T(1) T(2) T(3) T(4) T(5) T(6) T(7) T(8) T(9)
 #undef T
-        default: break;
-        }
+    default: break;
     }
 }
 
-static SC_TARGET_AVX512 void small_rows(float *y, const float *xt, const float *w, int64_t K, int64_t N,
-                                        int64_t M, int64_t n0, int64_t n1) {
-    if (M <= 32) small_rows_p(2, y, xt, w, K, N, M, n0, n1);
-    else small_rows_p(3, y, xt, w, K, N, M, n0, n1);
+static SC_TARGET_AVX512 void small_rows(int P, float *y, const float *xt, const float *w, int64_t K, int64_t N,
+                                        int64_t M, int64_t n0, int64_t n1, int64_t k0, int64_t kc) {
+    if (P == 2) small_rows_p(2, y, xt, w, K, N, M, n0, n1, k0, kc);
+    else small_rows_p(3, y, xt, w, K, N, M, n0, n1, k0, kc);
+}
+
+/* The row blocks: block b has rows row[b]..row[b+1], x^T 16 * p[b] wide at
+ * xt + off[b] * (K rounded up to 16). */
+typedef struct {
+    int64_t blocks, lanes, row[SB_BLOCKS + 1], off[SB_BLOCKS];
+    int p[SB_BLOCKS];
+} sb_split;
+
+/* Rows M <= XT_MAX into blocks of 48 and 32 with the fewest lanes (ties:
+ * fewer blocks), rows in proportion to the widths. */
+static void sb_blocks(sb_split *s, int64_t M) {
+    int64_t best = 0, ba = 0, bb = 0;
+    for (int64_t a = 0; a <= SB_BLOCKS; a++)
+        for (int64_t b = 0; a + b <= SB_BLOCKS; b++) {
+            int64_t lanes = 48 * a + 32 * b;
+            if (lanes >= M && (!best || lanes < best || (lanes == best && a + b < ba + bb))) {
+                best = lanes;
+                ba = a;
+                bb = b;
+            }
+        }
+    s->blocks = ba + bb;
+    s->lanes = best;
+    for (int64_t i = 0, cap = 0; i <= s->blocks; i++) {
+        s->row[i] = cap * M / best;
+        if (i < s->blocks) {
+            s->off[i] = cap;
+            cap += i < ba ? 48 : 32;
+        }
+    }
+    for (int64_t i = 0; i < s->blocks; i++) s->p[i] = s->row[i + 1] - s->row[i] <= 32 ? 2 : 3;
 }
 
 typedef struct {
@@ -435,8 +487,37 @@ typedef struct {
     const void *w;
     int dt;
     int64_t M, N, K;
-    const float *xt; /* small path: x^T */
+    float *xt;  /* in-place path: x^T */
+    int64_t kp; /* K rounded up to 16 */
+    sb_split sp;
 } job;
+
+static void xt_pack_task(void *vctx, int task, int n_tasks) {
+    const job *j = vctx;
+    const sb_split *sp = &j->sp;
+    for (int64_t b = task; b < sp->blocks; b += n_tasks)
+        small_pack_xt(j->xt + sp->off[b] * j->kp, j->x + sp->row[b] * j->K, j->K, sp->row[b + 1] - sp->row[b],
+                      sp->p[b]);
+}
+
+static void xt_task(void *vctx, int task, int n_tasks) {
+    const job *j = vctx;
+    const sb_split *sp = &j->sp;
+    int64_t n0, n1;
+    sc_split_range(j->N, 40, task, n_tasks, &n0, &n1); /* whole tiles of 10 or 8 rows */
+    int64_t kcs = XT_L2_FLOATS / sp->lanes / 16 * 16;
+    for (int64_t k0 = 0; k0 < j->K; k0 += kcs) {
+        int64_t kc = j->K - k0 < kcs ? j->K - k0 : kcs;
+        int64_t group = WG_FLOATS / kc / 40 * 40;
+        if (group < 40) group = 40;
+        for (int64_t g = n0; g < n1; g += group) {
+            int64_t g1 = g + group < n1 ? g + group : n1;
+            for (int64_t b = 0; b < sp->blocks; b++)
+                small_rows(sp->p[b], j->y + sp->row[b] * j->N, j->xt + sp->off[b] * j->kp + k0 * 16 * sp->p[b],
+                           j->w, j->K, j->N, sp->row[b + 1] - sp->row[b], g, g1, k0, kc);
+        }
+    }
+}
 
 static void decode_task(void *vctx, int task, int n_tasks) {
     const job *j = vctx;
@@ -448,17 +529,10 @@ static void decode_task(void *vctx, int task, int n_tasks) {
     else decode_f16(j->y, j->x, j->w, j->K, j->N, j->M, n0, n1);
 }
 
-static void small_task(void *vctx, int task, int n_tasks) {
-    const job *j = vctx;
-    int64_t n0, n1;
-    sc_split_range(j->N, 40, task, n_tasks, &n0, &n1); /* whole tiles of 10 or 8 rows */
-    if (n0 < n1) small_rows(j->y, j->xt, j->w, j->K, j->N, j->M, n0, n1);
-}
-
 void sc_matmul_f32_avx512(float *y, const float *x, const sc_tensor *W, int64_t M, sc_pool *pool) {
     const int64_t N = W->shape[0], K = W->shape[1];
     if (M <= 0 || N <= 0) return;
-    job j = {y, x, W->data, 0, M, N, K, NULL};
+    job j = {.y = y, .x = x, .w = W->data, .M = M, .N = N, .K = K};
     if (W->dtype == SC_DTYPE_F32) j.dt = DT_F32;
     else if (W->dtype == SC_DTYPE_BF16) j.dt = DT_BF16;
     else if (W->dtype == SC_DTYPE_F16) j.dt = DT_F16;
@@ -480,16 +554,17 @@ void sc_matmul_f32_avx512(float *y, const float *x, const sc_tensor *W, int64_t 
         sc_pool_run(threads > 1 ? pool : NULL, decode_task, &j, (int)tasks);
         return;
     }
-    if (M >= SMALL_MIN && M <= SMALL_M && j.dt == DT_F32) {
-        int P = M <= 32 ? 2 : 3;
+    if (M >= XT_MIN && M <= XT_MAX && j.dt == DT_F32) {
+        j.kp = (K + 15) / 16 * 16;
+        sb_blocks(&j.sp, M);
         void *owned = NULL;
-        float *xt = sc_kernel_scratch(pool, sizeof(float) * (size_t)((K + 15) / 16 * 16) * 16 * (size_t)P, &owned);
-        if (xt) {
-            small_pack_xt(xt, x, K, M, P);
-            j.xt = xt;
+        j.xt = sc_kernel_scratch(pool, sizeof(float) * (size_t)j.sp.lanes * (size_t)j.kp, &owned);
+        if (j.xt) {
             int64_t tasks = (N + 159) / 160;
+            sc_pool_run(threads > 1 && j.sp.blocks > 1 ? pool : NULL, xt_pack_task, &j,
+                        threads > 1 ? (int)j.sp.blocks : 1);
             if (tasks > 4 * threads) tasks = 4 * threads;
-            sc_pool_run(threads > 1 ? pool : NULL, small_task, &j, threads > 1 ? (int)tasks : 1);
+            sc_pool_run(threads > 1 ? pool : NULL, xt_task, &j, threads > 1 ? (int)tasks : 1);
             free(owned);
             return;
         } /* out of memory: the packed path (or the reference) */
