@@ -45,14 +45,16 @@ enum { DT_F32, DT_BF16, DT_F16 };
 
 /* 16 weights at w[idx..] (masked) widened to fp32. */
 static SC_AI SC_TARGET_AVX512 __m512 load_w(const void *w, int dt, int64_t idx, __mmask16 m) {
-    if (m == 0xffff) { /* compile-time full: plain loads */
-        if (dt == DT_F32) return _mm512_loadu_ps((const float *)w + idx);
-        __m256i h = _mm256_loadu_si256((const __m256i *)((const uint16_t *)w + idx));
-        if (dt == DT_BF16) return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
-        return _mm512_cvtph_ps(h);
-    }
     if (dt == DT_F32) return _mm512_maskz_loadu_ps(m, (const float *)w + idx);
     __m256i h = _mm256_maskz_loadu_epi16(m, (const uint16_t *)w + idx);
+    if (dt == DT_BF16) return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
+    return _mm512_cvtph_ps(h);
+}
+
+/* The same, all 16. */
+static SC_AI SC_TARGET_AVX512 __m512 load_w16(const void *w, int dt, int64_t idx) {
+    if (dt == DT_F32) return _mm512_loadu_ps((const float *)w + idx);
+    __m256i h = _mm256_loadu_si256((const __m256i *)((const uint16_t *)w + idx));
     if (dt == DT_BF16) return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
     return _mm512_cvtph_ps(h);
 }
@@ -137,7 +139,7 @@ static SC_AI SC_TARGET_AVX512 void pack_panel(float *dst, const void *w, int dt,
         for (; k + 16 <= kc; k += 16)
             for (int h = 0; h < 2; h++) {
                 __m512 r[16];
-                for (int i = 0; i < 16; i++) r[i] = load_w(w, dt, (n0 + 16 * h + i) * K + k0 + k, 0xffff);
+                for (int i = 0; i < 16; i++) r[i] = load_w16(w, dt, (n0 + 16 * h + i) * K + k0 + k);
                 sc_transpose16(r);
                 for (int c = 0; c < 16; c++) _mm512_store_ps(dst + (k + c) * NR + 16 * h, r[c]);
             }
