@@ -316,11 +316,17 @@ static void gemm_packed(float *y, const float *x, const void *w, int dt, int64_t
         nc_max = WB_FLOATS / j.kc / NR * NR;
     }
     nc = nc > nc_max ? nc_max : nc < 64 ? 64 : nc;
+    /* many rows: rather split them (each item packs the W block, instead of
+     * x being packed once per narrower block; M = 1024, N = 768, 2 threads:
+     * 4-8% faster), in chunks of at least 256 rows */
+    int64_t m_most = M > M_TALL ? M / 256 : 0;
+    if (m_most >= threads) nc = N < nc_max ? N : nc_max;
     j.nc = (nc + NR - 1) / NR * NR;
     j.n_blocks = (N + j.nc - 1) / j.nc;
     j.m_chunks = 1;
     if (j.n_blocks < want) {
         int64_t mc = (want + j.n_blocks - 1) / j.n_blocks;
+        if (m_most >= threads && mc > m_most) mc = m_most;
         j.m_chunks = mc < j.tiles ? mc : j.tiles;
     }
     /* up to M_TALL rows, x is packed once per call (it stays in L2; 2-5% faster
