@@ -191,12 +191,13 @@ static void test_no_amx_env(int have_amx) {
  * F32 W read in place for 16-192 rows, x^T in 1-4 row blocks of 32 or 48,
  * K chunks of 3072 down to 768, W row groups): more than one W block (the
  * last one ragged), K over one chunk, row counts at the path cuts and block
- * mixes. F32 and BF16 (which takes the packed path). */
+ * mixes, rows split over the pool's threads (512+ rows). F32 and BF16
+ * (which takes the packed path). */
 static void test_fp32_block_edges(sc_pool *pool2) {
     const sc_kernels *exact = sc_kernels_exact();
     static const int64_t shapes[][3] = {
         {15, 801, 300}, {16, 801, 300}, {48, 100, 3100}, {49, 801, 300}, {60, 1570, 513}, {33, 40, 6200},
-        {270, 801, 300}, {150, 100, 3100}, {192, 90, 1000}, {193, 90, 300}, {112, 200, 100},
+        {270, 801, 300}, {150, 100, 3100}, {192, 90, 1000}, {193, 90, 300}, {112, 200, 100}, {520, 100, 300},
     };
     int ok = 1, runs = 0;
     for (size_t i = 0; i < sizeof shapes / sizeof *shapes; i++)
