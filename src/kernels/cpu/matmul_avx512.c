@@ -367,8 +367,8 @@ static void gemm_packed(float *y, const float *x, const void *w, int dt, int64_t
  * Measured on a 2-core Xeon (one thread): the packed path below spends
  * ~12% of its time at M = 128 packing W (transposes on the shuffle port,
  * which is also an FMA port on that core) and reads partial sums back from
- * y; this path beat it by 2-19% from M = 64 to 192 with W hot in cache
- * (6-35% with W from memory), but not at M = 1024 (5-11% slower, W then read
+ * y; this path beat it by 0-19% from M = 64 to 192 with W hot in cache
+ * (2-35% with W from memory), but not at M = 1024 (5-11% slower, W then read
  * once per 192 rows). Earlier steps: the whole of K per chunk for one block
  * (each W row read in one pass; 512-value chunks made M = 32, (N, K) =
  * (3072, 768) 20-27% slower) and the transposed y stores (scattered scalars
