@@ -244,7 +244,7 @@ typedef struct {
     int64_t M, N, K;
     int64_t tiles, nc, kc, n_blocks, m_chunks;
     float *scratch; /* per task: WB_FLOATS of W panels, then MR x kc of x */
-    float *xp;      /* NULL, or x packed once per call: tile t of the K block at k0 at (tiles * k0 + t * kc) * MR */
+    float *xp;      /* NULL, or x packed once per call: tile t, K block at k0 at (tiles * k0 + t * kc) * MR */
     _Atomic int64_t next; /* next work item */
 } gemm_job;
 
@@ -285,7 +285,8 @@ static void pack_x_task(void *vctx, int task, int n_tasks) {
         int64_t m = tile_row(j, t);
         for (int64_t k0 = 0; k0 < j->K; k0 += j->kc) {
             int64_t kc = j->K - k0 < j->kc ? j->K - k0 : j->kc;
-            pack_x(j->xp + (j->tiles * k0 + t * kc) * MR, j->x + m * j->K + k0, j->K, (int)(tile_row(j, t + 1) - m), kc);
+            pack_x(j->xp + (j->tiles * k0 + t * kc) * MR, j->x + m * j->K + k0, j->K,
+                   (int)(tile_row(j, t + 1) - m), kc);
         }
     }
 }
