@@ -289,6 +289,27 @@ static void test_no_amx_env(int have_amx) {
     CHECKF(selected_amx == have_amx, "info selects amx: %d, this process has AMX: %d", selected_amx, have_amx);
 }
 
+/* The exact table's fp32 kernel across its blocking edges (avx512: packed W
+ * blocks of up to 768 columns x 256 of K, or 768 of K for up to 256 rows;
+ * F32 W read in place for 16-192 rows, x^T in 1-4 row blocks of 32 or 48,
+ * K chunks of 3072 down to 768, W row groups): more than one W block (the
+ * last one ragged), K over one chunk, row counts at the path cuts and block
+ * mixes, rows split over the pool's threads (512+ rows). F32 and BF16
+ * (which takes the packed path). */
+static void test_fp32_block_edges(sc_pool *pool2) {
+    const sc_kernels *exact = sc_kernels_exact();
+    static const int64_t shapes[][3] = {
+        {15, 801, 300}, {16, 801, 300}, {48, 100, 3100}, {49, 801, 300}, {60, 1570, 513}, {33, 40, 6200},
+        {270, 801, 300}, {150, 100, 3100}, {192, 90, 1000}, {193, 90, 300}, {112, 200, 100}, {520, 100, 300},
+    };
+    int ok = 1, runs = 0;
+    for (size_t i = 0; i < sizeof shapes / sizeof *shapes; i++)
+        for (int d = 0; d < 2; d++, runs += 2)
+            ok &= check_one(exact, d ? SC_DTYPE_BF16 : SC_DTYPE_F32, shapes[i][0], shapes[i][1], shapes[i][2], pool2);
+    CHECKF(ok, "table %s across its fp32 blocking edges", exact->name);
+    printf("table %s fp32 blocking edges: %d shapes %s\n", exact->name, runs, ok ? "ok" : "FAILED");
+}
+
 int main(void) {
     const sc_cpu_features *f = sc_cpu_features_get();
     char feat[256];
@@ -380,6 +401,7 @@ int main(void) {
 #if SC_HAVE_X86_KERNELS
     test_packed_kernels(pool2);
 #endif
+    test_fp32_block_edges(pool2);
     sc_pool_free(pool2);
     TEST_MAIN_END();
 }

@@ -67,7 +67,7 @@ static void matmul_amx(float *y, const float *x, const sc_tensor *W, int64_t M, 
     else matmul_avx512_vnni(y, x, W, M, pool);
 }
 
-#define FP32_IMPL "avx512 fp32 (decode: row streaming; F32 W and 16-48 rows: W in place; else 14x32 tile, packed W)"
+#define FP32_IMPL "avx512 fp32 (decode: row streaming; F32 W and 16-192 rows: W in place; else 14x32 tile, packed W)"
 #define VNNI_IMPL                                                                                      \
     "avx512-vnni int8 (x quantized per row, vpdpbusd; M < 9: dot form; 16-48 rows: W in place, y^T tiles; " \
     "else 14x32 tile, packed W)"

@@ -3,21 +3,29 @@
  * equals the reference up to summation order (no bf16 rounding of x).
  *
  * Three paths:
- *  - SMALL_MIN <= M <= SMALL_M with F32 W (an expert's tokens): W read in
- *    place, see small_rows below.
  *  - M <= DECODE_M (decode): memory-bound. Each W row is streamed once and
  *    dotted with every x row (4 W rows x up to 4 x rows of accumulators);
  *    threads split N.
- *  - larger M (encoder): compute-bound. Per task (a block of N, a block of
- *    M) and per K block of KC, W is packed (widened, transposed 16x16 in
- *    registers) into panels [KC][32]; a 14x32 register tile (28 zmm
- *    accumulators) broadcasts x and streams the panel. Partial sums live in
- *    y between K blocks.
+ *  - XT_MIN <= M <= XT_MAX (16-192 rows) with F32 W (an expert's tokens, one
+ *    sequence): W read in place against x^T, see small_rows below.
+ *  - otherwise (encoder batches; 16-bit W): compute-bound. W is packed per
+ *    call and per W block (widened, transposed 16x16 in registers) into
+ *    panels [kc][32]; a 14x32 register tile (28 zmm accumulators) broadcasts
+ *    x and streams the panel. Partial sums live in y between K blocks.
+ *
+ * Why the blocking is what it is (measured on a 2-core Xeon, L1d 48 KiB,
+ * L2 2 MiB, two 512-bit FMA ports): the tile alone runs at ~90% of the FMA
+ * peak with its panel streamed from L2, so what decides the speed is what
+ * happens around it. A core with two FMA ports needs twice the data per
+ * cycle of one with a single (double-pumped) 512-bit FMA, and the 16x16
+ * transposes that pack W and x run on the shuffle port, which here is one
+ * of the two FMA ports: packing, partial sums in y and scattered stores
+ * that a single-FMA core hid behind its FMAs cost their full time here.
  *
  * Leaves out: weights packed once at load (each call re-packs, which costs
- * a pass over W), AMX, prefetch tuning. Built with target attributes so the
- * library compiles without -march; dispatch.c calls it only when the CPU has
- * AVX-512 F/BW/VL/DQ and FMA. */
+ * a pass over W), AMX. Built with target attributes so the library compiles
+ * without -march; dispatch.c calls it only when the CPU has AVX-512
+ * F/BW/VL/DQ and FMA. */
 #include "kernels/cpu/cpu_kernels.h"
 #include "kernels/cpu/transpose16.h"
 
@@ -25,13 +33,13 @@
 #include "core/pool.h"
 
 #include <immintrin.h>
+#include <stdatomic.h>
 #include <stdint.h>
+#include <stdlib.h>
 
 #define DECODE_M 4
 #define MR 14
 #define NR 32
-#define KC 256
-#define NC 256 /* columns of W per task: 8 panels, 256 KiB packed */
 
 enum { DT_F32, DT_BF16, DT_F16 };
 
@@ -39,6 +47,14 @@ enum { DT_F32, DT_BF16, DT_F16 };
 static SC_AI SC_TARGET_AVX512 __m512 load_w(const void *w, int dt, int64_t idx, __mmask16 m) {
     if (dt == DT_F32) return _mm512_maskz_loadu_ps(m, (const float *)w + idx);
     __m256i h = _mm256_maskz_loadu_epi16(m, (const uint16_t *)w + idx);
+    if (dt == DT_BF16) return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
+    return _mm512_cvtph_ps(h);
+}
+
+/* The same, all 16. */
+static SC_AI SC_TARGET_AVX512 __m512 load_w16(const void *w, int dt, int64_t idx) {
+    if (dt == DT_F32) return _mm512_loadu_ps((const float *)w + idx);
+    __m256i h = _mm256_loadu_si256((const __m256i *)((const uint16_t *)w + idx));
     if (dt == DT_BF16) return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
     return _mm512_cvtph_ps(h);
 }
@@ -118,7 +134,16 @@ static SC_TARGET_AVX512 void decode_f16(float *y, const float *x, const void *w,
 /* Packs W[n0..n0+32, k0..k0+kc] (rows >= N as zeros) into dst[kc][32]. */
 static SC_AI SC_TARGET_AVX512 void pack_panel(float *dst, const void *w, int dt, int64_t N, int64_t K,
                                               int64_t n0, int64_t k0, int64_t kc) {
-    for (int64_t k = 0; k < kc; k += 16) {
+    int64_t k = 0;
+    if (n0 + NR <= N) /* whole 16 x 16 blocks: no masks, no row checks (at M = 128 packing is ~10%) */
+        for (; k + 16 <= kc; k += 16)
+            for (int h = 0; h < 2; h++) {
+                __m512 r[16];
+                for (int i = 0; i < 16; i++) r[i] = load_w16(w, dt, (n0 + 16 * h + i) * K + k0 + k);
+                sc_transpose16(r);
+                for (int c = 0; c < 16; c++) _mm512_store_ps(dst + (k + c) * NR + 16 * h, r[c]);
+            }
+    for (; k < kc; k += 16) {
         __mmask16 m = tail_mask(kc - k);
         int64_t kn = kc - k < 16 ? kc - k : 16;
         for (int h = 0; h < 2; h++) {
@@ -143,6 +168,7 @@ static SC_AI SC_TARGET_AVX512 void tile(int MRc, int64_t kc, const float *xp, co
         c0[i] = first ? _mm512_setzero_ps() : _mm512_maskz_loadu_ps(m0, y + i * ldy);
         c1[i] = first ? _mm512_setzero_ps() : _mm512_maskz_loadu_ps(m1, y + i * ldy + 16);
     }
+#pragma GCC unroll 2 /* 2-4% faster than not unrolled; 4 is no better */
     for (int64_t k = 0; k < kc; k++) {
         __m512 b0 = _mm512_load_ps(p + k * NR), b1 = _mm512_load_ps(p + k * NR + 16);
         for (int i = 0; i < MRc; i++) {
@@ -161,8 +187,7 @@ static SC_AI SC_TARGET_AVX512 void tile(int MRc, int64_t kc, const float *xp, co
  * floats apart; when K is a multiple of 1024 bytes' worth every row maps to
  * the same L1 set, so reading the 14 rows directly in the tile thrashed L1
  * (K = 2048, 3072, 4096 ran at 60% of the K = 768 speed). Transposed 16 k at
- * a time in registers: a scalar copy cost a quarter of the tile's time at
- * M = 128, since x is packed once per 128 columns of W. */
+ * a time in registers (a scalar copy cost a quarter of the tile's time). */
 static SC_TARGET_AVX512 void pack_x(float *xp, const float *x, int64_t ldx, int mr, int64_t kc) {
     for (int64_t k = 0; k < kc; k += 16) {
         __mmask16 m = tail_mask(kc - k);
@@ -191,45 +216,170 @@ static SC_TARGET_AVX512 void pack_any(float *dst, const void *w, int dt, int64_t
     else pack_panel(dst, w, DT_F16, N, K, n0, k0, kc);
 }
 
-/* Packed panels of one task; per thread so tasks never share or allocate. */
-static _Thread_local _Alignas(64) float packed[(NC / NR) * KC * NR];
-static _Thread_local _Alignas(64) float packed_x[KC * MR];
+/* Packed path. Work items (a block of nc columns of W x a range of row
+ * tiles) are taken from a shared counter by one task per thread, each with
+ * its own scratch. Per item and K block of kc: the W block (nc x kc, at most
+ * WB_FLOATS: it stays in L2) is packed into panels, then each row tile packs
+ * its x block (14 x kc: in L1) and runs over every panel, which stream from
+ * L2. Partial sums live in y between K blocks.
+ *
+ * Blocking, measured one thread: the x block is re-packed once per W block,
+ * so a wide W block pays: 768 columns x 256 of K ran M = 1024 4-7% faster
+ * than 256 x 256 (x was packed 3-12 times per call). At M = 1024, taller W
+ * blocks (all of K for fewer columns, y written once) or x packed once per
+ * call into a shared buffer did not beat it: x then streams from L3 at the
+ * tile's pace instead of being packed from 14 rows in parallel. Up to
+ * M_TALL rows both do help (see gemm_packed). Software prefetch of y, of the
+ * next x block or of the next W rows did not help; unrolling the tile's k
+ * loop by 2 did (2-4%). */
+#define WB_FLOATS (192 * 1024) /* packed W per thread: 768 KiB */
+#define NC_MAX 768
+#define KC 256
 
-static SC_TARGET_AVX512 void gemm_block(float *y, const float *x, const void *w, int dt, int64_t N, int64_t K,
-                                        int64_t ma, int64_t mb, int64_t na, int64_t nb) {
-    int64_t panels = (nb - na + NR - 1) / NR;
-    for (int64_t k0 = 0; k0 < K; k0 += KC) {
-        int64_t kc = K - k0 < KC ? K - k0 : KC;
-        for (int64_t p = 0; p < panels; p++) pack_any(packed + p * KC * NR, w, dt, N, K, na + p * NR, k0, kc);
-        /* Balanced row tiles (M = 32: 11+11+10, not 14+14+4): a short
-         * last tile runs its FMAs at a fraction of the full tile's rate. */
-        int64_t tiles = (mb - ma + MR - 1) / MR;
-        for (int64_t t = 0, m = ma; t < tiles; t++) {
-            int mr = (int)((mb - m) / (tiles - t) + ((mb - m) % (tiles - t) != 0));
-            pack_x(packed_x, x + m * K + k0, K, mr, kc);
+typedef struct {
+    float *y;
+    const float *x;
+    const void *w;
+    int dt;
+    int64_t M, N, K;
+    int64_t tiles, nc, kc, n_blocks, m_chunks;
+    float *scratch; /* per task: WB_FLOATS of W panels, then MR x kc of x */
+    float *xp;      /* NULL, or x packed once per call: tile t, K block at k0 at (tiles * k0 + t * kc) * MR */
+    _Atomic int64_t next; /* next work item */
+} gemm_job;
+
+#define KC_TALL 768 /* K block when M <= M_TALL */
+#define M_TALL 256
+#define TASK_FLOATS (WB_FLOATS + MR * KC_TALL)
+
+/* first row of row tile t: balanced tiles (M = 32: 11+11+10, not 14+14+4),
+ * since a short tile runs its FMAs at a fraction of the full tile's rate */
+static int64_t tile_row(const gemm_job *j, int64_t t) { return t * j->M / j->tiles; }
+
+static SC_TARGET_AVX512 void gemm_item(const gemm_job *j, float *wb, float *xb, int64_t nblk, int64_t t0,
+                                       int64_t t1) {
+    const int64_t N = j->N, K = j->K, na = nblk * j->nc, nb = na + j->nc < N ? na + j->nc : N;
+    const int64_t panels = (nb - na + NR - 1) / NR;
+    for (int64_t k0 = 0; k0 < K; k0 += j->kc) {
+        int64_t kc = K - k0 < j->kc ? K - k0 : j->kc;
+        for (int64_t p = 0; p < panels; p++) pack_any(wb + p * kc * NR, j->w, j->dt, N, K, na + p * NR, k0, kc);
+        for (int64_t t = t0; t < t1; t++) {
+            int64_t m = tile_row(j, t);
+            int mr = (int)(tile_row(j, t + 1) - m);
+            const float *xt = j->xp ? j->xp + (j->tiles * k0 + t * kc) * MR : xb;
+            if (!j->xp) pack_x(xb, j->x + m * K + k0, K, mr, kc);
             for (int64_t p = 0; p < panels; p++) {
                 int64_t n = na + p * NR, cols = nb - n;
                 __mmask16 m0 = tail_mask(cols), m1 = tail_mask(cols > 16 ? cols - 16 : 0);
-                tile_any(mr, kc, packed_x, packed + p * KC * NR, y + m * N + n, N, k0 == 0, m0, m1);
+                tile_any(mr, kc, xt, wb + p * kc * NR, j->y + m * N + n, N, k0 == 0, m0, m1);
             }
-            m += mr;
         }
     }
 }
 
-/* ---- few rows (SMALL_MIN..SMALL_M), F32 W: experts with a few dozen tokens ----
- * Packing W costs as much as the tile itself when only ~32 rows of x use
- * it, so here W is read in place: a tile broadcasts W[n, k] for 10 (or 8)
- * rows n straight from memory against x^T [k][32 or 48] (packed per K
- * chunk), computing y^T. At most 10 rows keeps the broadcast streams within
- * L1's ways even when the row stride is a multiple of 4 KiB. Partial sums
- * over K chunks are added into y, whose tile is scattered (R x M scalars per
- * chunk, ~3% of the FMAs). */
-#define SMALL_MIN 16 /* below, the 32-wide x^T panel wastes most FMAs: packed W wins */
-#define SMALL_M 48
-#define SKC 512
+static void pack_x_task(void *vctx, int task, int n_tasks) {
+    const gemm_job *j = vctx;
+    int64_t t0, t1;
+    sc_split_range(j->tiles, 1, task, n_tasks, &t0, &t1);
+    for (int64_t t = t0; t < t1; t++) {
+        int64_t m = tile_row(j, t);
+        for (int64_t k0 = 0; k0 < j->K; k0 += j->kc) {
+            int64_t kc = j->K - k0 < j->kc ? j->K - k0 : j->kc;
+            pack_x(j->xp + (j->tiles * k0 + t * kc) * MR, j->x + m * j->K + k0, j->K,
+                   (int)(tile_row(j, t + 1) - m), kc);
+        }
+    }
+}
 
-static _Thread_local _Alignas(64) float packed_xt[SKC * 48];
+static void gemm_task(void *vctx, int task, int n_tasks) {
+    (void)n_tasks;
+    gemm_job *j = vctx;
+    float *wb = j->scratch + (int64_t)task * TASK_FLOATS, *xb = wb + WB_FLOATS;
+    const int64_t items = j->n_blocks * j->m_chunks;
+    for (int64_t it; (it = atomic_fetch_add_explicit(&j->next, 1, memory_order_relaxed)) < items;) {
+        int64_t t0, t1;
+        sc_split_range(j->tiles, 1, (int)(it / j->n_blocks), (int)j->m_chunks, &t0, &t1);
+        if (t0 < t1) gemm_item(j, wb, xb, it % j->n_blocks, t0, t1);
+    }
+}
+
+static void gemm_packed(float *y, const float *x, const void *w, int dt, int64_t M, int64_t N, int64_t K,
+                        sc_pool *pool, int threads) {
+    gemm_job j = {.y = y, .x = x, .w = w, .dt = dt, .M = M, .N = N, .K = K};
+    j.tiles = (M + MR - 1) / MR;
+    /* items: W blocks of up to NC_MAX columns, narrower (not below 64) to give
+     * each thread 2; row ranges too when N is still short of that */
+    int64_t want = threads > 1 ? 2 * threads : 1, nc = (N + want - 1) / want, nc_max = NC_MAX;
+    j.kc = KC;
+    if (M <= M_TALL) { /* few rows: taller W blocks of fewer columns, each W row read in longer
+                        * runs (M = 64-128: 4-7% faster; y's partial sums then stay in L2) */
+        j.kc = K < KC_TALL ? K : KC_TALL;
+        nc_max = WB_FLOATS / j.kc / NR * NR;
+    }
+    nc = nc > nc_max ? nc_max : nc < 64 ? 64 : nc;
+    /* many rows: rather split them (each item packs the W block, instead of
+     * x being packed once per narrower block; M = 1024, N = 768, 2 threads:
+     * 4-8% faster), in chunks of at least 256 rows */
+    int64_t m_most = M > M_TALL ? M / 256 : 0;
+    if (m_most >= threads) nc = N < nc_max ? N : nc_max;
+    j.nc = (nc + NR - 1) / NR * NR;
+    j.n_blocks = (N + j.nc - 1) / j.nc;
+    j.m_chunks = 1;
+    if (j.n_blocks < want) {
+        int64_t mc = (want + j.n_blocks - 1) / j.n_blocks;
+        if (m_most >= threads && mc > m_most) mc = m_most;
+        j.m_chunks = mc < j.tiles ? mc : j.tiles;
+    }
+    /* up to M_TALL rows, x is packed once per call (it stays in L2; 2-5% faster
+     * than packing it per W block); for more it would stream from L3 at the
+     * tile's pace (M = 1024: 5% slower) */
+    size_t xp_floats = M <= M_TALL ? ((size_t)j.tiles * (size_t)K * MR + 15) / 16 * 16 : 0;
+    void *owned = NULL;
+    j.scratch = sc_kernel_scratch(pool, sizeof(float) * ((size_t)threads * TASK_FLOATS + xp_floats), &owned);
+    if (!j.scratch) { /* out of memory: the reference gives the same answer */
+        sc_tensor W = {.dtype = dt == DT_F32 ? SC_DTYPE_F32 : dt == DT_BF16 ? SC_DTYPE_BF16 : SC_DTYPE_F16,
+                       .ndim = 2, .shape = {N, K}, .data = (void *)w};
+        sc_matmul_ref(y, x, &W, M, threads > 1 ? pool : NULL);
+        return;
+    }
+    if (xp_floats) {
+        j.xp = j.scratch + (size_t)threads * TASK_FLOATS;
+        int64_t tasks = j.tiles < 2 * threads ? j.tiles : 2 * threads;
+        sc_pool_run(threads > 1 ? pool : NULL, pack_x_task, &j, threads > 1 ? (int)tasks : 1);
+    }
+    atomic_init(&j.next, 0);
+    sc_pool_run(threads > 1 ? pool : NULL, gemm_task, &j, threads);
+    free(owned);
+}
+
+/* ---- F32 W, 16 to 192 rows of x: W read in place ----
+ * Here W is not packed: a tile broadcasts W[n, k] for 10 (or 8) rows n
+ * straight from memory against x^T [k][32 or 48], computing y^T (10 x 32 or
+ * 8 x 48 outputs, 20 or 24 accumulators). At most 10 rows keeps the
+ * broadcast streams within L1's ways even when the row stride is a multiple
+ * of 4 KiB. x is transposed once per call (a first pool run) in up to 4 row
+ * blocks of 48 or 32 (whichever wastes fewer lanes: M = 112 is 48 + 32 +
+ * 32). Per K chunk (x^T of the chunk at most 576 KiB, so it stays in L2: all
+ * of K up to 3072 for one block of 48), W rows are taken in groups of ~256
+ * KiB: a group is read from memory by the first block and from L2 by the
+ * others. Partial sums over K chunks are added into y. The y^T tile is
+ * transposed in registers and stored with one masked store per row of y.
+ *
+ * Measured on a 2-core Xeon (one thread): the packed path below spends
+ * ~12% of its time at M = 128 packing W (transposes on the shuffle port,
+ * which is also an FMA port on that core) and reads partial sums back from
+ * y; this path beat it by 0-19% from M = 64 to 192 with W hot in cache
+ * (2-35% with W from memory), but not at M = 1024 (5-11% slower, W then read
+ * once per 192 rows). Earlier steps: the whole of K per chunk for one block
+ * (each W row read in one pass; 512-value chunks made M = 32, (N, K) =
+ * (3072, 768) 20-27% slower) and the transposed y stores (scattered scalars
+ * thrashed L1 when N * 4 is a multiple of 4 KiB, the 32 y rows sharing one
+ * set: 25-38% slower). */
+#define XT_MIN 16 /* below, the 32-wide x^T panel wastes most FMAs: packed W wins */
+#define SB_BLOCKS 4
+#define XT_MAX (48 * SB_BLOCKS)
+#define XT_L2_FLOATS (144 * 1024) /* x^T of one K chunk: 576 KiB */
+#define WG_FLOATS (64 * 1024)     /* W rows per group: 256 KiB */
 
 /* y^T[n..n+R, 0..16P) over one K chunk; P = 2 (M <= 32, R <= 10) or 3
  * (M <= 48, R <= 8): 2R or 3R accumulators. */
@@ -239,8 +389,13 @@ static SC_AI SC_TARGET_AVX512 void small_tile(int P, int R, float *y, const floa
     for (int r = 0; r < R; r++)
         for (int c = 0; c < P; c++) acc[r][c] = _mm512_setzero_ps();
     const float *wr = w + n * K + k0;
+    /* the next tile's rows: short runs (K = 768) end before the hardware
+     * prefetcher ramps up (W from memory: 25% faster with this); runs of two
+     * pages or more it streams better alone (K = 3072: 5-10% faster without) */
+    const int pf = kc < 2048;
+#pragma GCC unroll 2
     for (int64_t k = 0; k < kc; k++) {
-        if ((k & 15) == 0) /* the next tile's rows: short rows (K = 768) end before the prefetcher ramps up */
+        if (pf && (k & 15) == 0)
             for (int r = 0; r < R; r++) _mm_prefetch((const char *)(wr + (R + r) * K + k), _MM_HINT_T0);
         __m512 xv[3];
         for (int c = 0; c < P; c++) xv[c] = _mm512_load_ps(xt + k * 16 * P + 16 * c);
@@ -249,49 +404,90 @@ static SC_AI SC_TARGET_AVX512 void small_tile(int P, int R, float *y, const floa
             for (int c = 0; c < P; c++) acc[r][c] = _mm512_fmadd_ps(b, xv[c], acc[r][c]);
         }
     }
-    _Alignas(64) float t[48];
-    for (int r = 0; r < R; r++) {
-        for (int c = 0; c < P; c++) _mm512_store_ps(t + 16 * c, acc[r][c]);
-        if (k0 == 0)
-            for (int64_t m = 0; m < M; m++) y[m * N + n + r] = t[m];
-        else
-            for (int64_t m = 0; m < M; m++) y[m * N + n + r] += t[m];
+    /* y[m, n..n+R) for each m: the accumulators transposed 16 x 16 */
+    const __mmask16 rm = (__mmask16)((1u << R) - 1);
+    for (int c = 0; c < P; c++) {
+        __m512 v[16];
+        for (int r = 0; r < 16; r++) v[r] = r < R ? acc[r][c] : _mm512_setzero_ps();
+        sc_transpose16(v);
+        for (int i = 0; i < 16 && 16 * c + i < M; i++) {
+            float *yr = y + (16 * c + i) * N + n;
+            if (k0 > 0) v[i] = _mm512_add_ps(v[i], _mm512_maskz_loadu_ps(rm, yr));
+            _mm512_mask_storeu_ps(yr, rm, v[i]);
+        }
     }
 }
 
-static SC_AI SC_TARGET_AVX512 void small_rows_p(int P, float *y, const float *x, const float *w, int64_t K,
-                                                int64_t N, int64_t M, int64_t n0, int64_t n1) {
+/* xt[k][16P] = x^T of M <= 16P rows over all of K (rows >= M: zero), 16 k x
+ * 16 m per transpose. */
+static SC_TARGET_AVX512 void small_pack_xt(float *xt, const float *x, int64_t K, int64_t M, int P) {
+    for (int64_t k = 0; k < K; k += 16) {
+        __mmask16 km = tail_mask(K - k);
+        int64_t kn = K - k < 16 ? K - k : 16;
+        for (int h = 0; h < P; h++) {
+            __m512 r[16];
+            for (int i = 0; i < 16; i++) {
+                int64_t m = 16 * h + i;
+                r[i] = m < M ? _mm512_maskz_loadu_ps(km, x + m * K + k) : _mm512_setzero_ps();
+            }
+            sc_transpose16(r);
+            for (int64_t c = 0; c < kn; c++) _mm512_store_ps(xt + (k + c) * 16 * P + 16 * h, r[c]);
+        }
+    }
+}
+
+/* y^T over W rows [n0, n1) and the K chunk [k0, k0 + kc) for one row block
+ * (M <= 16P rows; xt: its x^T at k0). */
+static SC_AI SC_TARGET_AVX512 void small_rows_p(int P, float *y, const float *xt, const float *w, int64_t K,
+                                                int64_t N, int64_t M, int64_t n0, int64_t n1, int64_t k0,
+                                                int64_t kc) {
     const int R = P == 2 ? 10 : 8;
-    for (int64_t k0 = 0; k0 < K; k0 += SKC) {
-        int64_t kc = K - k0 < SKC ? K - k0 : SKC;
-        for (int64_t k = 0; k < kc; k += 16) { /* x^T chunk, 16 k x 16 m per transpose */
-            __mmask16 km = tail_mask(kc - k);
-            int64_t kn = kc - k < 16 ? kc - k : 16;
-            for (int h = 0; h < P; h++) {
-                __m512 r[16];
-                for (int i = 0; i < 16; i++) {
-                    int64_t m = 16 * h + i;
-                    r[i] = m < M ? _mm512_maskz_loadu_ps(km, x + m * K + k0 + k) : _mm512_setzero_ps();
-                }
-                sc_transpose16(r);
-                for (int64_t c = 0; c < kn; c++) _mm512_store_ps(packed_xt + (k + c) * 16 * P + 16 * h, r[c]);
+    int64_t n = n0;
+    for (; n + R <= n1; n += R) small_tile(P, R, y, xt, w, K, N, M, n, k0, kc);
+    switch (n1 - n) {
+#define T(RR) case RR: small_tile(P, RR, y, xt, w, K, N, M, n, k0, kc); break;
+        T(1) T(2) T(3) T(4) T(5) T(6) T(7) T(8) T(9)
+#undef T
+    default: break;
+    }
+}
+
+static SC_TARGET_AVX512 void small_rows(int P, float *y, const float *xt, const float *w, int64_t K, int64_t N,
+                                        int64_t M, int64_t n0, int64_t n1, int64_t k0, int64_t kc) {
+    if (P == 2) small_rows_p(2, y, xt, w, K, N, M, n0, n1, k0, kc);
+    else small_rows_p(3, y, xt, w, K, N, M, n0, n1, k0, kc);
+}
+
+/* The row blocks: block b has rows row[b]..row[b+1], x^T 16 * p[b] wide at
+ * xt + off[b] * (K rounded up to 16). */
+typedef struct {
+    int64_t blocks, lanes, row[SB_BLOCKS + 1], off[SB_BLOCKS];
+    int p[SB_BLOCKS];
+} sb_split;
+
+/* Rows M <= XT_MAX into blocks of 48 and 32 with the fewest lanes (ties:
+ * fewer blocks), rows in proportion to the widths. */
+static void sb_blocks(sb_split *s, int64_t M) {
+    int64_t best = 0, ba = 0, bb = 0;
+    for (int64_t a = 0; a <= SB_BLOCKS; a++)
+        for (int64_t b = 0; a + b <= SB_BLOCKS; b++) {
+            int64_t lanes = 48 * a + 32 * b;
+            if (lanes >= M && (!best || lanes < best || (lanes == best && a + b < ba + bb))) {
+                best = lanes;
+                ba = a;
+                bb = b;
             }
         }
-        int64_t n = n0;
-        for (; n + R <= n1; n += R) small_tile(P, R, y, packed_xt, w, K, N, M, n, k0, kc);
-        switch (n1 - n) {
-#define T(RR) case RR: small_tile(P, RR, y, packed_xt, w, K, N, M, n, k0, kc); break;
-            T(1) T(2) T(3) T(4) T(5) T(6) T(7) T(8) T(9)
-#undef T
-        default: break;
+    s->blocks = ba + bb;
+    s->lanes = best;
+    for (int64_t i = 0, cap = 0; i <= s->blocks; i++) {
+        s->row[i] = cap * M / best;
+        if (i < s->blocks) {
+            s->off[i] = cap;
+            cap += i < ba ? 48 : 32;
         }
     }
-}
-
-static SC_TARGET_AVX512 void small_rows(float *y, const float *x, const float *w, int64_t K, int64_t N,
-                                        int64_t M, int64_t n0, int64_t n1) {
-    if (M <= 32) small_rows_p(2, y, x, w, K, N, M, n0, n1);
-    else small_rows_p(3, y, x, w, K, N, M, n0, n1);
+    for (int64_t i = 0; i < s->blocks; i++) s->p[i] = s->row[i + 1] - s->row[i] <= 32 ? 2 : 3;
 }
 
 typedef struct {
@@ -300,8 +496,37 @@ typedef struct {
     const void *w;
     int dt;
     int64_t M, N, K;
-    int n_chunks, m_chunks;
+    float *xt;  /* in-place path: x^T */
+    int64_t kp; /* K rounded up to 16 */
+    sb_split sp;
 } job;
+
+static void xt_pack_task(void *vctx, int task, int n_tasks) {
+    const job *j = vctx;
+    const sb_split *sp = &j->sp;
+    for (int64_t b = task; b < sp->blocks; b += n_tasks)
+        small_pack_xt(j->xt + sp->off[b] * j->kp, j->x + sp->row[b] * j->K, j->K, sp->row[b + 1] - sp->row[b],
+                      sp->p[b]);
+}
+
+static void xt_task(void *vctx, int task, int n_tasks) {
+    const job *j = vctx;
+    const sb_split *sp = &j->sp;
+    int64_t n0, n1;
+    sc_split_range(j->N, 40, task, n_tasks, &n0, &n1); /* whole tiles of 10 or 8 rows */
+    int64_t kcs = XT_L2_FLOATS / sp->lanes / 16 * 16;
+    for (int64_t k0 = 0; k0 < j->K; k0 += kcs) {
+        int64_t kc = j->K - k0 < kcs ? j->K - k0 : kcs;
+        int64_t group = WG_FLOATS / kc / 40 * 40;
+        if (group < 40) group = 40;
+        for (int64_t g = n0; g < n1; g += group) {
+            int64_t g1 = g + group < n1 ? g + group : n1;
+            for (int64_t b = 0; b < sp->blocks; b++)
+                small_rows(sp->p[b], j->y + sp->row[b] * j->N, j->xt + sp->off[b] * j->kp + k0 * 16 * sp->p[b],
+                           j->w, j->K, j->N, sp->row[b + 1] - sp->row[b], g, g1, k0, kc);
+        }
+    }
+}
 
 static void decode_task(void *vctx, int task, int n_tasks) {
     const job *j = vctx;
@@ -313,26 +538,10 @@ static void decode_task(void *vctx, int task, int n_tasks) {
     else decode_f16(j->y, j->x, j->w, j->K, j->N, j->M, n0, n1);
 }
 
-static void small_task(void *vctx, int task, int n_tasks) {
-    const job *j = vctx;
-    int64_t n0, n1;
-    sc_split_range(j->N, 40, task, n_tasks, &n0, &n1); /* whole tiles of 10 or 8 rows */
-    if (n0 < n1) small_rows(j->y, j->x, j->w, j->K, j->N, j->M, n0, n1);
-}
-
-static void gemm_task(void *vctx, int task, int n_tasks) {
-    const job *j = vctx;
-    int nt = task % j->n_chunks, mt = task / j->n_chunks;
-    int64_t m0, m1;
-    sc_split_range(j->M, MR, mt, j->m_chunks, &m0, &m1);
-    int64_t n0 = (int64_t)nt * NC, n1 = n0 + NC < j->N ? n0 + NC : j->N;
-    if (m0 < m1) gemm_block(j->y, j->x, j->w, j->dt, j->N, j->K, m0, m1, n0, n1);
-}
-
 void sc_matmul_f32_avx512(float *y, const float *x, const sc_tensor *W, int64_t M, sc_pool *pool) {
     const int64_t N = W->shape[0], K = W->shape[1];
     if (M <= 0 || N <= 0) return;
-    job j = {y, x, W->data, 0, M, N, K, 0, 0};
+    job j = {.y = y, .x = x, .w = W->data, .M = M, .N = N, .K = K};
     if (W->dtype == SC_DTYPE_F32) j.dt = DT_F32;
     else if (W->dtype == SC_DTYPE_BF16) j.dt = DT_BF16;
     else if (W->dtype == SC_DTYPE_F16) j.dt = DT_F16;
@@ -354,19 +563,21 @@ void sc_matmul_f32_avx512(float *y, const float *x, const sc_tensor *W, int64_t 
         sc_pool_run(threads > 1 ? pool : NULL, decode_task, &j, (int)tasks);
         return;
     }
-    if (M >= SMALL_MIN && M <= SMALL_M && j.dt == DT_F32) {
-        int64_t tasks = (N + 159) / 160;
-        if (tasks > 4 * threads) tasks = 4 * threads;
-        sc_pool_run(threads > 1 ? pool : NULL, small_task, &j, threads > 1 ? (int)tasks : 1);
-        return;
+    if (M >= XT_MIN && M <= XT_MAX && j.dt == DT_F32) {
+        j.kp = (K + 15) / 16 * 16;
+        sb_blocks(&j.sp, M);
+        void *owned = NULL;
+        j.xt = sc_kernel_scratch(pool, sizeof(float) * (size_t)j.sp.lanes * (size_t)j.kp, &owned);
+        if (j.xt) {
+            int64_t tasks = (N + 79) / 80; /* 2 threads, N = 768: 9-14% faster than 160-row tasks */
+            sc_pool_run(threads > 1 && j.sp.blocks > 1 ? pool : NULL, xt_pack_task, &j,
+                        threads > 1 ? (int)j.sp.blocks : 1);
+            if (tasks > 4 * threads) tasks = 4 * threads;
+            sc_pool_run(threads > 1 ? pool : NULL, xt_task, &j, threads > 1 ? (int)tasks : 1);
+            free(owned);
+            return;
+        } /* out of memory: the packed path (or the reference) */
     }
-    int64_t n_chunks = (N + NC - 1) / NC, m_chunks = 1;
-    if (threads > 1 && n_chunks < 2 * threads) {
-        int64_t want = (2 * threads + n_chunks - 1) / n_chunks, most = (M + MR - 1) / MR;
-        m_chunks = want < most ? want : most;
-    }
-    j.n_chunks = (int)n_chunks;
-    j.m_chunks = (int)m_chunks;
-    sc_pool_run(threads > 1 ? pool : NULL, gemm_task, &j, (int)(n_chunks * m_chunks));
+    gemm_packed(y, x, W->data, j.dt, M, N, K, pool, threads);
 }
 #endif
