@@ -4,19 +4,12 @@
 #include "io/json.h"
 #include "test_util.h"
 
-#include <sys/wait.h>
-
 #define MODEL SC_FIXTURES_DIR "/../../models/switch-tiny-t5vocab"
 
 static int run(const char *args, char *out, size_t cap) {
     char cmd[4096];
     snprintf(cmd, sizeof cmd, "'%s' bench %s 2>&1", SC_SWITCHC_BIN, args);
-    FILE *f = popen(cmd, "r");
-    if (!f) return -1;
-    size_t n = fread(out, 1, cap - 1, f);
-    out[n] = '\0';
-    int rc = pclose(f);
-    return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
+    return sc_test_run(cmd, out, cap);
 }
 
 static double num(const sc_json *root, const char *key, bool *ok) {

@@ -17,13 +17,8 @@ int main(void) {
     size_t at = (size_t)snprintf(cmd, sizeof cmd, "'%s' encode -m '%s' --pool none --json", SC_SWITCHC_BIN, MODEL);
     for (size_t i = 0; i < sc_json_len(texts); i++)
         at += (size_t)snprintf(cmd + at, sizeof cmd - at, " '%s'", sc_json_string(sc_json_at(texts, i), NULL));
-    FILE *f = popen(cmd, "r");
-    CHECK(f != NULL);
     static char out[1 << 20];
-    size_t n = fread(out, 1, sizeof out - 1, f);
-    out[n] = '\0';
-    int rc = pclose(f);
-    CHECK(WIFEXITED(rc) && WEXITSTATUS(rc) == 0);
+    CHECK(sc_test_run(cmd, out, sizeof out) == 0);
 
     /* reference: encoder_model.last_hidden_state [3, 21, 32] */
     FILE *rf = fopen(CASE "/arrays/encoder_model.last_hidden_state.bin", "rb");

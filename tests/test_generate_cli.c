@@ -15,12 +15,7 @@
 static int run(const char *args, char *out, size_t cap) {
     char cmd[16384];
     snprintf(cmd, sizeof cmd, "'%s' generate -m '%s' %s 2>/dev/null", SC_SWITCHC_BIN, MODEL, args);
-    FILE *f = popen(cmd, "r");
-    if (!f) return -1;
-    size_t n = fread(out, 1, cap - 1, f);
-    out[n] = '\0';
-    int rc = pclose(f);
-    return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
+    return sc_test_run(cmd, out, cap);
 }
 
 static char *quote_all(const sc_json *texts) {

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 
 static int sc_test_passed, sc_test_failed;
 
@@ -38,6 +39,17 @@ static int sc_test_passed, sc_test_failed;
         printf("%d passed, %d failed\n", sc_test_passed, sc_test_failed);          \
         return sc_test_failed ? 1 : 0;                                             \
     } while (0)
+
+/* Runs a shell command; its standard output goes to out (cap bytes,
+ * NUL-terminated). Returns the exit status, or -1 if it did not exit. */
+static inline int sc_test_run(const char *cmd, char *out, size_t cap) {
+    FILE *f = popen(cmd, "r");
+    if (!f) return -1;
+    size_t n = fread(out, 1, cap - 1, f);
+    out[n] = '\0';
+    int rc = pclose(f);
+    return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
+}
 
 /* Path under the fixtures directory (static buffer, one at a time). */
 static inline const char *fixture_path(const char *rel) {

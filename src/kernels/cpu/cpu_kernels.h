@@ -7,6 +7,7 @@
 #include "core/pool.h"
 #include "kernels/kernels.h"
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
 
@@ -53,6 +54,15 @@ static inline void *sc_kernel_scratch(sc_pool *pool, size_t bytes, void **owned)
     if (pool) return sc_pool_scratch(pool, bytes);
     if (bytes > SIZE_MAX - 63) return NULL;
     return *owned = aligned_alloc(64, bytes ? (bytes + 63) / 64 * 64 : 64);
+}
+
+/* Shapes with nothing to multiply: M or N empty (y untouched) or K empty
+ * (y = 0). Returns true when it handled y. */
+static inline bool sc_matmul_degenerate(float *y, int64_t M, int64_t N, int64_t K) {
+    if (M <= 0 || N <= 0) return true;
+    if (K > 0) return false;
+    for (int64_t i = 0; i < M * N; i++) y[i] = 0.0f;
+    return true;
 }
 
 /* Splits [0, total) into n_tasks pieces aligned to `align`; piece `task`. */

@@ -159,18 +159,8 @@ static SC_TARGET_AMX void pack_i8(const job *j, int64_t b) {
                 r[i] = _mm512_setzero_ps();
                 continue;
             }
-            const float *xr = j->x + (m0 + i) * K + k;
-            __m512i q = _mm512_setzero_si512();
-            for (int c = 0; c < 4; c++) {
-                __m128i v = _mm512_cvtepi32_epi8(sc_q8_quantize16(xr + 16 * c, sc_mask16(K - k - 16 * c), vinv[i]));
-                switch (c) { /* lane index must be a constant */
-                case 0: q = _mm512_inserti32x4(q, v, 0); break;
-                case 1: q = _mm512_inserti32x4(q, v, 1); break;
-                case 2: q = _mm512_inserti32x4(q, v, 2); break;
-                default: q = _mm512_inserti32x4(q, v, 3); break;
-                }
-            }
-            r[i] = _mm512_castsi512_ps(q); /* 16 words of qx[4p .. 4p+3] */
+            /* 16 words of qx[4p .. 4p+3] */
+            r[i] = _mm512_castsi512_ps(sc_q8_quantize64(j->x + (m0 + i) * K + k, K - k, vinv[i]));
         }
         if (!j->xa) sc_transpose16(r); /* as A operand the rows are the tile rows */
         for (int p = 0; p < 16; p++) _mm512_store_ps((float *)(dst + 64 * p), r[p]);
@@ -540,11 +530,7 @@ static void gemm_task(void *vctx, int task, int n_tasks) {
 
 static void run(float *y, const float *x, const sc_tensor *W, int64_t M, sc_pool *pool, int i8) {
     const int64_t N = W->shape[0], K = W->shape[1];
-    if (M <= 0 || N <= 0) return;
-    if (K <= 0) {
-        for (int64_t i = 0; i < M * N; i++) y[i] = 0.0f;
-        return;
-    }
+    if (sc_matmul_degenerate(y, M, N, K)) return;
     job j = {.y = y, .x = x, .w = W->data, .sw = W->scales, .M = M, .N = N, .K = K, .i8 = i8};
     j.es = i8 ? 1 : 2;
     j.kstep = 64 / j.es;

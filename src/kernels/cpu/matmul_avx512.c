@@ -549,10 +549,7 @@ void sc_matmul_f32_avx512(float *y, const float *x, const sc_tensor *W, int64_t 
         sc_matmul_ref(y, x, W, M, pool);
         return;
     }
-    if (K <= 0) {
-        for (int64_t i = 0; i < M * N; i++) y[i] = 0.0f;
-        return;
-    }
+    if (sc_matmul_degenerate(y, M, N, K)) return;
     int threads = sc_pool_size(pool);
     double work = (double)M * (double)N * (double)K;
     if (work < 65536.0) threads = 1; /* waking threads costs more than it saves */

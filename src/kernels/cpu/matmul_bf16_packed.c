@@ -112,11 +112,7 @@ void sc_matmul_bf16_packed(float *y, const float *x, const sc_tensor *W, int64_t
         sc_matmul_ref(y, x, W, M, pool);
         return;
     }
-    if (M <= 0 || N <= 0) return;
-    if (K <= 0) {
-        for (int64_t i = 0; i < M * N; i++) y[i] = 0.0f;
-        return;
-    }
+    if (sc_matmul_degenerate(y, M, N, K)) return;
     int threads = sc_pool_size(pool);
     if ((double)M * (double)N * (double)K < 65536.0) threads = 1; /* waking threads costs more than it saves */
     job j = {.pk = {.w = W->data, .es = 2, .flip = 0, .tile = tile_any}, .y = y, .x = x};

@@ -62,7 +62,6 @@ static SC_TARGET_VNNI void prep_task(void *vctx, int h, int n_tasks) {
         vinv[i] = _mm512_set1_ps(inv);
     }
     const __m512i x80 = _mm512_set1_epi8((char)0x80);
-    const __m512i order = _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
     for (int64_t s = 0; s < j->steps; s += 16) {
         const int64_t k = 4 * s;
         __m512 r[16];
@@ -71,14 +70,8 @@ static SC_TARGET_VNNI void prep_task(void *vctx, int h, int n_tasks) {
                 r[i] = _mm512_setzero_ps();
                 continue;
             }
-            const float *xr = j->x + (m0 + i) * K + k;
-            __m512i v[4];
-            for (int c = 0; c < 4; c++) v[c] = sc_q8_quantize16(xr + 16 * c, sc_mask16(K - k - 16 * c), vinv[i]);
-            /* two saturating packs (nothing saturates within [-127, 127])
-             * leave quad L of v[0..3] in 128-bit lane L; one permute puts
-             * the quads back in k order. Then + 128 (unsigned operand). */
-            __m512i q = _mm512_packs_epi16(_mm512_packs_epi32(v[0], v[1]), _mm512_packs_epi32(v[2], v[3]));
-            q = _mm512_xor_si512(_mm512_permutexvar_epi32(order, q), x80);
+            /* + 128: the unsigned operand of vpdpbusd */
+            __m512i q = _mm512_xor_si512(sc_q8_quantize64(j->x + (m0 + i) * K + k, K - k, vinv[i]), x80);
             r[i] = _mm512_castsi512_ps(q);
         }
         sc_transpose16(r); /* r[p]: step s + p, word i = row i */

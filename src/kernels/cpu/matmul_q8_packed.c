@@ -59,7 +59,6 @@ static SC_TARGET_VNNI void prep_tile(job *j, int64_t t) {
         vinv[i] = _mm512_set1_ps(inv);
     }
     const __m512i ones = _mm512_set1_epi8(1);
-    const __m512i order = _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
     __m512i sum = _mm512_setzero_si512(); /* lane i: sum of row i's quantized values */
     for (int64_t s = 0; s < steps; s += 16) {
         const int64_t k = 4 * s;
@@ -69,15 +68,7 @@ static SC_TARGET_VNNI void prep_tile(job *j, int64_t t) {
                 r[i] = _mm512_setzero_ps();
                 continue;
             }
-            const float *xr = j->x + (m0 + i) * K + k;
-            __m512i v[4];
-            for (int c = 0; c < 4; c++) v[c] = sc_q8_quantize16(xr + 16 * c, sc_mask16(K - k - 16 * c), vinv[i]);
-            /* int32 -> int8 by two saturating packs (values are within
-             * [-127, 127], so nothing saturates); per 128-bit lane L they
-             * leave quad L of v[0], v[1], v[2], v[3], which one permute
-             * puts back in k order */
-            __m512i q = _mm512_packs_epi16(_mm512_packs_epi32(v[0], v[1]), _mm512_packs_epi32(v[2], v[3]));
-            r[i] = _mm512_castsi512_ps(_mm512_permutexvar_epi32(order, q));
+            r[i] = _mm512_castsi512_ps(sc_q8_quantize64(j->x + (m0 + i) * K + k, K - k, vinv[i]));
         }
         sc_transpose16(r); /* r[p]: step s + p of every row */
         for (int p = 0; p < 16; p++) sum = _mm512_dpbusd_epi32(sum, ones, _mm512_castps_si512(r[p]));
@@ -155,11 +146,7 @@ void sc_matmul_q8_packed(float *y, const float *x, const sc_tensor *W, int64_t M
         sc_matmul_ref(y, x, W, M, pool);
         return;
     }
-    if (M <= 0 || N <= 0) return;
-    if (K <= 0) {
-        for (int64_t i = 0; i < M * N; i++) y[i] = 0.0f;
-        return;
-    }
+    if (sc_matmul_degenerate(y, M, N, K)) return;
     int threads = sc_pool_size(pool);
     if ((double)M * (double)N * (double)K < 65536.0) threads = 1; /* waking threads costs more than it saves */
     job j = {.pk = {.w = W->data, .es = 1, .flip = 1, .tile = tile_any}, .y = y, .x = x, .sw = W->scales};

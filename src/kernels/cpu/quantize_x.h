@@ -1,5 +1,6 @@
 /* The per-row activation quantization of the int8 kernels (matmul_q8_vnni.c,
- * matmul_amx.c), in one place so both quantize x identically: symmetric,
+ * matmul_q8_packed.c, matmul_q8_fewrows.c, matmul_amx.c), in one place so
+ * all quantize x identically: symmetric,
  * sx = max|x[m,:]| / 127, q = round(x * (127 / max)) to nearest even,
  * clamped to [-127, 127]; an all-zero row gets sx = 0 and q = 0. */
 #ifndef SC_KERNELS_CPU_QUANTIZE_X_H
@@ -30,6 +31,19 @@ static SC_AI SC_TARGET_AVX512 __m512i sc_q8_quantize16(const float *x, __mmask16
     /* cvtps_epi32 rounds to nearest even, like nearbyintf in the reference */
     __m512i v = _mm512_cvtps_epi32(_mm512_mul_ps(_mm512_maskz_loadu_ps(m, x), vinv));
     return _mm512_max_epi32(_mm512_min_epi32(v, _mm512_set1_epi32(127)), _mm512_set1_epi32(-127));
+}
+
+/* 64 quantized values of x[0..64) (the first `left` of them real, the rest
+ * 0) as int8 in k order: a 64-byte row of an int8 tile. */
+static SC_AI SC_TARGET_AVX512 __m512i sc_q8_quantize64(const float *x, int64_t left, __m512 vinv) {
+    __m512i v[4];
+    for (int c = 0; c < 4; c++) v[c] = sc_q8_quantize16(x + 16 * c, sc_mask16(left - 16 * c), vinv);
+    /* int32 -> int8 by two saturating packs (the values are within
+     * [-127, 127], so nothing saturates); per 128-bit lane L they leave quad
+     * L of v[0], v[1], v[2], v[3], which one permute puts back in k order */
+    const __m512i order = _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
+    __m512i q = _mm512_packs_epi16(_mm512_packs_epi32(v[0], v[1]), _mm512_packs_epi32(v[2], v[3]));
+    return _mm512_permutexvar_epi32(order, q);
 }
 #endif
 
