@@ -133,10 +133,7 @@ static SC_TARGET_AMX void pack_bf16(const job *j, int64_t b) {
                 r[i] = _mm512_setzero_ps();
                 continue;
             }
-            const float *xr = j->x + (m0 + i) * K + k;
-            __m512 lo = _mm512_maskz_loadu_ps(sc_mask16(K - k), xr);
-            __m512 hi = _mm512_maskz_loadu_ps(sc_mask16(K - k - 16), xr + 16);
-            r[i] = (__m512)_mm512_cvtne2ps_pbh(hi, lo); /* 16 words of (x[2p], x[2p+1]) */
+            r[i] = sc_bf16_round32(j->x + (m0 + i) * K + k, K - k); /* 16 words of (x[2p], x[2p+1]) */
         }
         if (!j->xa) sc_transpose16(r); /* as A operand the rows are the tile rows */
         for (int p = 0; p < 16; p++) _mm512_store_ps((float *)(dst + 64 * p), r[p]);

@@ -10,6 +10,7 @@
  * step). Leaves out AMX-BF16. */
 #include "kernels/cpu/cpu_kernels.h"
 #include "kernels/cpu/dot_tiles.h"
+#include "kernels/cpu/quantize_x.h"
 
 #if SC_HAVE_X86_KERNELS
 #include "core/pool.h"
@@ -29,15 +30,8 @@ typedef struct {
 
 static SC_TARGET_BF16 void convert_task_body(const job *j, int64_t m0, int64_t m1) {
     for (int64_t m = m0; m < m1; m++)
-        for (int64_t k = 0; k < j->Kp; k += 32) {
-            int64_t left = j->K - k;
-            __mmask16 lo = left >= 16 ? 0xffff : left <= 0 ? 0 : (__mmask16)((1u << left) - 1);
-            left -= 16;
-            __mmask16 hi = left >= 16 ? 0xffff : left <= 0 ? 0 : (__mmask16)((1u << left) - 1);
-            const float *xr = j->x + m * j->K + k;
-            __m512bh v = _mm512_cvtne2ps_pbh(_mm512_maskz_loadu_ps(hi, xr + 16), _mm512_maskz_loadu_ps(lo, xr));
-            _mm512_store_si512((void *)(j->xb + m * j->Kp + k), (__m512i)v);
-        }
+        for (int64_t k = 0; k < j->Kp; k += 32)
+            _mm512_store_ps((float *)(j->xb + m * j->Kp + k), sc_bf16_round32(j->x + m * j->K + k, j->K - k));
 }
 
 static void convert_task(void *vctx, int task, int n_tasks) {

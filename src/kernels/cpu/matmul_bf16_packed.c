@@ -46,10 +46,7 @@ static SC_TARGET_BF16 void prep_tile(job *j, int64_t t) {
                 r[i] = _mm512_setzero_ps();
                 continue;
             }
-            const float *xr = j->x + (m0 + i) * K + k;
-            __m512 lo = _mm512_maskz_loadu_ps(sc_mask16(K - k), xr);
-            __m512 hi = _mm512_maskz_loadu_ps(sc_mask16(K - k - 16), xr + 16);
-            r[i] = (__m512)_mm512_cvtne2ps_pbh(hi, lo); /* word p: (x[k+2p], x[k+2p+1]) */
+            r[i] = sc_bf16_round32(j->x + (m0 + i) * K + k, K - k); /* word p: (x[k+2p], x[k+2p+1]) */
         }
         sc_transpose16(r); /* r[p]: step s + p of every row */
         sc_pk_store_x(xp, s, steps - s < 16 ? steps - s : 16, r);

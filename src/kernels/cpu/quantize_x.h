@@ -1,4 +1,5 @@
-/* The per-row activation quantization of the int8 kernels (matmul_q8_vnni.c,
+/* How x is rounded for the bf16-compute kernels, and the per-row
+ * activation quantization of the int8 kernels (matmul_q8_vnni.c,
  * matmul_q8_packed.c, matmul_q8_fewrows.c, matmul_amx.c), in one place so
  * all quantize x identically: symmetric,
  * sx = max|x[m,:]| / 127, q = round(x * (127 / max)) to nearest even,
@@ -31,6 +32,15 @@ static SC_AI SC_TARGET_AVX512 __m512i sc_q8_quantize16(const float *x, __mmask16
     /* cvtps_epi32 rounds to nearest even, like nearbyintf in the reference */
     __m512i v = _mm512_cvtps_epi32(_mm512_mul_ps(_mm512_maskz_loadu_ps(m, x), vinv));
     return _mm512_max_epi32(_mm512_min_epi32(v, _mm512_set1_epi32(127)), _mm512_set1_epi32(-127));
+}
+
+/* x[0..32) (the first `left` real, the rest 0) rounded to bf16, to nearest
+ * even: 16 words of (x[2p], x[2p+1]), a 64-byte row of a bf16 tile. The
+ * rounding every bf16-compute kernel applies to x. */
+static SC_AI SC_TARGET_BF16 __m512 sc_bf16_round32(const float *x, int64_t left) {
+    __m512 lo = _mm512_maskz_loadu_ps(sc_mask16(left), x);
+    __m512 hi = _mm512_maskz_loadu_ps(sc_mask16(left - 16), x + 16);
+    return (__m512)_mm512_cvtne2ps_pbh(hi, lo);
 }
 
 /* 64 quantized values of x[0..64) (the first `left` of them real, the rest
