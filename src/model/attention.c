@@ -201,7 +201,9 @@ static TARGET_AVX512 void row_avx512(const sc_attn_args *a, float *s, int64_t h,
 
 /* Masked scores hold MASKED instead of -inf: exp2_avx512 then gives exactly
  * 0 for them without a compare (n is huge, 2^n underflows to 0), and a row
- * whose maximum is MASKED has no live key (its output is zeros). */
+ * whose maximum is MASKED has no live key (its output is zeros). The cost:
+ * a real score at or below -1e30 would count as masked; fp32 scores of a
+ * model that has not overflowed stay many orders of magnitude above it. */
 #define MASKED (-1e30f)
 
 /* 2^t: n = round(t), 2^(t - n) by a degree-5 polynomial fitted to minimize
