@@ -2,7 +2,7 @@
  * dispatches on the weight dtype; a dtype a table has no fast kernel for
  * goes to the reference. Tables also dispatch on M (bench/README.md has
  * the measurements behind each cut):
- *  - "amx": BF16 weights use the tiles above AMX_BF16_MIN_M rows and keep
+ *  - "amx": BF16 weights use the tiles above EXACT_BF16_MAX_M rows and keep
  *    decode (M <= 4, up to 4 beams) on the fp32-exact row kernel; I8
  *    weights use the tiles from M = 2 on: the AMX and VNNI kernels give
  *    bit-identical results, AMX was faster for M >= 2 and as fast at M = 1
@@ -21,9 +21,10 @@
 #include <stdbool.h>
 #include <string.h>
 
-/* Up to this many x rows the AMX table runs BF16 weights on the exact decode
- * kernel, and I8 weights on the VNNI kernel. */
-#define AMX_BF16_MIN_M 4
+/* Up to this many x rows (decode, up to 4 beams) BF16 weights stay on the
+ * fp32-exact kernel in the bf16-compute tables, and the AMX table runs I8
+ * weights on the VNNI kernel. */
+#define EXACT_BF16_MAX_M 4
 #define AMX_I8_MIN_M 1
 /* From this many rows on, the packed vdpbf16ps / vpdpbusd tiles. */
 #define PACKED_BF16_MIN_M 16
@@ -57,12 +58,12 @@ static void matmul_avx512_vnni(float *y, const float *x, const sc_tensor *W, int
 
 static void matmul_avx512_bf16(float *y, const float *x, const sc_tensor *W, int64_t M, sc_pool *pool) {
     if (W->dtype == SC_DTYPE_BF16 && M >= PACKED_BF16_MIN_M) sc_matmul_bf16_packed(y, x, W, M, pool);
-    else if (W->dtype == SC_DTYPE_BF16 && M > AMX_BF16_MIN_M) sc_matmul_bf16_dot(y, x, W, M, pool);
+    else if (W->dtype == SC_DTYPE_BF16 && M > EXACT_BF16_MAX_M) sc_matmul_bf16_dot(y, x, W, M, pool);
     else matmul_avx512_vnni(y, x, W, M, pool);
 }
 
 static void matmul_amx(float *y, const float *x, const sc_tensor *W, int64_t M, sc_pool *pool) {
-    if (W->dtype == SC_DTYPE_BF16 && M > AMX_BF16_MIN_M) sc_matmul_bf16_amx(y, x, W, M, pool);
+    if (W->dtype == SC_DTYPE_BF16 && M > EXACT_BF16_MAX_M) sc_matmul_bf16_amx(y, x, W, M, pool);
     else if (W->dtype == SC_DTYPE_I8 && M > AMX_I8_MIN_M) sc_matmul_q8_amx(y, x, W, M, pool);
     else matmul_avx512_vnni(y, x, W, M, pool);
 }

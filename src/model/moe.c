@@ -129,20 +129,19 @@ static void expert_task(void *ctx, int task, int n_tasks) {
     }
 }
 
-static int by_key_descending(const void *a, const void *b) {
+/* Keys are count << 32 | expert: more tokens first, then the lower expert. */
+static int by_count_then_expert(const void *a, const void *b) {
     int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
-    return (x < y) - (x > y);
+    if ((x >> 32) != (y >> 32)) return (x >> 32) < (y >> 32) ? 1 : -1;
+    return (x < y) ? -1 : (x > y);
 }
 
-/* sched[0..n) = the used experts, most tokens first (ties: lower expert
- * first). keys[n] is scratch (the layer's counts, no longer needed). */
+/* sched[0..n) = the used experts, most tokens first. keys[n] is scratch
+ * (the layer's counts, no longer needed). */
 static void sort_by_count(int32_t *sched, int64_t n, const int32_t *start, int64_t *keys) {
-    for (int64_t i = 0; i < n; i++) {
-        int64_t e = sched[i];
-        keys[i] = (int64_t)(start[e + 1] - start[e]) << 32 | (int64_t)(UINT32_MAX - (uint32_t)e);
-    }
-    qsort(keys, (size_t)n, sizeof *keys, by_key_descending);
-    for (int64_t i = 0; i < n; i++) sched[i] = (int32_t)(UINT32_MAX - (uint32_t)(keys[i] & UINT32_MAX));
+    for (int64_t i = 0; i < n; i++) keys[i] = (int64_t)(start[sched[i] + 1] - start[sched[i]]) << 32 | sched[i];
+    qsort(keys, (size_t)n, sizeof *keys, by_count_then_expert);
+    for (int64_t i = 0; i < n; i++) sched[i] = (int32_t)(keys[i] & INT32_MAX);
 }
 
 sc_status sc_moe_forward(const sc_model *m, const sc_block_weights *b, const float *x,

@@ -56,6 +56,12 @@ static inline void *sc_kernel_scratch(sc_pool *pool, size_t bytes, void **owned)
     return *owned = aligned_alloc(64, bytes ? (bytes + 63) / 64 * 64 : 64);
 }
 
+/* Threads worth waking for an M x N x K product: below ~64K multiply-adds
+ * waking the pool costs more than it saves, so 1 (the calling thread). */
+static inline int sc_kernel_threads(const sc_pool *pool, int64_t M, int64_t N, int64_t K) {
+    return (double)M * (double)N * (double)K < 65536.0 ? 1 : sc_pool_size(pool);
+}
+
 /* Shapes with nothing to multiply: M or N empty (y untouched) or K empty
  * (y = 0). Returns true when it handled y. */
 static inline bool sc_matmul_degenerate(float *y, int64_t M, int64_t N, int64_t K) {

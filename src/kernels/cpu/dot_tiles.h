@@ -22,9 +22,8 @@
  * worth waking threads for. */
 static inline void sc_dot_launch(sc_pool *pool, void *job, int64_t M, int64_t N, int64_t K,
                                  void (*prep)(void *, int, int), void (*gemm)(void *, int, int)) {
-    int threads = sc_pool_size(pool);
-    double work = (double)M * (double)N * (double)K;
-    sc_pool *p = threads > 1 && work >= 65536.0 ? pool : NULL;
+    const int threads = sc_kernel_threads(pool, M, N, K);
+    sc_pool *p = threads > 1 ? pool : NULL;
     sc_pool_run(p && M >= 8 ? p : NULL, prep, job, (int)(M < threads ? M : threads));
     int64_t tasks = (N + 31) / 32;
     if (tasks > 4 * threads) tasks = 4 * threads;

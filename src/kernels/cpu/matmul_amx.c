@@ -561,10 +561,8 @@ static void run(float *y, const float *x, const sc_tensor *W, int64_t M, sc_pool
     else j.tail = w_bytes ? buf + xp_bytes + sx_bytes + ready_bytes : NULL;
     j.xa = pack_w_too;
 
-    int threads = sc_pool_size(pool);
-    double work = (double)M * (double)N * (double)K;
-    sc_pool *p = threads > 1 && work >= 65536.0 ? pool : NULL;
-    if (!p) threads = 1;
+    int threads = sc_kernel_threads(pool, M, N, K);
+    sc_pool *p = threads > 1 ? pool : NULL;
     /* tasks: whole n-chunks (NCH W blocks), up to 4 per thread; fewer n-chunks
      * than that (small N) are split over M as well */
     int64_t nchunks = (N + 32 * NCH - 1) / (32 * NCH), mblocks = (j.Mp + 31) / 32;

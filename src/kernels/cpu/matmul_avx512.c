@@ -303,9 +303,9 @@ static void gemm_task(void *vctx, int task, int n_tasks) {
     }
 }
 
-static void gemm_packed(float *y, const float *x, const void *w, int dt, int64_t M, int64_t N, int64_t K,
+static void gemm_packed(float *y, const float *x, const sc_tensor *W, int dt, int64_t M, int64_t N, int64_t K,
                         sc_pool *pool, int threads) {
-    gemm_job j = {.y = y, .x = x, .w = w, .dt = dt, .M = M, .N = N, .K = K};
+    gemm_job j = {.y = y, .x = x, .w = W->data, .dt = dt, .M = M, .N = N, .K = K};
     j.tiles = (M + MR - 1) / MR;
     /* items: W blocks of up to NC_MAX columns, narrower (not below 64) to give
      * each thread 2; row ranges too when N is still short of that */
@@ -337,9 +337,7 @@ static void gemm_packed(float *y, const float *x, const void *w, int dt, int64_t
     void *owned = NULL;
     j.scratch = sc_kernel_scratch(pool, sizeof(float) * ((size_t)threads * TASK_FLOATS + xp_floats), &owned);
     if (!j.scratch) { /* out of memory: the reference gives the same answer */
-        sc_tensor W = {.dtype = dt == DT_F32 ? SC_DTYPE_F32 : dt == DT_BF16 ? SC_DTYPE_BF16 : SC_DTYPE_F16,
-                       .ndim = 2, .shape = {N, K}, .data = (void *)w};
-        sc_matmul_ref(y, x, &W, M, threads > 1 ? pool : NULL);
+        sc_matmul_ref(y, x, W, M, threads > 1 ? pool : NULL);
         return;
     }
     if (xp_floats) {
@@ -550,9 +548,7 @@ void sc_matmul_f32_avx512(float *y, const float *x, const sc_tensor *W, int64_t 
         return;
     }
     if (sc_matmul_degenerate(y, M, N, K)) return;
-    int threads = sc_pool_size(pool);
-    double work = (double)M * (double)N * (double)K;
-    if (work < 65536.0) threads = 1; /* waking threads costs more than it saves */
+    int threads = sc_kernel_threads(pool, M, N, K);
     if (M <= DECODE_M) {
         int64_t tasks = (N + 63) / 64;
         if (tasks > 4 * threads) tasks = 4 * threads;
@@ -575,6 +571,6 @@ void sc_matmul_f32_avx512(float *y, const float *x, const sc_tensor *W, int64_t 
             return;
         } /* out of memory: the packed path (or the reference) */
     }
-    gemm_packed(y, x, W->data, j.dt, M, N, K, pool, threads);
+    gemm_packed(y, x, W, j.dt, M, N, K, pool, threads);
 }
 #endif

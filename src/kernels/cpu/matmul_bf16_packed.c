@@ -110,8 +110,7 @@ void sc_matmul_bf16_packed(float *y, const float *x, const sc_tensor *W, int64_t
         return;
     }
     if (sc_matmul_degenerate(y, M, N, K)) return;
-    int threads = sc_pool_size(pool);
-    if ((double)M * (double)N * (double)K < 65536.0) threads = 1; /* waking threads costs more than it saves */
+    const int threads = sc_kernel_threads(pool, M, N, K);
     job j = {.pk = {.w = W->data, .es = 2, .flip = 0, .tile = tile_any}, .y = y, .x = x};
     sc_pk_plan *plan = &j.pk.plan;
     sc_pk_plan_init(plan, M, N, K, 2, threads);
@@ -127,10 +126,7 @@ void sc_matmul_bf16_packed(float *y, const float *x, const sc_tensor *W, int64_t
     }
     j.pk.xp = (int32_t *)buf;
     j.pk.slots = buf + xp_bytes;
-    sc_pool *p = threads > 1 ? pool : NULL;
-    int prep_tasks = plan->tiles < threads ? (int)plan->tiles : threads;
-    sc_pool_run(p, prep_task, &j, p ? prep_tasks : 1);
-    sc_pool_run(p, sc_pk_gemm_task, &j.pk, p ? plan->workers : 1);
+    sc_pk_launch(threads > 1 ? pool : NULL, &j, prep_task, &j.pk);
     free(owned);
 }
 #endif

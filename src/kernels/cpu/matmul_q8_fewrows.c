@@ -193,8 +193,7 @@ void sc_matmul_q8_fewrows(float *y, const float *x, const sc_tensor *W, int64_t 
     }
     j.xt = buf;
     j.sx = (float *)(buf + xt_bytes);
-    int threads = sc_pool_size(pool);
-    if ((double)M * (double)N * (double)K < 65536.0) threads = 1; /* waking threads costs more than it saves */
+    int threads = sc_kernel_threads(pool, M, N, K);
     sc_pool *p = threads > 1 ? pool : NULL;
     sc_pool_run(p && j.P > 1 ? p : NULL, prep_task, &j, j.P);
     int64_t tasks = (N + 4 * j.R - 1) / (4 * j.R);

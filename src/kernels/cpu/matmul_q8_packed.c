@@ -147,8 +147,7 @@ void sc_matmul_q8_packed(float *y, const float *x, const sc_tensor *W, int64_t M
         return;
     }
     if (sc_matmul_degenerate(y, M, N, K)) return;
-    int threads = sc_pool_size(pool);
-    if ((double)M * (double)N * (double)K < 65536.0) threads = 1; /* waking threads costs more than it saves */
+    const int threads = sc_kernel_threads(pool, M, N, K);
     job j = {.pk = {.w = W->data, .es = 1, .flip = 1, .tile = tile_any}, .y = y, .x = x, .sw = W->scales};
     sc_pk_plan *plan = &j.pk.plan;
     sc_pk_plan_init(plan, M, N, K, 1, threads);
@@ -166,10 +165,7 @@ void sc_matmul_q8_packed(float *y, const float *x, const sc_tensor *W, int64_t M
     j.sx = (float *)(buf + xp_bytes);
     j.corr = (int32_t *)(buf + xp_bytes + row_bytes);
     j.pk.slots = buf + xp_bytes + 2 * row_bytes;
-    sc_pool *p = threads > 1 ? pool : NULL;
-    int prep_tasks = plan->tiles < threads ? (int)plan->tiles : threads;
-    sc_pool_run(p, prep_task, &j, p ? prep_tasks : 1);
-    sc_pool_run(p, sc_pk_gemm_task, &j.pk, p ? plan->workers : 1);
+    sc_pk_launch(threads > 1 ? pool : NULL, &j, prep_task, &j.pk);
     free(owned);
 }
 #endif

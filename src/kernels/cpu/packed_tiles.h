@@ -198,6 +198,16 @@ static void sc_pk_gemm_task(void *vctx, int task, int n_tasks) {
     }
 }
 
+/* Runs a packed kernel on `pool` (NULL: the calling thread): its prep pass
+ * (x into pk->xp, split over the tiles), then the tiles, one task per worker.
+ * `job` is the kernel's job, which starts with *pk. */
+static inline void sc_pk_launch(sc_pool *pool, void *job, void (*prep)(void *, int, int), sc_pk_job *pk) {
+    const int threads = sc_pool_size(pool);
+    const int prep_tasks = pk->plan.tiles < threads ? (int)pk->plan.tiles : threads;
+    sc_pool_run(pool, prep, job, prep_tasks);
+    sc_pool_run(pool, sc_pk_gemm_task, pk, pool ? pk->plan.workers : 1);
+}
+
 /* Stores 16 transposed rows of a tile's steps s .. s + sn (r[p]: step s + p,
  * word i = row i) into the tile's xp, keeping MR words per step. */
 static SC_AI SC_TARGET_AVX512 void sc_pk_store_x(int32_t *xp, int64_t s, int64_t sn, const __m512 r[16]) {
