@@ -87,6 +87,30 @@ int main(void) {
         CHECK(sc_session_encode(s, ids, mask, B, S, &err) == SC_OK);
         CHECK(sc_session_decode(s, dec, T, again, NULL, &err) == SC_OK);
         CHECK(max_diff(full, again, (size_t)(B * T * V)) == 0.0f);
+
+        /* the cross K/V are made by the first decode or row selection after
+         * an encode: an encode-only request leaves none, a later smaller
+         * request makes them at its size, and a larger one then regrows
+         * them; rows selected before any step decode like the originals */
+        sc_session *f3;
+        CHECK(sc_session_new(m, &f3, &err) == SC_OK);
+        sc_session_set_drop_policy(f3, SC_DROP_NONE);
+        CHECK(sc_session_encode(f3, ids, mask, B, S, &err) == SC_OK);
+        CHECK(sc_session_encode(f3, ids1, NULL, 1, 3, &err) == SC_OK);
+        CHECK(sc_session_decode(f3, dec1, 2, b, NULL, &err) == SC_OK);
+        CHECK(max_diff(a, b, (size_t)(2 * V)) == 0.0f);
+        CHECK(sc_session_encode(f3, ids, mask, B, S, &err) == SC_OK);
+        CHECK(sc_session_decode(f3, dec, T, again, NULL, &err) == SC_OK);
+        CHECK(max_diff(full, again, (size_t)(B * T * V)) == 0.0f);
+        CHECK(sc_session_encode(f3, ids, mask, B, S, &err) == SC_OK);
+        CHECK(sc_session_select_rows(f3, src, 3, &err) == SC_OK);
+        int32_t tok0[3] = {dec[T], dec[0], dec[T]};
+        CHECK(sc_session_decode_step(f3, tok0, lg3, &err) == SC_OK);
+        CHECK(max_diff(lg3, step + (1 * T) * V, (size_t)V) < 1e-4f);
+        CHECK(max_diff(lg3 + V, step, (size_t)V) < 1e-4f);
+        CHECK(max_diff(lg3 + 2 * V, step + (1 * T) * V, (size_t)V) < 1e-4f);
+        sc_session_free(f3);
+
         /* back to 3 rows for the error checks below */
         CHECK(sc_session_select_rows(s, src, 3, &err) == SC_OK);
         free(again);

@@ -65,6 +65,18 @@ static void reset_decoder(sc_session *s) {
         c->k = c->v = NULL;
     }
     s->rows = s->S = s->cap = s->len = 0;
+    s->cross_ready = false;
+}
+
+static void free_cross(sc_session *s) {
+    for (int64_t l = 0; l < s->m->cfg.num_decoder_layers; l++) {
+        sc_layer_cache *c = &s->layers[l];
+        sc_free_aligned(c->ck);
+        sc_free_aligned(c->cv);
+        c->ck = c->cv = NULL;
+    }
+    s->cross_cap = 0;
+    s->cross_ready = false;
 }
 
 static void free_state(sc_session *s) {
@@ -73,12 +85,7 @@ static void free_state(sc_session *s) {
     free(s->enc_mask);
     s->enc_out = NULL;
     s->enc_mask = NULL;
-    for (int64_t l = 0; l < s->m->cfg.num_decoder_layers; l++) {
-        sc_layer_cache *c = &s->layers[l];
-        sc_free_aligned(c->ck);
-        sc_free_aligned(c->cv);
-        c->ck = c->cv = NULL;
-    }
+    free_cross(s);
     s->enc_cap = 0;
 }
 
@@ -295,15 +302,16 @@ sc_status sc_session_encode(sc_session *s, const int32_t *ids, const int32_t *ma
     const int64_t D = c->d_model, I = c->num_heads * c->d_kv;
     size_t n_tok, n_hid, n_kv;
     if (!sc_mul_size((size_t)B, (size_t)S, &n_tok) || !sc_mul_size(n_tok, (size_t)D, &n_hid) ||
-        !sc_mul_size(n_tok, (size_t)I, &n_kv) || n_hid > ((size_t)1 << 40))
+        !sc_mul_size(n_tok, (size_t)I, &n_kv) || n_hid > ((size_t)1 << 40) || n_kv > ((size_t)1 << 40))
         return sc_fail(err, SC_ERR_LIMIT, SC_NO_OFFSET, "encode: batch %lld x %lld is too large",
                        (long long)B, (long long)S);
     sc_status st = check_ids(m, ids, B * S, "encode", err);
     if (st) return st;
 
-    /* The encoder-side buffers are reused while they are large enough: a
-     * fresh 80 MB of cross K/V per request (base models, 8 x 128 tokens)
-     * would be page-faulted in again on every encode. */
+    /* The encoder-side buffers (and the cross K/V, see ensure_cross) are
+     * reused while they are large enough: a fresh 80 MB of cross K/V per
+     * request (base models, 8 x 128 tokens) would be page-faulted in again
+     * on every request. */
     if ((int64_t)n_tok <= s->enc_cap) {
         reset_decoder(s);
     } else {
@@ -311,11 +319,6 @@ sc_status sc_session_encode(sc_session *s, const int32_t *ids, const int32_t *ma
         s->enc_out = sc_alloc_aligned(n_hid * sizeof(float));
         s->enc_mask = malloc(n_tok * sizeof(int32_t));
         bool ok = s->enc_out && s->enc_mask;
-        for (int64_t l = 0; ok && l < c->num_decoder_layers; l++) {
-            s->layers[l].ck = sc_alloc_aligned(n_kv * sizeof(float));
-            s->layers[l].cv = sc_alloc_aligned(n_kv * sizeof(float));
-            ok = s->layers[l].ck && s->layers[l].cv;
-        }
         if (!ok) {
             free_state(s);
             return sc_fail(err, SC_ERR_NOMEM, SC_NO_OFFSET, "encode: out of memory");
@@ -340,12 +343,35 @@ sc_status sc_session_encode(sc_session *s, const int32_t *ids, const int32_t *ma
     sc_rmsnorm(h, h, enc->final_ln, B * S, D, (float)c->layer_norm_epsilon, s->pool);
     trace_hidden(s, false, enc->n_blocks, h, B, S);
     trace3(s, "encoder_last_hidden_state", SC_DTYPE_F32, h, B, S, D);
+    return SC_OK;
+}
 
-    /* Cross-attention K/V, computed once per input. */
-    for (int64_t l = 0; l < m->dec.n_blocks; l++) {
-        m->kern->matmul(s->layers[l].ck, h, &m->dec.blocks[l].cross.k, B * S, s->pool);
-        m->kern->matmul(s->layers[l].cv, h, &m->dec.blocks[l].cross.v, B * S, s->pool);
+/* Cross-attention K/V of the encoded rows, computed once per input, by the
+ * first decode or row selection that needs them. (HF computes them in the
+ * first decoder step as well; the encoder alone, e.g. `switchc encode`,
+ * never needs them.) */
+static sc_status ensure_cross(sc_session *s, sc_error *err) {
+    if (s->cross_ready) return SC_OK;
+    const sc_model *m = s->m;
+    const int64_t n_tok = s->rows * s->S, I = m->cfg.num_heads * m->cfg.d_kv;
+    if (n_tok > s->cross_cap) {
+        free_cross(s);
+        const size_t bytes = (size_t)n_tok * (size_t)I * sizeof(float); /* bounded by encode's check */
+        for (int64_t l = 0; l < m->dec.n_blocks; l++) {
+            s->layers[l].ck = sc_alloc_aligned(bytes);
+            s->layers[l].cv = sc_alloc_aligned(bytes);
+            if (!s->layers[l].ck || !s->layers[l].cv) {
+                free_cross(s);
+                return sc_fail(err, SC_ERR_NOMEM, SC_NO_OFFSET, "cross-attention keys/values: out of memory");
+            }
+        }
+        s->cross_cap = n_tok;
     }
+    for (int64_t l = 0; l < m->dec.n_blocks; l++) {
+        m->kern->matmul(s->layers[l].ck, s->enc_out, &m->dec.blocks[l].cross.k, n_tok, s->pool);
+        m->kern->matmul(s->layers[l].cv, s->enc_out, &m->dec.blocks[l].cross.v, n_tok, s->pool);
+    }
+    s->cross_ready = true;
     return SC_OK;
 }
 
@@ -394,6 +420,7 @@ sc_status sc_session_decode(sc_session *s, const int32_t *tokens, int64_t T, flo
     const int64_t rows = s->rows, N = rows * T, D = c->d_model;
     sc_status st = check_ids(m, tokens, N, "decode", err);
     if (st) return st;
+    if ((st = ensure_cross(s, err))) return st;
     if ((st = reserve_cache(s, s->len + T, err))) return st;
     float *h = ws_f32(s, SC_WS_HIDDEN, N, D);
     if (!h) return sc_fail(err, SC_ERR_NOMEM, SC_NO_OFFSET, "out of memory");
@@ -484,6 +511,11 @@ sc_status sc_session_select_rows(sc_session *s, const int32_t *src, int64_t n, s
     const sc_config *c = &s->m->cfg;
     const int64_t D = c->d_model, I = c->num_heads * c->d_kv, L = c->num_decoder_layers;
     const size_t S = (size_t)s->S;
+    /* rows are selected once their cross K/V exist: a beam search expands
+     * B rows to B x beams before its first step, and the projections of the
+     * B rows are cheaper to copy than to recompute */
+    sc_status st = ensure_cross(s, err);
+    if (st) return st;
     if (n == s->rows) return reorder_rows(s, src, err);
     /* Build every new buffer first so a failure leaves the session as it was. */
     size_t nbuf = 2 + 4 * (size_t)L;
@@ -530,6 +562,6 @@ sc_status sc_session_select_rows(sc_session *s, const int32_t *src, int64_t n, s
     }
     free(nb);
     s->rows = n;
-    s->enc_cap = n * s->S;
+    s->enc_cap = s->cross_cap = n * s->S;
     return SC_OK;
 }

@@ -24,7 +24,11 @@ struct sc_session {
     int64_t rows, S;          /* batch rows and encoder length */
     float *enc_out;           /* [rows, S, D] */
     int32_t *enc_mask;        /* [rows, S] */
-    int64_t enc_cap;          /* tokens (rows x S) enc_out, enc_mask and each ck/cv hold */
+    int64_t enc_cap;          /* tokens (rows x S) enc_out and enc_mask hold */
+    int64_t cross_cap;        /* tokens each layer's ck/cv hold */
+    bool cross_ready;         /* ck/cv are the projections of this enc_out (made by the first
+                                 decode or row selection after an encode, not by the encode:
+                                 an encode-only caller never pays for them) */
     sc_layer_cache *layers;   /* [num_decoder_layers] */
     int64_t cap, len;         /* self-attention cache capacity and fill */
     sc_workspace ws;
