@@ -231,14 +231,17 @@ int32_t sc_model_eos_id(const sc_model *m);
 int32_t sc_model_decoder_start_id(const sc_model *m);
 
 /* A session holds per-request state: the encoder output, cross-attention
- * K/V (computed once per input), the decoder's self-attention cache and
- * scratch. One thread at a time. */
+ * K/V (computed once per input, by the first decode step or select_rows
+ * after an encode), the decoder's self-attention cache and scratch. Its
+ * buffers are reused by later requests that fit in them. One thread at a
+ * time. */
 sc_status sc_session_new(const sc_model *m, sc_session **out, sc_error *err);
 void sc_session_free(sc_session *s);
 
 /* Runs the encoder on ids[B,S] with mask[B,S] (1 = token, 0 = padding;
- * NULL = all ones), keeps its output and cross K/V, and empties the decoder
- * cache. */
+ * NULL = all ones), keeps its output, and empties the decoder cache. The
+ * cross-attention K/V are left to the first decode step (or select_rows):
+ * a caller that only wants the encoder's states never pays for them. */
 sc_status sc_session_encode(sc_session *s, const int32_t *ids, const int32_t *mask, int64_t B,
                             int64_t S, sc_error *err);
 /* The encoder's last hidden state [B,S,d_model], valid until the next encode. */
