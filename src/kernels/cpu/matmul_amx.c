@@ -132,13 +132,7 @@ static SC_TARGET_AMX void pack_bf16(const job *j, int64_t b) {
     uint8_t *dst = j->xp + b * j->blk_bytes;
     for (int64_t k = 0; k < j->Kp; k += 32, dst += TILE_BYTES) {
         __m512 r[16];
-        for (int i = 0; i < 16; i++) {
-            if (i >= rows) {
-                r[i] = _mm512_setzero_ps();
-                continue;
-            }
-            r[i] = sc_bf16_round32(j->x + (m0 + i) * K + k, K - k); /* 16 words of (x[2p], x[2p+1]) */
-        }
+        sc_bf16_rows16(r, j->x + m0 * K, K, k, rows); /* 16 words of (x[2p], x[2p+1]) */
         if (!j->xa) sc_transpose16(r); /* as A operand the rows are the tile rows */
         for (int p = 0; p < 16; p++) _mm512_store_ps((float *)(dst + 64 * p), r[p]);
     }
@@ -148,21 +142,11 @@ static SC_TARGET_AMX void pack_i8(const job *j, int64_t b) {
     const int64_t K = j->K, m0 = 16 * b, rows = j->M - m0 < 16 ? j->M - m0 : 16;
     uint8_t *dst = j->xp + b * j->blk_bytes;
     __m512 vinv[16];
-    for (int i = 0; i < 16; i++) {
-        float inv = 0.0f;
-        j->sx[m0 + i] = i < rows ? sc_q8_row_scale(j->x + (m0 + i) * K, K, &inv) : 0.0f;
-        vinv[i] = _mm512_set1_ps(inv);
-    }
+    sc_q8_scales16(j->x + m0 * K, K, rows, j->sx + m0, vinv);
+    for (int64_t i = rows; i < 16; i++) j->sx[m0 + i] = 0.0f;
     for (int64_t k = 0; k < j->Kp; k += 64, dst += TILE_BYTES) {
         __m512 r[16];
-        for (int i = 0; i < 16; i++) {
-            if (i >= rows) {
-                r[i] = _mm512_setzero_ps();
-                continue;
-            }
-            /* 16 words of qx[4p .. 4p+3] */
-            r[i] = _mm512_castsi512_ps(sc_q8_quantize64(j->x + (m0 + i) * K + k, K - k, vinv[i]));
-        }
+        sc_q8_rows16(r, j->x + m0 * K, K, k, rows, vinv); /* 16 words of qx[4p .. 4p+3] */
         if (!j->xa) sc_transpose16(r); /* as A operand the rows are the tile rows */
         for (int p = 0; p < 16; p++) _mm512_store_ps((float *)(dst + 64 * p), r[p]);
     }

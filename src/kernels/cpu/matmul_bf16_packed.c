@@ -41,13 +41,7 @@ static SC_TARGET_BF16 void prep_tile(job *j, int64_t t) {
     for (int64_t s = 0; s < steps; s += 16) {
         const int64_t k = 2 * s;
         __m512 r[16];
-        for (int i = 0; i < 16; i++) {
-            if (i >= mr) {
-                r[i] = _mm512_setzero_ps();
-                continue;
-            }
-            r[i] = sc_bf16_round32(j->x + (m0 + i) * K + k, K - k); /* word p: (x[k+2p], x[k+2p+1]) */
-        }
+        sc_bf16_rows16(r, j->x + m0 * K, K, k, mr); /* word p: (x[k+2p], x[k+2p+1]) */
         sc_transpose16(r); /* r[p]: step s + p of every row */
         sc_pk_store_x(xp, s, steps - s < 16 ? steps - s : 16, r);
     }

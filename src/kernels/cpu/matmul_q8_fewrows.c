@@ -56,24 +56,14 @@ static SC_TARGET_VNNI void prep_task(void *vctx, int h, int n_tasks) {
     job *j = vctx;
     const int64_t K = j->K, m0 = 16 * (int64_t)h, rows = j->M - m0 < 16 ? j->M - m0 : 16, ld = 16 * j->P;
     __m512 vinv[16];
-    for (int i = 0; i < 16; i++) {
-        float inv = 0.0f;
-        j->sx[m0 + i] = i < rows ? sc_q8_row_scale(j->x + (m0 + i) * K, K, &inv) : 0.0f;
-        vinv[i] = _mm512_set1_ps(inv);
-    }
-    const __m512i x80 = _mm512_set1_epi8((char)0x80);
+    sc_q8_scales16(j->x + m0 * K, K, rows, j->sx + m0, vinv);
+    for (int64_t i = rows; i < 16; i++) j->sx[m0 + i] = 0.0f;
+    const __m512 x80 = _mm512_castsi512_ps(_mm512_set1_epi8((char)0x80));
     for (int64_t s = 0; s < j->steps; s += 16) {
         const int64_t k = 4 * s;
         __m512 r[16];
-        for (int i = 0; i < 16; i++) {
-            if (i >= rows) {
-                r[i] = _mm512_setzero_ps();
-                continue;
-            }
-            /* + 128: the unsigned operand of vpdpbusd */
-            __m512i q = _mm512_xor_si512(sc_q8_quantize64(j->x + (m0 + i) * K + k, K - k, vinv[i]), x80);
-            r[i] = _mm512_castsi512_ps(q);
-        }
+        sc_q8_rows16(r, j->x + m0 * K, K, k, rows, vinv);
+        for (int64_t i = 0; i < rows; i++) r[i] = _mm512_xor_ps(r[i], x80); /* + 128: vpdpbusd's unsigned operand */
         sc_transpose16(r); /* r[p]: step s + p, word i = row i */
         const int64_t sn = j->steps - s < 16 ? j->steps - s : 16;
         for (int64_t p = 0; p < sn; p++) _mm512_storeu_ps((float *)(j->xt + ((s + p) * ld + 16 * h) * 4), r[p]);

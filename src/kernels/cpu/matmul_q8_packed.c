@@ -53,23 +53,13 @@ static SC_TARGET_VNNI void prep_tile(job *j, int64_t t) {
     sc_pk_tile_rows(&j->pk.plan, t, &m0, &mr);
     int32_t *xp = j->pk.xp + t * steps * MR;
     __m512 vinv[16];
-    for (int i = 0; i < 16; i++) {
-        float inv = 0.0f;
-        if (i < mr) j->sx[m0 + i] = sc_q8_row_scale(j->x + (m0 + i) * K, K, &inv);
-        vinv[i] = _mm512_set1_ps(inv);
-    }
+    sc_q8_scales16(j->x + m0 * K, K, mr, j->sx + m0, vinv);
     const __m512i ones = _mm512_set1_epi8(1);
     __m512i sum = _mm512_setzero_si512(); /* lane i: sum of row i's quantized values */
     for (int64_t s = 0; s < steps; s += 16) {
         const int64_t k = 4 * s;
         __m512 r[16];
-        for (int i = 0; i < 16; i++) {
-            if (i >= mr) {
-                r[i] = _mm512_setzero_ps();
-                continue;
-            }
-            r[i] = _mm512_castsi512_ps(sc_q8_quantize64(j->x + (m0 + i) * K + k, K - k, vinv[i]));
-        }
+        sc_q8_rows16(r, j->x + m0 * K, K, k, mr, vinv);
         sc_transpose16(r); /* r[p]: step s + p of every row */
         for (int p = 0; p < 16; p++) sum = _mm512_dpbusd_epi32(sum, ones, _mm512_castps_si512(r[p]));
         sc_pk_store_x(xp, s, steps - s < 16 ? steps - s : 16, r);

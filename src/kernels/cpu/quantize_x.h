@@ -55,6 +55,34 @@ static SC_AI SC_TARGET_AVX512 __m512i sc_q8_quantize64(const float *x, int64_t l
     __m512i q = _mm512_packs_epi16(_mm512_packs_epi32(v[0], v[1]), _mm512_packs_epi32(v[2], v[3]));
     return _mm512_permutexvar_epi32(order, q);
 }
+
+/* The x preparation every packing kernel shares: 16 rows of x, rows apart
+ * K floats from x (row 0 at x), of which the first `rows` are real. */
+
+/* sx[i] of the real rows (the rest of sx untouched) and vinv[i] = 127 / max
+ * (0 past the real rows). */
+static SC_AI SC_TARGET_AVX512 void sc_q8_scales16(const float *x, int64_t K, int64_t rows, float *sx,
+                                                  __m512 vinv[16]) {
+    for (int i = 0; i < 16; i++) {
+        float inv = 0.0f;
+        if (i < rows) sx[i] = sc_q8_row_scale(x + i * K, K, &inv);
+        vinv[i] = _mm512_set1_ps(inv);
+    }
+}
+
+/* r[i]: row i's 64-byte tile row at k (sc_q8_quantize64); zeros past the
+ * real rows. */
+static SC_AI SC_TARGET_AVX512 void sc_q8_rows16(__m512 r[16], const float *x, int64_t K, int64_t k, int64_t rows,
+                                                const __m512 vinv[16]) {
+    for (int i = 0; i < 16; i++)
+        r[i] = i < rows ? _mm512_castsi512_ps(sc_q8_quantize64(x + i * K + k, K - k, vinv[i])) : _mm512_setzero_ps();
+}
+
+/* r[i]: row i's 64-byte bf16 tile row at k (sc_bf16_round32); zeros past
+ * the real rows. */
+static SC_AI SC_TARGET_BF16 void sc_bf16_rows16(__m512 r[16], const float *x, int64_t K, int64_t k, int64_t rows) {
+    for (int i = 0; i < 16; i++) r[i] = i < rows ? sc_bf16_round32(x + i * K + k, K - k) : _mm512_setzero_ps();
+}
 #endif
 
 #endif
