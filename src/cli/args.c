@@ -1,3 +1,4 @@
+/* See args.h. */
 #include "cli/args.h"
 #include "cli/commands.h"
 
@@ -8,7 +9,9 @@
 
 #include "io/checkpoint.h"
 
-const char *arg_value(int argc, char **argv, int *i, const char *cmd) {
+/* The value after option argv[*i] (advancing *i); prints an error and
+ * returns NULL when it is missing. */
+static const char *arg_value(int argc, char **argv, int *i, const char *cmd) {
     if (*i + 1 >= argc) {
         fprintf(stderr, "switchc %s: %s needs a value\n", cmd, argv[*i]);
         return NULL;
@@ -16,7 +19,7 @@ const char *arg_value(int argc, char **argv, int *i, const char *cmd) {
     return argv[++*i];
 }
 
-bool arg_int(const char *cmd, const char *opt, const char *s, int64_t lo, int64_t hi, int64_t *out) {
+static bool arg_int(const char *cmd, const char *opt, const char *s, int64_t lo, int64_t hi, int64_t *out) {
     char *end;
     errno = 0;
     long long v = strtoll(s, &end, 10);
@@ -29,7 +32,7 @@ bool arg_int(const char *cmd, const char *opt, const char *s, int64_t lo, int64_
     return true;
 }
 
-bool arg_double(const char *cmd, const char *opt, const char *s, double lo, double hi, double *out) {
+static bool arg_double(const char *cmd, const char *opt, const char *s, double lo, double hi, double *out) {
     char *end;
     errno = 0;
     double v = strtod(s, &end);
@@ -41,7 +44,8 @@ bool arg_double(const char *cmd, const char *opt, const char *s, double lo, doub
     return true;
 }
 
-bool arg_format(const char *cmd, const char *s, int *out) {
+/* --format safetensors|bin -> a checkpoint format for sc_model_params.format. */
+static bool arg_format(const char *cmd, const char *s, int *out) {
     if (!strcmp(s, "safetensors")) *out = SC_FORMAT_SAFETENSORS;
     else if (!strcmp(s, "bin")) *out = SC_FORMAT_TORCH_BIN;
     else {

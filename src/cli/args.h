@@ -1,16 +1,15 @@
-/* The subcommands' option parser, table-driven, and checked parsing of
- * option values: the whole string must be a number in range, else a message
- * names the option and the bad value.
+/* The subcommands' option parser, driven by a table per command.
  *
  * A command lists its options in a static table of args_opt, each saying
- * where its value goes as an offset into the command's own options struct,
- * and describes its positionals in an args_spec. args_parse walks argv once,
- * in order: "-h"/"--help" prints the usage on stdout (exit 0); an option of
- * the table takes its value, which is the next argument whatever it looks
- * like ("-m --json" names the directory "--json"), and the last of a
- * repeated option wins; anything else is a positional or, by the spec's
- * rules, an unknown option (exit 2). Errors print on stderr as
- * "switchc CMD: ..." and stop the parse at the first one.
+ * where its value goes as an offset into the command's own options struct
+ * (written `.off = offsetof(...)`), and describes its positionals in an
+ * args_spec. args_parse walks argv once, in order: "-h"/"--help" prints the
+ * usage on stdout (exit 0); an option of the table takes its value, which is
+ * the next argument whatever it looks like ("-m --json" names the directory
+ * "--json"), checked whole (a number in range, one of the words), and the
+ * last of a repeated option wins; anything else is a positional or, by the
+ * spec's rules, an unknown option. Errors print on stderr as
+ * "switchc CMD: ..." and stop the parse at the first one (exit 2).
  * Left out: "--opt=value", bundled short flags, optional values, options
  * valid only with others (commands check those after parsing). */
 #ifndef SC_CLI_ARGS_H
@@ -89,14 +88,6 @@ typedef struct args_spec {
 /* Parses argv[1..argc) (argv[0] is the command) into the struct at opts.
  * Returns ARGS_GO when the command should run, else its exit status. */
 int args_parse(const args_spec *spec, int argc, char **argv, void *opts);
-
-/* The value after option argv[*i] (advancing *i); prints an error and
- * returns NULL when it is missing. */
-const char *arg_value(int argc, char **argv, int *i, const char *cmd);
-bool arg_int(const char *cmd, const char *opt, const char *s, int64_t lo, int64_t hi, int64_t *out);
-bool arg_double(const char *cmd, const char *opt, const char *s, double lo, double hi, double *out);
-/* --format safetensors|bin -> a checkpoint format for sc_model_params.format. */
-bool arg_format(const char *cmd, const char *s, int *out);
 
 /* Writes a JSON string literal (quotes and escapes) of s[0..n) to f. */
 void json_write_string(FILE *f, const char *s, size_t n);
