@@ -99,13 +99,14 @@ static bool is_unknown(const args_spec *s, const char *a) {
     switch (s->dash) {
     case ARGS_DASHED: return a[0] == '-';
     case ARGS_DASHED_NOT_LONE: return a[0] == '-' && a[1];
-    default: return false;
+    default: return false; /* ARGS_DASH_POSITIONAL */
     }
 }
 
 static void say_unknown(const args_spec *s, const char *a) {
+    bool see_help = s->unknown == ARGS_SAY_OPTION_SEE_HELP || s->unknown == ARGS_SAY_ARGUMENT;
     fprintf(stderr, "switchc %s: unknown %s '%s'%s\n", s->cmd, s->unknown == ARGS_SAY_ARGUMENT ? "argument" : "option",
-            a, s->unknown >= ARGS_SAY_OPTION_SEE_HELP ? " (see --help)" : "");
+            a, see_help ? " (see --help)" : "");
     if (s->unknown == ARGS_SAY_OPTION_USAGE) s->usage(stderr);
 }
 
