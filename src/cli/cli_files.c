@@ -76,6 +76,12 @@ bool cli_parse_size(const char *s, size_t *out) {
     return true;
 }
 
+bool cli_shard_size_arg(const char *cmd, const char *v, void *field) {
+    if (v && cli_parse_size(v, field)) return true;
+    fprintf(stderr, "switchc %s: --shard-size takes a size like 5G, 500M\n", cmd);
+    return false;
+}
+
 void cli_progress(void *ctx, size_t done, size_t total) {
     (void)ctx;
     static int last = -1;

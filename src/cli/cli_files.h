@@ -14,6 +14,9 @@ int cli_copy_file(const char *cmd, const char *dir_in, const char *dir_out, cons
 bool cli_write_text(const char *cmd, const char *dir, const char *name, const char *text, size_t len);
 /* "5G", "500M", "1024K", "12345" (bytes); false if malformed. */
 bool cli_parse_size(const char *s, size_t *out);
+/* --shard-size for the option table (args.h ARGS_CALL): a size into the
+ * size_t field; a bad or missing value is reported as one. */
+bool cli_shard_size_arg(const char *cmd, const char *v, void *field);
 /* Progress callback for sc_model_write: a line on stderr when it is a TTY. */
 void cli_progress(void *ctx, size_t done, size_t total);
 

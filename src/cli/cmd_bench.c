@@ -16,7 +16,6 @@
 
 #include <pthread.h>
 #include <stdlib.h>
-#include <string.h>
 #include <sys/resource.h>
 #include <time.h>
 
@@ -217,49 +216,47 @@ static double bench_decode(sc_session *s, sc_error *err) {
     return 1e3 * total / (double)N;
 }
 
+typedef struct bench_opts {
+    const char *dir, *dtype, *kernels;
+    int64_t threads;
+    bool json;
+} bench_opts;
+
+#define AT(field) .off = offsetof(bench_opts, field)
+static const args_opt bench_options[] = {
+    {"-m", "--model", ARGS_STRING, AT(dir)},
+    {NULL, "--dtype", ARGS_STRING, AT(dtype)},
+    {NULL, "--kernels", ARGS_STRING, AT(kernels)},
+    {"-t", "--threads", ARGS_INT, AT(threads), .ilo = 1, .ihi = 64, .label = "-t"},
+    {NULL, "--json", ARGS_FLAG, AT(json)},
+    {0},
+};
+#undef AT
+static const args_spec bench_args = {
+    .cmd = "bench", .usage = usage, .opts = bench_options, .unknown = ARGS_SAY_ARGUMENT, .pos = ARGS_POS_NONE};
+
 int cmd_bench(int argc, char **argv) {
-    const char *dir = NULL, *dts = NULL, *kernels = NULL;
-    int64_t threads = 0;
-    bool json = false;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i], *v;
-        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
-            usage(stdout);
-            return SC_EXIT_OK;
-        } else if (!strcmp(a, "-m") || !strcmp(a, "--model")) {
-            if (!(dir = arg_value(argc, argv, &i, "bench"))) return SC_EXIT_USAGE;
-        } else if (!strcmp(a, "--dtype")) {
-            if (!(dts = arg_value(argc, argv, &i, "bench"))) return SC_EXIT_USAGE;
-        } else if (!strcmp(a, "--kernels")) {
-            if (!(kernels = arg_value(argc, argv, &i, "bench"))) return SC_EXIT_USAGE;
-        } else if (!strcmp(a, "-t") || !strcmp(a, "--threads")) {
-            if (!(v = arg_value(argc, argv, &i, "bench")) || !arg_int("bench", "-t", v, 1, 64, &threads))
-                return SC_EXIT_USAGE;
-        } else if (!strcmp(a, "--json")) {
-            json = true;
-        } else {
-            fprintf(stderr, "switchc bench: unknown argument '%s' (see --help)\n", a);
-            return SC_EXIT_USAGE;
-        }
-    }
+    bench_opts opt = {0};
+    int rc = args_parse(&bench_args, argc, argv, &opt);
+    if (rc != ARGS_GO) return rc;
     sc_model_params p = sc_model_default_params();
-    if (dts && !sc_weights_dtype_parse(dts, &p.dtype)) {
+    if (opt.dtype && !sc_weights_dtype_parse(opt.dtype, &p.dtype)) {
         fprintf(stderr, "switchc bench: --dtype takes f32, bf16, f16 or q8\n");
         return SC_EXIT_USAGE;
     }
-    if (!dir) {
+    if (!opt.dir) {
         fprintf(stderr, "switchc bench: needs -m DIR\n");
         return SC_EXIT_USAGE;
     }
-    p.n_threads = (int)threads;
-    p.kernels = kernels;
-    int nt = threads ? (int)threads : sc_pool_default_threads();
+    p.n_threads = (int)opt.threads;
+    p.kernels = opt.kernels;
+    int nt = opt.threads ? (int)opt.threads : sc_pool_default_threads();
 
     sc_error err;
     sc_model *m = NULL;
     sc_session *s = NULL;
     double t0 = now();
-    if (sc_model_load(dir, &p, &m, &err)) {
+    if (sc_model_load(opt.dir, &p, &m, &err)) {
         fprintf(stderr, "switchc bench: %s\n", err.msg);
         return SC_EXIT_FAIL;
     }
@@ -295,7 +292,7 @@ int cmd_bench(int argc, char **argv) {
     double pct_bw = bw_peak > 0 ? 100.0 * gbs * 1e9 / bw_peak : -1;
     const char *dl = sc_weights_dtype_label(m->params.dtype == SC_DTYPE_AS_STORED ? wdt : m->params.dtype);
     const char *impl = m->kern->matmul_impl[wdt];
-    if (json) {
+    if (opt.json) {
         printf("{\"dtype\": \"%s\", \"threads\": %d, \"load_s\": %.4f, \"encoder_1x128_tok_s\": %.2f, "
                "\"encoder_8x128_tok_s\": %.2f, \"decode_ms_per_token\": %.3f, \"peak_rss_bytes\": %zu, "
                "\"encoder_gflop_s\": %.2f, \"decode_gb_s\": %.3f, \"compute_peak\": \"%s\", "
@@ -305,7 +302,7 @@ int cmd_bench(int argc, char **argv) {
                dl, nt, load_s, tok1, tok8, ms, rss, gflops, gbs, sc_peak_name(pk), peak / 1e9, fma_peak / 1e9,
                bw_peak / 1e9, pct_flops, pct_bw, m->kern->name, impl ? impl : "?");
     } else {
-        printf("model        %s (%s weights, kernels %s: %s)\n", dir, dl, m->kern->name, impl ? impl : "?");
+        printf("model        %s (%s weights, kernels %s: %s)\n", opt.dir, dl, m->kern->name, impl ? impl : "?");
         printf("threads      %d\nload         %.3f s\n", nt, load_s);
         printf("encoder 1x128  %.1f tok/s\nencoder 8x128  %.1f tok/s  (%.2f GFLOP/s, %.1f%% of %.1f GFLOP/s %s peak)\n",
                tok1, tok8, gflops, pct_flops, peak / 1e9, sc_peak_name(pk));

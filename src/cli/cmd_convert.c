@@ -103,36 +103,31 @@ static bool write_config(const char *in, const char *out, sc_dtype t) {
     return ok;
 }
 
+typedef struct convert_opts {
+    const char *in, *out, *dtype;
+    size_t shard;
+    bool json;
+} convert_opts;
+
+#define AT(field) .off = offsetof(convert_opts, field)
+static const args_opt convert_options[] = {
+    {"-m", "--model", ARGS_STRING, AT(in)},
+    {"-o", "--output", ARGS_STRING, AT(out)},
+    {NULL, "--dtype", ARGS_STRING, AT(dtype)},
+    {NULL, "--shard-size", ARGS_CALL, AT(shard), .call = cli_shard_size_arg},
+    {NULL, "--json", ARGS_FLAG, AT(json)},
+    {0},
+};
+#undef AT
+static const args_spec convert_args = {
+    .cmd = "convert", .usage = usage, .opts = convert_options, .unknown = ARGS_SAY_ARGUMENT, .pos = ARGS_POS_NONE};
+
 int cmd_convert(int argc, char **argv) {
-    const char *in = NULL, *out = NULL, *dts = NULL;
-    size_t shard = 5000000000u;
-    bool json = false;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
-            usage(stdout);
-            return SC_EXIT_OK;
-        } else if (!strcmp(a, "-m") || !strcmp(a, "--model")) {
-            if (!(in = arg_value(argc, argv, &i, "convert"))) return SC_EXIT_USAGE;
-        } else if (!strcmp(a, "-o") || !strcmp(a, "--output")) {
-            if (!(out = arg_value(argc, argv, &i, "convert"))) return SC_EXIT_USAGE;
-        } else if (!strcmp(a, "--dtype")) {
-            if (!(dts = arg_value(argc, argv, &i, "convert"))) return SC_EXIT_USAGE;
-        } else if (!strcmp(a, "--shard-size")) {
-            const char *v = arg_value(argc, argv, &i, "convert");
-            if (!v || !cli_parse_size(v, &shard)) {
-                fprintf(stderr, "switchc convert: --shard-size takes a size like 5G, 500M\n");
-                return SC_EXIT_USAGE;
-            }
-        } else if (!strcmp(a, "--json")) {
-            json = true;
-        } else {
-            fprintf(stderr, "switchc convert: unknown argument '%s' (see --help)\n", a);
-            return SC_EXIT_USAGE;
-        }
-    }
+    convert_opts opt = {.shard = 5000000000u};
+    int rc = args_parse(&convert_args, argc, argv, &opt);
+    if (rc != ARGS_GO) return rc;
     sc_dtype t;
-    if (!in || !out || !dts || !sc_weights_dtype_parse(dts, &t)) {
+    if (!opt.in || !opt.out || !opt.dtype || !sc_weights_dtype_parse(opt.dtype, &t)) {
         fprintf(stderr, "switchc convert: needs -m IN, -o OUT and --dtype f32|bf16|f16|q8\n");
         return SC_EXIT_USAGE;
     }
@@ -141,38 +136,38 @@ int cmd_convert(int argc, char **argv) {
     sc_error err;
     sc_config cfg;
     sc_checkpoint *ck = NULL;
-    char *cfg_path = sc_path_join(in, "config.json");
-    if (!cfg_path || sc_config_load(cfg_path, &cfg, &err) || sc_checkpoint_open(in, -1, &ck, &err)) {
+    char *cfg_path = sc_path_join(opt.in, "config.json");
+    if (!cfg_path || sc_config_load(cfg_path, &cfg, &err) || sc_checkpoint_open(opt.in, -1, &ck, &err)) {
         fprintf(stderr, "switchc convert: %s\n", err.msg);
         free(cfg_path);
         return SC_EXIT_FAIL;
     }
     free(cfg_path);
-    if (!cli_mkdirs("convert", out)) {
+    if (!cli_mkdirs("convert", opt.out)) {
         sc_checkpoint_close(ck);
         return SC_EXIT_FAIL;
     }
     src_ctx sctx = {.ck = ck};
-    sc_write_opts o = {.dtype = t, .shard_bytes = shard, .rows = src_rows, .ctx = &sctx, .progress = cli_progress,
+    sc_write_opts o = {.dtype = t, .shard_bytes = opt.shard, .rows = src_rows, .ctx = &sctx, .progress = cli_progress,
                        .kern = sc_kernels_ref()};
     sc_write_summary sum;
-    sc_status st = sc_model_write(out, &cfg, &o, &sum, &err);
+    sc_status st = sc_model_write(opt.out, &cfg, &o, &sum, &err);
     size_t in_bytes = sc_checkpoint_file_bytes(ck);
     sc_checkpoint_close(ck);
     if (st) {
         fprintf(stderr, "switchc convert: %s\n", err.msg);
         return SC_EXIT_FAIL;
     }
-    bool ok = write_config(in, out, t);
+    bool ok = write_config(opt.in, opt.out, t);
     int copied = 0;
     for (int i = 0; side_files[i]; i++) {
-        int r = cli_copy_file("convert", in, out, side_files[i]);
+        int r = cli_copy_file("convert", opt.in, opt.out, side_files[i]);
         if (r < 0) ok = false;
         copied += r > 0;
     }
     clock_gettime(CLOCK_MONOTONIC, &t1);
     double secs = (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec);
-    if (json)
+    if (opt.json)
         printf("{\"dtype\": \"%s\", \"tensors\": %zu, \"shards\": %zu, \"input_bytes\": %zu, "
                "\"output_bytes\": %zu, \"files_copied\": %d, \"seconds\": %.3f}\n",
                sc_weights_dtype_label(t), sum.n_tensors, sum.n_shards, in_bytes, sum.file_bytes, copied + 1, secs);

@@ -26,42 +26,49 @@ static void print_vec(const float *v, int64_t D, bool json) {
     if (json) fputc(']', stdout);
 }
 
+static const char *const pools[] = {"mean", "first", "none", NULL};
+
+typedef struct encode_opts {
+    const char *model_dir;
+    int pool; /* index into pools */
+    bool json;
+    int64_t threads;
+    const char **texts; /* argc slots: texts may come before or after options */
+    size_t n_texts;
+} encode_opts;
+
+static int add_text(void *vo, const char *arg) {
+    encode_opts *o = vo;
+    o->texts[o->n_texts++] = arg;
+    return ARGS_GO;
+}
+
+#define AT(field) .off = offsetof(encode_opts, field)
+static const args_opt encode_options[] = {
+    {"-m", "--model", ARGS_STRING, AT(model_dir)},
+    {NULL, "--pool", ARGS_CHOICE, AT(pool), .choices = pools},
+    {NULL, "--json", ARGS_FLAG, AT(json)},
+    {"-t", "--threads", ARGS_INT, AT(threads), .ilo = 1, .ihi = 1024, .label = "-t"},
+    {0},
+};
+#undef AT
+static const args_spec encode_args = {
+    .cmd = "encode", .usage = usage, .opts = encode_options, .unknown = ARGS_SAY_OPTION_SEE_HELP,
+    .pos = ARGS_POS_CALL, .dash = ARGS_DASHED_NOT_LONE, .pos_call = add_text,
+};
+
 int cmd_encode(int argc, char **argv) {
-    const char *model_dir = NULL, *pool = "mean";
-    bool json = false;
-    int64_t threads = 0;
-    /* texts may come before or after options */
-    const char **texts = calloc((size_t)argc, sizeof *texts);
-    size_t B = 0;
-    if (!texts) return SC_EXIT_FAIL;
-    int rc = SC_EXIT_USAGE;
-    for (int i = 1; i < argc; i++) {
-        const char *v;
-        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
-            usage(stdout);
-            free(texts);
-            return SC_EXIT_OK;
-        } else if (!strcmp(argv[i], "-m") || !strcmp(argv[i], "--model")) {
-            if (!(model_dir = arg_value(argc, argv, &i, "encode"))) goto out_args;
-        } else if (!strcmp(argv[i], "--pool")) {
-            if (!(pool = arg_value(argc, argv, &i, "encode"))) goto out_args;
-            if (strcmp(pool, "mean") && strcmp(pool, "first") && strcmp(pool, "none")) {
-                fprintf(stderr, "switchc encode: --pool takes mean, first or none\n");
-                goto out_args;
-            }
-        } else if (!strcmp(argv[i], "--json")) {
-            json = true;
-        } else if (!strcmp(argv[i], "-t") || !strcmp(argv[i], "--threads")) {
-            if (!(v = arg_value(argc, argv, &i, "encode")) || !arg_int("encode", "-t", v, 1, 1024, &threads))
-                goto out_args;
-        } else if (argv[i][0] == '-' && argv[i][1]) {
-            fprintf(stderr, "switchc encode: unknown option '%s' (see --help)\n", argv[i]);
-            goto out_args;
-        } else {
-            texts[B++] = argv[i];
-        }
+    encode_opts opt = {.texts = calloc((size_t)argc, sizeof *opt.texts)};
+    if (!opt.texts) return SC_EXIT_FAIL;
+    int rc = args_parse(&encode_args, argc, argv, &opt);
+    if (rc != ARGS_GO) {
+        free(opt.texts);
+        return rc;
     }
-    if (!model_dir || B == 0) {
+    rc = SC_EXIT_USAGE;
+    const char *pool = pools[opt.pool], **texts = opt.texts;
+    const size_t B = opt.n_texts;
+    if (!opt.model_dir || B == 0) {
         fprintf(stderr, "switchc encode: needs -m DIR and at least one TEXT (see --help)\n");
         goto out_args;
     }
@@ -72,9 +79,9 @@ int cmd_encode(int argc, char **argv) {
     sc_session *sess = NULL;
     sc_token_batch batch = {0};
     sc_model_params mp = sc_model_default_params();
-    mp.n_threads = (int)threads;
+    mp.n_threads = (int)opt.threads;
     sc_batch_params bp = sc_batch_default_params();
-    if (sc_tokenizer_load(model_dir, &tok, &err) || sc_model_load(model_dir, &mp, &model, &err) ||
+    if (sc_tokenizer_load(opt.model_dir, &tok, &err) || sc_model_load(opt.model_dir, &mp, &model, &err) ||
         sc_session_new(model, &sess, &err) ||
         sc_tokenizer_encode_batch(tok, texts, NULL, B, &bp, &batch, &err) ||
         sc_session_encode(sess, batch.ids, batch.mask, batch.B, batch.S, &err)) {
@@ -88,31 +95,31 @@ int cmd_encode(int argc, char **argv) {
     for (size_t b = 0; b < B; b++) {
         const float *hb = h + (int64_t)b * S * D;
         const int64_t n = batch.lengths[b];
-        if (json) {
+        if (opt.json) {
             printf("{\"text\": ");
             json_write_string(stdout, texts[b], strlen(texts[b]));
             printf(", \"tokens\": %lld, \"%s\": ", (long long)n, strcmp(pool, "none") ? "embedding" : "embeddings");
         }
         if (!strcmp(pool, "none")) {
-            if (json) fputc('[', stdout);
+            if (opt.json) fputc('[', stdout);
             for (int64_t t = 0; t < n; t++) {
-                if (json && t) fputs(", ", stdout);
-                print_vec(hb + t * D, D, json);
-                if (!json) fputc('\n', stdout);
+                if (opt.json && t) fputs(", ", stdout);
+                print_vec(hb + t * D, D, opt.json);
+                if (!opt.json) fputc('\n', stdout);
             }
-            if (json) fputc(']', stdout);
+            if (opt.json) fputc(']', stdout);
         } else if (!strcmp(pool, "first")) {
-            print_vec(hb, D, json);
-            if (!json) fputc('\n', stdout);
+            print_vec(hb, D, opt.json);
+            if (!opt.json) fputc('\n', stdout);
         } else {
             for (int64_t d = 0; d < D; d++) mean[d] = 0.0f;
             for (int64_t t = 0; t < n; t++)
                 for (int64_t d = 0; d < D; d++) mean[d] += hb[t * D + d];
             for (int64_t d = 0; d < D; d++) mean[d] /= (float)(n ? n : 1);
-            print_vec(mean, D, json);
-            if (!json) fputc('\n', stdout);
+            print_vec(mean, D, opt.json);
+            if (!opt.json) fputc('\n', stdout);
         }
-        if (json) printf("}\n");
+        if (opt.json) printf("}\n");
     }
     free(mean);
     rc = SC_EXIT_OK;
@@ -122,6 +129,6 @@ out:
     sc_model_free(model);
     sc_tokenizer_free(tok);
 out_args:
-    free(texts);
+    free(opt.texts);
     return rc;
 }

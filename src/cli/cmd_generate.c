@@ -245,103 +245,110 @@ static bool read_stdin_prompts(prompts *p, bool jsonl) {
     return ok;
 }
 
-int cmd_generate(int argc, char **argv) {
-    const char *model_dir = NULL, *kernels = NULL, *stats_json = NULL;
-    sc_dtype wdtype = SC_DTYPE_AS_STORED;
-    size_t max_memory = 0;
-    bool jsonl = false, json = false, raw = false, print_ids = false, fill = false, stats = false;
-    bool no_stream = false;
-    int64_t threads = 0;
-    sc_drop_policy policy = SC_DROP_HF4;
-    prompts pr = {0};
-    /* Decoding options are applied after the checkpoint's defaults. */
-    int64_t max_new = -2, max_len = -2, min_new = -2, min_len = -2, beams = -2, nret = -2, ngram = -2,
-            top_k = -2, seed = -2;
-    double lp = NAN, rep = NAN, temp = NAN, top_p = NAN;
-    int do_sample = -1, early = -1;
-    const char *C = "generate";
-    int rc = SC_EXIT_USAGE;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i], *v = NULL;
-        bool ok = true;
-#define VAL() ((v = arg_value(argc, argv, &i, C)) != NULL)
-        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
-            usage(stdout);
-            rc = SC_EXIT_OK;
-            goto done;
-        } else if (!strcmp(a, "-m") || !strcmp(a, "--model")) ok = VAL() && (model_dir = v);
-        else if (!strcmp(a, "--jsonl")) jsonl = true;
-        else if (!strcmp(a, "--json")) json = true;
-        else if (!strcmp(a, "--raw")) raw = true;
-        else if (!strcmp(a, "--ids")) print_ids = true;
-        else if (!strcmp(a, "--fill")) fill = true;
-        else if (!strcmp(a, "--stats")) stats = true;
-        else if (!strcmp(a, "--stats-json")) ok = VAL() && (stats_json = v);
-        else if (!strcmp(a, "--max-memory")) {
-            ok = VAL() && (!strcmp(v, "0") ? (max_memory = 0, true) : cli_parse_size(v, &max_memory));
-            if (v && !ok) fprintf(stderr, "switchc generate: --max-memory takes a size like 12G, 512M\n");
-        }
-        else if (!strcmp(a, "--no-stream")) no_stream = true;
-        else if (!strcmp(a, "--do-sample")) do_sample = 1;
-        else if (!strcmp(a, "--max-new-tokens")) ok = VAL() && arg_int(C, a, v, 0, 1 << 20, &max_new);
-        else if (!strcmp(a, "--max-length")) ok = VAL() && arg_int(C, a, v, 1, 1 << 20, &max_len);
-        else if (!strcmp(a, "--min-new-tokens")) ok = VAL() && arg_int(C, a, v, 0, 1 << 20, &min_new);
-        else if (!strcmp(a, "--min-length")) ok = VAL() && arg_int(C, a, v, 0, 1 << 20, &min_len);
-        else if (!strcmp(a, "--num-beams")) ok = VAL() && arg_int(C, a, v, 1, 256, &beams);
-        else if (!strcmp(a, "--num-return-sequences")) ok = VAL() && arg_int(C, a, v, 1, 256, &nret);
-        else if (!strcmp(a, "--no-repeat-ngram-size")) ok = VAL() && arg_int(C, a, v, 0, 1 << 20, &ngram);
-        else if (!strcmp(a, "--top-k")) ok = VAL() && arg_int(C, a, v, 0, 1 << 30, &top_k);
-        else if (!strcmp(a, "--seed")) ok = VAL() && arg_int(C, a, v, 0, INT64_MAX, &seed);
-        else if (!strcmp(a, "--length-penalty")) ok = VAL() && arg_double(C, a, v, -1e6, 1e6, &lp);
-        else if (!strcmp(a, "--repetition-penalty")) ok = VAL() && arg_double(C, a, v, 1e-6, 1e6, &rep);
-        else if (!strcmp(a, "--temperature")) ok = VAL() && arg_double(C, a, v, 1e-6, 1e6, &temp);
-        else if (!strcmp(a, "--top-p")) ok = VAL() && arg_double(C, a, v, 0.0, 1.0, &top_p);
-        else if (!strcmp(a, "-t") || !strcmp(a, "--threads")) ok = VAL() && arg_int(C, a, v, 1, 1024, &threads);
-        else if (!strcmp(a, "--kernels")) ok = VAL() && (kernels = v);
-        else if (!strcmp(a, "--dtype")) {
-            ok = VAL() && sc_weights_dtype_parse(v, &wdtype);
-            if (v && !ok) fprintf(stderr, "switchc generate: --dtype takes f32, bf16, f16 or q8, not '%s'\n", v);
-        }
-        else if (!strcmp(a, "--early-stopping")) {
-            ok = VAL();
-            if (ok && !strcmp(v, "true")) early = SC_EARLY_STOP_TRUE;
-            else if (ok && !strcmp(v, "false")) early = SC_EARLY_STOP_HEURISTIC;
-            else if (ok && !strcmp(v, "never")) early = SC_EARLY_STOP_NEVER;
-            else if (ok) {
-                fprintf(stderr, "switchc generate: --early-stopping takes true, false or never\n");
-                ok = false;
-            }
-        } else if (!strcmp(a, "--drop-policy")) {
-            ok = VAL();
-            if (ok && !strcmp(v, "hf4")) policy = SC_DROP_HF4;
-            else if (ok && !strcmp(v, "zero")) policy = SC_DROP_ZERO;
-            else if (ok && !strcmp(v, "none")) policy = SC_DROP_NONE;
-            else if (ok) {
-                fprintf(stderr, "switchc generate: --drop-policy takes hf4, zero or none\n");
-                ok = false;
-            }
-        } else if (a[0] == '-' && a[1]) {
-            fprintf(stderr, "switchc generate: unknown option '%s' (see --help)\n", a);
-            ok = false;
-        } else if (!add_prompt(&pr, a, strlen(a))) {
-            fprintf(stderr, "switchc generate: out of memory\n");
-            rc = SC_EXIT_FAIL;
-            goto done;
-        }
-#undef VAL
-        if (!ok) goto done;
+static const char *const early_names[] = {"true", "false", "never", NULL};
+static const sc_early_stopping early_modes[] = {SC_EARLY_STOP_TRUE, SC_EARLY_STOP_HEURISTIC, SC_EARLY_STOP_NEVER};
+static const char *const policy_names[] = {"hf4", "zero", "none", NULL};
+static const sc_drop_policy policies[] = {SC_DROP_HF4, SC_DROP_ZERO, SC_DROP_NONE};
+
+typedef struct generate_opts {
+    const char *model_dir, *kernels, *stats_json;
+    sc_dtype wdtype;
+    size_t max_memory;
+    bool jsonl, json, raw, print_ids, fill, stats, no_stream, do_sample;
+    int64_t threads;
+    int policy; /* index into policies */
+    prompts pr;
+    /* Decoding options are applied after the checkpoint's defaults: -2, NAN
+     * and -1 (early: an index into early_modes) mean "not given". */
+    int64_t max_new, max_len, min_new, min_len, beams, nret, ngram, top_k, seed;
+    double lp, rep, temp, top_p;
+    int early;
+} generate_opts;
+
+static bool take_max_memory(const char *cmd, const char *v, void *field) {
+    if (!v) return false;
+    if (!strcmp(v, "0")) {
+        *(size_t *)field = 0;
+        return true;
     }
-    if (!model_dir) {
+    if (cli_parse_size(v, field)) return true;
+    fprintf(stderr, "switchc %s: --max-memory takes a size like 12G, 512M\n", cmd);
+    return false;
+}
+
+static bool take_dtype(const char *cmd, const char *v, void *field) {
+    if (!v) return false;
+    if (sc_weights_dtype_parse(v, field)) return true;
+    fprintf(stderr, "switchc %s: --dtype takes f32, bf16, f16 or q8, not '%s'\n", cmd, v);
+    return false;
+}
+
+static int take_prompt(void *vo, const char *arg) {
+    generate_opts *o = vo;
+    if (add_prompt(&o->pr, arg, strlen(arg))) return ARGS_GO;
+    fprintf(stderr, "switchc generate: out of memory\n");
+    return SC_EXIT_FAIL;
+}
+
+#define AT(field) .off = offsetof(generate_opts, field)
+static const args_opt generate_options[] = {
+    {"-m", "--model", ARGS_STRING, AT(model_dir)},
+    {NULL, "--jsonl", ARGS_FLAG, AT(jsonl)},
+    {NULL, "--json", ARGS_FLAG, AT(json)},
+    {NULL, "--raw", ARGS_FLAG, AT(raw)},
+    {NULL, "--ids", ARGS_FLAG, AT(print_ids)},
+    {NULL, "--fill", ARGS_FLAG, AT(fill)},
+    {NULL, "--stats", ARGS_FLAG, AT(stats)},
+    {NULL, "--stats-json", ARGS_STRING, AT(stats_json)},
+    {NULL, "--max-memory", ARGS_CALL, AT(max_memory), .call = take_max_memory},
+    {NULL, "--no-stream", ARGS_FLAG, AT(no_stream)},
+    {NULL, "--do-sample", ARGS_FLAG, AT(do_sample)},
+    {NULL, "--max-new-tokens", ARGS_INT, AT(max_new), .ilo = 0, .ihi = 1 << 20},
+    {NULL, "--max-length", ARGS_INT, AT(max_len), .ilo = 1, .ihi = 1 << 20},
+    {NULL, "--min-new-tokens", ARGS_INT, AT(min_new), .ilo = 0, .ihi = 1 << 20},
+    {NULL, "--min-length", ARGS_INT, AT(min_len), .ilo = 0, .ihi = 1 << 20},
+    {NULL, "--num-beams", ARGS_INT, AT(beams), .ilo = 1, .ihi = 256},
+    {NULL, "--num-return-sequences", ARGS_INT, AT(nret), .ilo = 1, .ihi = 256},
+    {NULL, "--no-repeat-ngram-size", ARGS_INT, AT(ngram), .ilo = 0, .ihi = 1 << 20},
+    {NULL, "--top-k", ARGS_INT, AT(top_k), .ilo = 0, .ihi = 1 << 30},
+    {NULL, "--seed", ARGS_INT, AT(seed), .ilo = 0, .ihi = INT64_MAX},
+    {NULL, "--length-penalty", ARGS_DOUBLE, AT(lp), .dlo = -1e6, .dhi = 1e6},
+    {NULL, "--repetition-penalty", ARGS_DOUBLE, AT(rep), .dlo = 1e-6, .dhi = 1e6},
+    {NULL, "--temperature", ARGS_DOUBLE, AT(temp), .dlo = 1e-6, .dhi = 1e6},
+    {NULL, "--top-p", ARGS_DOUBLE, AT(top_p), .dlo = 0.0, .dhi = 1.0},
+    {"-t", "--threads", ARGS_INT, AT(threads), .ilo = 1, .ihi = 1024},
+    {NULL, "--kernels", ARGS_STRING, AT(kernels)},
+    {NULL, "--dtype", ARGS_CALL, AT(wdtype), .call = take_dtype},
+    {NULL, "--early-stopping", ARGS_CHOICE, AT(early), .choices = early_names},
+    {NULL, "--drop-policy", ARGS_CHOICE, AT(policy), .choices = policy_names},
+    {0},
+};
+#undef AT
+static const args_spec generate_args = {
+    .cmd = "generate", .usage = usage, .opts = generate_options, .unknown = ARGS_SAY_OPTION_SEE_HELP,
+    .pos = ARGS_POS_CALL, .dash = ARGS_DASHED_NOT_LONE, .pos_call = take_prompt,
+};
+
+int cmd_generate(int argc, char **argv) {
+    generate_opts opt = {
+        .wdtype = SC_DTYPE_AS_STORED, .max_new = -2, .max_len = -2, .min_new = -2, .min_len = -2, .beams = -2,
+        .nret = -2, .ngram = -2, .top_k = -2, .seed = -2, .lp = NAN, .rep = NAN, .temp = NAN, .top_p = NAN,
+        .early = -1,
+    };
+    int rc = args_parse(&generate_args, argc, argv, &opt);
+    if (rc != ARGS_GO) goto done;
+    rc = SC_EXIT_USAGE;
+    if (!opt.model_dir) {
         fprintf(stderr, "switchc generate: -m DIR is required (see --help)\n");
         goto done;
     }
-    if (jsonl && pr.n) {
+    if (opt.jsonl && opt.pr.n) {
         fprintf(stderr, "switchc generate: give PROMPT arguments or --jsonl, not both\n");
         goto done;
     }
     rc = SC_EXIT_FAIL;
-    if (!pr.n && !read_stdin_prompts(&pr, jsonl)) goto done;
-    if (!pr.n) {
+    if (!opt.pr.n && !read_stdin_prompts(&opt.pr, opt.jsonl)) goto done;
+    if (!opt.pr.n) {
         fprintf(stderr, "switchc generate: no prompt given\n");
         rc = SC_EXIT_USAGE;
         goto done;
@@ -349,11 +356,11 @@ int cmd_generate(int argc, char **argv) {
 
     sc_error err;
     sc_model_params mp = sc_model_default_params();
-    mp.n_threads = (int)threads;
-    mp.drop_policy = policy;
-    mp.kernels = kernels;
-    mp.dtype = wdtype;
-    mp.max_memory = max_memory;
+    mp.n_threads = (int)opt.threads;
+    mp.drop_policy = policies[opt.policy];
+    mp.kernels = opt.kernels;
+    mp.dtype = opt.wdtype;
+    mp.max_memory = opt.max_memory;
     sc_model *model = NULL;
     sc_session *sess = NULL;
     sc_tokenizer *tok = NULL;
@@ -365,43 +372,43 @@ int cmd_generate(int argc, char **argv) {
     size_t text_cap = 0;
     double t0 = now_s();
     sc_generate_params gp;
-    if (sc_tokenizer_load(model_dir, &tok, &err) || sc_model_load(model_dir, &mp, &model, &err) ||
-        sc_session_new(model, &sess, &err) || sc_generate_params_from_dir(model_dir, &gp, &err)) {
+    if (sc_tokenizer_load(opt.model_dir, &tok, &err) || sc_model_load(opt.model_dir, &mp, &model, &err) ||
+        sc_session_new(model, &sess, &err) || sc_generate_params_from_dir(opt.model_dir, &gp, &err)) {
         fprintf(stderr, "switchc generate: %s\n", err.msg);
         goto cleanup;
     }
     double t_load = now_s();
-    if (max_new != -2) gp.max_new_tokens = max_new;
-    if (max_len != -2) {
-        gp.max_length = max_len;
-        if (max_new == -2) gp.max_new_tokens = -1;
+    if (opt.max_new != -2) gp.max_new_tokens = opt.max_new;
+    if (opt.max_len != -2) {
+        gp.max_length = opt.max_len;
+        if (opt.max_new == -2) gp.max_new_tokens = -1;
     }
-    if (min_new != -2) gp.min_new_tokens = min_new;
-    if (min_len != -2) gp.min_length = min_len;
-    if (beams != -2) gp.num_beams = beams;
-    if (nret != -2) gp.num_return_sequences = nret;
-    if (ngram != -2) gp.no_repeat_ngram_size = ngram;
-    if (top_k != -2) gp.top_k = top_k;
-    if (seed != -2) gp.seed = (uint64_t)seed;
-    if (!isnan(lp)) gp.length_penalty = lp;
-    if (!isnan(rep)) gp.repetition_penalty = rep;
-    if (!isnan(temp)) gp.temperature = temp;
-    if (!isnan(top_p)) gp.top_p = top_p;
-    if (do_sample >= 0) gp.do_sample = do_sample;
-    if (early >= 0) gp.early_stopping = (sc_early_stopping)early;
+    if (opt.min_new != -2) gp.min_new_tokens = opt.min_new;
+    if (opt.min_len != -2) gp.min_length = opt.min_len;
+    if (opt.beams != -2) gp.num_beams = opt.beams;
+    if (opt.nret != -2) gp.num_return_sequences = opt.nret;
+    if (opt.ngram != -2) gp.no_repeat_ngram_size = opt.ngram;
+    if (opt.top_k != -2) gp.top_k = opt.top_k;
+    if (opt.seed != -2) gp.seed = (uint64_t)opt.seed;
+    if (!isnan(opt.lp)) gp.length_penalty = opt.lp;
+    if (!isnan(opt.rep)) gp.repetition_penalty = opt.rep;
+    if (!isnan(opt.temp)) gp.temperature = opt.temp;
+    if (!isnan(opt.top_p)) gp.top_p = opt.top_p;
+    if (opt.do_sample) gp.do_sample = true;
+    if (opt.early >= 0) gp.early_stopping = early_modes[opt.early];
 
     sc_batch_params bp = sc_batch_default_params();
-    if (sc_tokenizer_encode_batch(tok, (const char *const *)pr.text, NULL, pr.n, &bp, &batch, &err)) {
+    if (sc_tokenizer_encode_batch(tok, (const char *const *)opt.pr.text, NULL, opt.pr.n, &bp, &batch, &err)) {
         fprintf(stderr, "switchc generate: %s\n", err.msg);
         goto cleanup;
     }
-    bool stream = !no_stream && !json && !print_ids && !fill && !raw && pr.n == 1 && gp.num_beams == 1 &&
-                  gp.num_return_sequences == 1 && isatty(STDOUT_FILENO);
+    bool stream = !opt.no_stream && !opt.json && !opt.print_ids && !opt.fill && !opt.raw && opt.pr.n == 1 &&
+                  gp.num_beams == 1 && gp.num_return_sequences == 1 && isatty(STDOUT_FILENO);
     if (stream) {
         ss.tok = tok;
         gp.on_token = on_token;
         gp.user = &ss;
-    } else if ((stats || stats_json) && gp.num_beams == 1) {
+    } else if ((opt.stats || opt.stats_json) && gp.num_beams == 1) {
         gp.on_token = on_token_timing;
         gp.user = &ss;
     }
@@ -422,7 +429,7 @@ int cmd_generate(int argc, char **argv) {
     if (!tmp) goto cleanup;
     for (int64_t r = 0; r < rows && !stream; r++) {
         const int32_t *ids = seq + r * len;
-        const char *prompt = pr.text[r / per_prompt];
+        const char *prompt = opt.pr.text[r / per_prompt];
         /* HF pads finished rows: report ids up to and including eos */
         size_t n = (size_t)len;
         for (size_t i = 1; i < (size_t)len; i++)
@@ -430,13 +437,13 @@ int cmd_generate(int argc, char **argv) {
                 n = i + 1;
                 break;
             }
-        size_t k = raw ? n : strip_pad_eos(tok, ids, n, tmp);
-        long tl = decode_into(tok, raw ? ids : tmp, k, raw ? 0 : 0, &text, &text_cap);
+        size_t k = opt.raw ? n : strip_pad_eos(tok, ids, n, tmp);
+        long tl = decode_into(tok, opt.raw ? ids : tmp, k, opt.raw ? 0 : 0, &text, &text_cap);
         if (tl < 0) {
             fprintf(stderr, "switchc generate: cannot decode the output of prompt %lld\n", (long long)(r / per_prompt));
             goto cleanup;
         }
-        if (json) {
+        if (opt.json) {
             printf("{\"prompt\": ");
             json_write_string(stdout, prompt, strlen(prompt));
             printf(", \"text\": ");
@@ -446,16 +453,16 @@ int cmd_generate(int argc, char **argv) {
             printf("]");
             if (scores) printf(", \"score\": %.6g", (double)scores[r]);
             printf("}\n");
-        } else if (print_ids) {
+        } else if (opt.print_ids) {
             for (int64_t i = 0; i < len; i++) printf(i ? " %d" : "%d", ids[i]);
             printf("\n");
-        } else if (fill) {
+        } else if (opt.fill) {
             print_fill(stdout, tok, prompt, ids, n);
         } else {
             printf("%.*s\n", (int)tl, text);
         }
     }
-    if (stats) {
+    if (opt.stats) {
         int64_t new_tokens = 0;
         for (int64_t r = 0; r < rows; r++)
             for (int64_t i = 1; i < len; i++) new_tokens += seq[r * len + i] != sc_tokenizer_pad_id(tok);
@@ -468,11 +475,11 @@ int cmd_generate(int argc, char **argv) {
                     ss.t_first - t_gen0, 1e3 * (t_gen1 - ss.t_first) / (double)(ss.steps - 1),
                     (long long)batch.B, batch.B == 1 ? "" : "s");
     }
-    if (stats) print_expert_stats(stderr, sess, model);
-    if (stats_json) {
-        FILE *jf = fopen(stats_json, "w");
+    if (opt.stats) print_expert_stats(stderr, sess, model);
+    if (opt.stats_json) {
+        FILE *jf = fopen(opt.stats_json, "w");
         if (!jf) {
-            fprintf(stderr, "switchc generate: cannot write %s\n", stats_json);
+            fprintf(stderr, "switchc generate: cannot write %s\n", opt.stats_json);
             goto cleanup;
         }
         int64_t new_tokens = 0;
@@ -489,10 +496,10 @@ int cmd_generate(int argc, char **argv) {
                     ss.t_first - t_gen0, (long long)ss.steps, 1e3 * (t_gen1 - ss.t_first) / (double)(ss.steps - 1));
         else
             fprintf(jf, "\"first_token_s\": null, \"decode_steps\": null, \"decode_ms_per_step\": null, ");
-        write_expert_stats_json(jf, sess, model, max_memory);
+        write_expert_stats_json(jf, sess, model, opt.max_memory);
         fprintf(jf, "}\n");
         if (fclose(jf)) {
-            fprintf(stderr, "switchc generate: cannot write %s\n", stats_json);
+            fprintf(stderr, "switchc generate: cannot write %s\n", opt.stats_json);
             goto cleanup;
         }
     }
@@ -508,7 +515,7 @@ cleanup:
     sc_model_free(model);
     sc_tokenizer_free(tok);
 done:
-    for (size_t i = 0; i < pr.n; i++) free(pr.text[i]);
-    free(pr.text);
+    for (size_t i = 0; i < opt.pr.n; i++) free(opt.pr.text[i]);
+    free(opt.pr.text);
     return rc;
 }

@@ -1,4 +1,5 @@
 /* switchc info: the build and the machine. */
+#include "cli/args.h"
 #include "cli/commands.h"
 #include "core/pool.h"
 #include "kernels/cpu_features.h"
@@ -6,17 +7,17 @@
 #include "switchc.h"
 
 #include <stdio.h>
-#include <string.h>
+
+static void usage(FILE *f) {
+    fprintf(f, "usage: switchc info\n\nPrints the version, the build options and the CPU features.\n");
+}
+
+/* no options: any argument but --help is an error */
+static const args_spec info_args = {.cmd = "info", .usage = usage, .unknown = ARGS_SAY_OPTION, .pos = ARGS_POS_NONE};
 
 int cmd_info(int argc, char **argv) {
-    for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
-            printf("usage: switchc info\n\nPrints the version, the build options and the CPU features.\n");
-            return SC_EXIT_OK;
-        }
-        fprintf(stderr, "switchc info: unknown option '%s'\n", argv[i]);
-        return SC_EXIT_USAGE;
-    }
+    int rc = args_parse(&info_args, argc, argv, NULL);
+    if (rc != ARGS_GO) return rc;
     printf("switchc %s\n", SWITCHC_VERSION);
     char feat[256];
     sc_cpu_features_string(sc_cpu_features_get(), feat, sizeof feat);

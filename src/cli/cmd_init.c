@@ -96,43 +96,35 @@ static sc_status init_rows(void *vctx, const sc_weight_ref *ref, size_t index, i
     return SC_OK;
 }
 
+typedef struct init_opts {
+    const char *config, *out, *dtype;
+    int64_t seed;
+    double embed_std;
+    size_t shard;
+    bool json;
+} init_opts;
+
+#define AT(field) .off = offsetof(init_opts, field)
+static const args_opt init_options[] = {
+    {"-c", "--config", ARGS_STRING, AT(config)},
+    {"-o", "--output", ARGS_STRING, AT(out)},
+    {NULL, "--dtype", ARGS_STRING, AT(dtype)},
+    {NULL, "--seed", ARGS_INT, AT(seed), .ilo = 0, .ihi = INT64_MAX},
+    {NULL, "--embed-std", ARGS_DOUBLE, AT(embed_std), .dlo = 0, .dhi = 1e30},
+    {NULL, "--shard-size", ARGS_CALL, AT(shard), .call = cli_shard_size_arg},
+    {NULL, "--json", ARGS_FLAG, AT(json)},
+    {0},
+};
+#undef AT
+static const args_spec init_args = {
+    .cmd = "init", .usage = usage, .opts = init_options, .unknown = ARGS_SAY_ARGUMENT, .pos = ARGS_POS_NONE};
+
 int cmd_init(int argc, char **argv) {
-    const char *config = NULL, *out = NULL, *dts = "f32";
-    int64_t seed = 0;
-    double embed_std = -1;
-    size_t shard = 5000000000u;
-    bool json = false;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i], *v;
-        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
-            usage(stdout);
-            return SC_EXIT_OK;
-        } else if (!strcmp(a, "--config") || !strcmp(a, "-c")) {
-            if (!(config = arg_value(argc, argv, &i, "init"))) return SC_EXIT_USAGE;
-        } else if (!strcmp(a, "-o") || !strcmp(a, "--output")) {
-            if (!(out = arg_value(argc, argv, &i, "init"))) return SC_EXIT_USAGE;
-        } else if (!strcmp(a, "--dtype")) {
-            if (!(dts = arg_value(argc, argv, &i, "init"))) return SC_EXIT_USAGE;
-        } else if (!strcmp(a, "--seed")) {
-            if (!(v = arg_value(argc, argv, &i, "init")) || !arg_int("init", "--seed", v, 0, INT64_MAX, &seed))
-                return SC_EXIT_USAGE;
-        } else if (!strcmp(a, "--embed-std")) {
-            if (!(v = arg_value(argc, argv, &i, "init")) || !arg_double("init", "--embed-std", v, 0, 1e30, &embed_std))
-                return SC_EXIT_USAGE;
-        } else if (!strcmp(a, "--shard-size")) {
-            if (!(v = arg_value(argc, argv, &i, "init")) || !cli_parse_size(v, &shard)) {
-                fprintf(stderr, "switchc init: --shard-size takes a size like 5G, 500M\n");
-                return SC_EXIT_USAGE;
-            }
-        } else if (!strcmp(a, "--json")) {
-            json = true;
-        } else {
-            fprintf(stderr, "switchc init: unknown argument '%s' (see --help)\n", a);
-            return SC_EXIT_USAGE;
-        }
-    }
+    init_opts opt = {.dtype = "f32", .embed_std = -1, .shard = 5000000000u};
+    int rc = args_parse(&init_args, argc, argv, &opt);
+    if (rc != ARGS_GO) return rc;
     sc_dtype t;
-    if (!config || !out || !sc_weights_dtype_parse(dts, &t)) {
+    if (!opt.config || !opt.out || !sc_weights_dtype_parse(opt.dtype, &t)) {
         fprintf(stderr, "switchc init: needs --config FILE and -o DIR (--dtype f32|bf16|f16|q8)\n");
         return SC_EXIT_USAGE;
     }
@@ -140,11 +132,11 @@ int cmd_init(int argc, char **argv) {
     sc_error err;
     char *text = NULL;
     size_t len = 0;
-    if (sc_config_load(config, &cfg, &err) || sc_file_read(config, 16u << 20, &text, &len, &err)) {
+    if (sc_config_load(opt.config, &cfg, &err) || sc_file_read(opt.config, 16u << 20, &text, &len, &err)) {
         fprintf(stderr, "switchc init: %s\n", err.msg);
         return SC_EXIT_FAIL;
     }
-    if (!cli_mkdirs("init", out) || !cli_write_text("init", out, "config.json", text, len)) {
+    if (!cli_mkdirs("init", opt.out) || !cli_write_text("init", opt.out, "config.json", text, len)) {
         free(text);
         return SC_EXIT_FAIL;
     }
@@ -154,20 +146,20 @@ int cmd_init(int argc, char **argv) {
                       "{\n  \"decoder_start_token_id\": %lld,\n  \"eos_token_id\": %lld,\n  \"pad_token_id\": %lld,\n"
                       "  \"transformers_version\": \"4.41.2\"\n}\n",
                       (long long)cfg.decoder_start_token_id, (long long)cfg.eos_token_id, (long long)cfg.pad_token_id);
-    if (!cli_write_text("init", out, "generation_config.json", gen, (size_t)gl)) return SC_EXIT_FAIL;
-    init_ctx ctx = {.c = &cfg, .seed = (uint64_t)seed, .embed_std = embed_std};
-    sc_write_opts o = {.dtype = t, .shard_bytes = shard, .rows = init_rows, .ctx = &ctx, .progress = cli_progress,
+    if (!cli_write_text("init", opt.out, "generation_config.json", gen, (size_t)gl)) return SC_EXIT_FAIL;
+    init_ctx ctx = {.c = &cfg, .seed = (uint64_t)opt.seed, .embed_std = opt.embed_std};
+    sc_write_opts o = {.dtype = t, .shard_bytes = opt.shard, .rows = init_rows, .ctx = &ctx, .progress = cli_progress,
                        .kern = sc_kernels_ref()};
     sc_write_summary sum;
-    if (sc_model_write(out, &cfg, &o, &sum, &err)) {
+    if (sc_model_write(opt.out, &cfg, &o, &sum, &err)) {
         fprintf(stderr, "switchc init: %s\n", err.msg);
         return SC_EXIT_FAIL;
     }
-    if (json)
+    if (opt.json)
         printf("{\"dtype\": \"%s\", \"seed\": %lld, \"tensors\": %zu, \"shards\": %zu, \"output_bytes\": %zu}\n",
-               sc_weights_dtype_label(t), (long long)seed, sum.n_tensors, sum.n_shards, sum.file_bytes);
+               sc_weights_dtype_label(t), (long long)opt.seed, sum.n_tensors, sum.n_shards, sum.file_bytes);
     else
         fprintf(stderr, "switchc init: %zu tensors, %zu shard(s), %.1f MB (%s, seed %lld)\n", sum.n_tensors,
-                sum.n_shards, (double)sum.file_bytes / 1e6, sc_weights_dtype_label(t), (long long)seed);
+                sum.n_shards, (double)sum.file_bytes / 1e6, sc_weights_dtype_label(t), (long long)opt.seed);
     return SC_EXIT_OK;
 }

@@ -333,33 +333,32 @@ static void print_json(const char *dir, const report *r, const sc_config *cfg, b
     fprintf(f, "],\"loadable\":%s}\n", loadable ? "true" : "false");
 }
 
+typedef struct inspect_opts {
+    const char *dir;
+    bool json;
+    int format;
+} inspect_opts;
+
+#define AT(field) .off = offsetof(inspect_opts, field)
+static const args_opt inspect_options[] = {
+    {"-m", "--model", ARGS_STRING, AT(dir)},
+    {NULL, "--format", ARGS_FORMAT, AT(format)},
+    {NULL, "--json", ARGS_FLAG, AT(json)},
+    {0},
+};
+#undef AT
+/* the directory may also come as the one positional */
+static const args_spec inspect_args = {
+    .cmd = "inspect", .usage = usage, .opts = inspect_options, .unknown = ARGS_SAY_OPTION_USAGE,
+    .pos = ARGS_POS_ONE, .dash = ARGS_DASHED, .pos_off = offsetof(inspect_opts, dir),
+    .pos_extra = "more than one model directory",
+};
+
 int cmd_inspect(int argc, char **argv) {
-    const char *dir = NULL;
-    bool json = false;
-    int format = -1;
-    for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
-            usage(stdout);
-            return SC_EXIT_OK;
-        } else if (!strcmp(argv[i], "-m") || !strcmp(argv[i], "--model")) {
-            if (!(dir = arg_value(argc, argv, &i, "inspect"))) return SC_EXIT_USAGE;
-        } else if (!strcmp(argv[i], "--format")) {
-            const char *v = arg_value(argc, argv, &i, "inspect");
-            if (!v || !arg_format("inspect", v, &format)) return SC_EXIT_USAGE;
-        } else if (!strcmp(argv[i], "--json")) {
-            json = true;
-        } else if (argv[i][0] == '-') {
-            fprintf(stderr, "switchc inspect: unknown option '%s'\n", argv[i]);
-            usage(stderr);
-            return SC_EXIT_USAGE;
-        } else if (!dir) {
-            dir = argv[i];
-        } else {
-            fprintf(stderr, "switchc inspect: more than one model directory\n");
-            return SC_EXIT_USAGE;
-        }
-    }
-    if (!dir) {
+    inspect_opts opt = {.format = -1};
+    int rc = args_parse(&inspect_args, argc, argv, &opt);
+    if (rc != ARGS_GO) return rc;
+    if (!opt.dir) {
         fprintf(stderr, "switchc inspect: no model directory (-m DIR)\n");
         usage(stderr);
         return SC_EXIT_USAGE;
@@ -371,7 +370,7 @@ int cmd_inspect(int argc, char **argv) {
     sc_config cfg;
     bool have_cfg = false;
     sc_checkpoint *ck = NULL;
-    char *cfg_path = sc_path_join(dir, "config.json");
+    char *cfg_path = sc_path_join(opt.dir, "config.json");
     if (!cfg_path) {
         fprintf(stderr, "switchc inspect: out of memory\n");
         return SC_EXIT_FAIL;
@@ -381,9 +380,9 @@ int cmd_inspect(int argc, char **argv) {
     free(cfg_path);
     /* A sharded .bin is picked by the same rule as --format bin elsewhere:
      * try the single file, then its sharded form. */
-    if (sc_checkpoint_open(dir, format, &ck, &err) && format == SC_FORMAT_TORCH_BIN) {
+    if (sc_checkpoint_open(opt.dir, opt.format, &ck, &err) && opt.format == SC_FORMAT_TORCH_BIN) {
         sc_error err2;
-        if (!sc_checkpoint_open(dir, SC_FORMAT_TORCH_BIN_SHARDED, &ck, &err2)) sc_error_clear(&err);
+        if (!sc_checkpoint_open(opt.dir, SC_FORMAT_TORCH_BIN_SHARDED, &ck, &err2)) sc_error_clear(&err);
     }
     if (!ck) add_problem(&r, true, "%s", err.msg);
     r.ck = ck;
@@ -410,14 +409,14 @@ int cmd_inspect(int argc, char **argv) {
         p.format = sc_checkpoint_format(ck);
         p.n_threads = 1;
         sc_model *m = NULL;
-        if (sc_model_load(dir, &p, &m, &err)) add_problem(&r, true, "model load failed: %s", err.msg);
+        if (sc_model_load(opt.dir, &p, &m, &err)) add_problem(&r, true, "model load failed: %s", err.msg);
         else loadable = true;
         sc_model_free(m);
     }
     if (r.oom) fprintf(stderr, "switchc inspect: out of memory\n");
 
-    if (json) print_json(dir, &r, have_cfg ? &cfg : NULL, loadable, dtype_mask);
-    else print_text(dir, &r, have_cfg ? &cfg : NULL, loadable, dtype_mask);
+    if (opt.json) print_json(opt.dir, &r, have_cfg ? &cfg : NULL, loadable, dtype_mask);
+    else print_text(opt.dir, &r, have_cfg ? &cfg : NULL, loadable, dtype_mask);
 
     for (size_t i = 0; i < r.n_problems; i++) free(r.problems[i].msg);
     free(r.problems);

@@ -78,65 +78,60 @@ static sc_status run_tokenize(const sc_tokenizer *t, const char *text, size_t le
     }
 }
 
+typedef struct tokenize_opts {
+    const char *model;
+    bool no_eos, jsonl;
+    int first_text; /* argv[first_text..argc) is the TEXT */
+} tokenize_opts;
+
+#define AT(field) .off = offsetof(tokenize_opts, field)
+static const args_opt tokenize_options[] = {
+    {"-m", "--model", ARGS_STRING, AT(model)},
+    {NULL, "--no-eos", ARGS_FLAG, AT(no_eos)},
+    {NULL, "--jsonl", ARGS_FLAG, AT(jsonl)},
+    {0},
+};
+#undef AT
+/* options stop at the first TEXT word (or "--"): the rest is text */
+static const args_spec tokenize_args = {
+    .cmd = "tokenize", .usage = tokenize_usage, .opts = tokenize_options, .unknown = ARGS_SAY_OPTION_USAGE,
+    .pos = ARGS_POS_REST, .dash = ARGS_DASHED_NOT_LONE, .pos_off = offsetof(tokenize_opts, first_text),
+};
+
 int cmd_tokenize(int argc, char **argv) {
-    const char *model = NULL;
-    bool eos = true, jsonl = false;
-    int first_text = argc;
-    for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
-            tokenize_usage(stdout);
-            return SC_EXIT_OK;
-        } else if (!strcmp(argv[i], "-m") || !strcmp(argv[i], "--model")) {
-            if (++i >= argc) {
-                fprintf(stderr, "switchc tokenize: %s needs a value\n", argv[i - 1]);
-                return SC_EXIT_USAGE;
-            }
-            model = argv[i];
-        } else if (!strcmp(argv[i], "--no-eos")) {
-            eos = false;
-        } else if (!strcmp(argv[i], "--jsonl")) {
-            jsonl = true;
-        } else if (!strcmp(argv[i], "--")) {
-            first_text = i + 1;
-            break;
-        } else if (argv[i][0] == '-' && argv[i][1]) {
-            fprintf(stderr, "switchc tokenize: unknown option '%s'\n", argv[i]);
-            tokenize_usage(stderr);
-            return SC_EXIT_USAGE;
-        } else {
-            first_text = i;
-            break;
-        }
-    }
-    if (!model) {
+    tokenize_opts opt = {0};
+    int rc = args_parse(&tokenize_args, argc, argv, &opt);
+    if (rc != ARGS_GO) return rc;
+    const bool eos = !opt.no_eos;
+    if (!opt.model) {
         fprintf(stderr, "switchc tokenize: -m DIR is required\n");
         tokenize_usage(stderr);
         return SC_EXIT_USAGE;
     }
-    if (jsonl == (first_text < argc)) {
+    if (opt.jsonl == (opt.first_text < argc)) {
         fprintf(stderr, "switchc tokenize: give TEXT arguments or --jsonl (not both)\n");
         return SC_EXIT_USAGE;
     }
     sc_error err;
     sc_tokenizer *t;
-    if (sc_tokenizer_load(model, &t, &err)) {
+    if (sc_tokenizer_load(opt.model, &t, &err)) {
         fprintf(stderr, "switchc tokenize: %s\n", err.msg);
         return SC_EXIT_FAIL;
     }
-    int rc = SC_EXIT_OK;
+    rc = SC_EXIT_OK;
     tok_out o = {0};
     size_t n;
-    if (!jsonl) {
+    if (!opt.jsonl) {
         size_t len = 0;
-        for (int i = first_text; i < argc; i++) len += strlen(argv[i]) + 1;
+        for (int i = opt.first_text; i < argc; i++) len += strlen(argv[i]) + 1;
         char *text = malloc(len + 1);
         if (!text) {
             sc_tokenizer_free(t);
             return SC_EXIT_FAIL;
         }
         size_t at = 0;
-        for (int i = first_text; i < argc; i++) {
-            if (i > first_text) text[at++] = ' ';
+        for (int i = opt.first_text; i < argc; i++) {
+            if (i > opt.first_text) text[at++] = ' ';
             size_t l = strlen(argv[i]);
             memcpy(text + at, argv[i], l);
             at += l;
@@ -209,61 +204,71 @@ int cmd_tokenize(int argc, char **argv) {
     return rc;
 }
 
-int cmd_detokenize(int argc, char **argv) {
-    const char *model = NULL;
-    unsigned flags = 0;
-    int32_t *ids = malloc(((size_t)argc + 1) * sizeof *ids);
-    size_t n = 0;
-    if (!ids) return SC_EXIT_FAIL;
-    for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
-            detokenize_usage(stdout);
-            free(ids);
-            return SC_EXIT_OK;
-        } else if (!strcmp(argv[i], "-m") || !strcmp(argv[i], "--model")) {
-            if (++i >= argc) {
-                fprintf(stderr, "switchc detokenize: %s needs a value\n", argv[i - 1]);
-                free(ids);
-                return SC_EXIT_USAGE;
-            }
-            model = argv[i];
-        } else if (!strcmp(argv[i], "--skip-special")) {
-            flags |= SC_DECODE_SKIP_SPECIAL;
-        } else if (!strcmp(argv[i], "--no-cleanup")) {
-            flags |= SC_DECODE_NO_CLEANUP;
-        } else {
-            char *end;
-            errno = 0;
-            long v = strtol(argv[i], &end, 10);
-            if (errno || end == argv[i] || *end || v < INT32_MIN || v > INT32_MAX) {
-                fprintf(stderr, "switchc detokenize: '%s' is not an id\n", argv[i]);
-                detokenize_usage(stderr);
-                free(ids);
-                return SC_EXIT_USAGE;
-            }
-            ids[n++] = (int32_t)v;
-        }
+typedef struct detokenize_opts {
+    const char *model;
+    bool skip_special, no_cleanup;
+    int32_t *ids; /* argc slots */
+    size_t n;
+} detokenize_opts;
+
+static int add_id(void *vo, const char *arg) {
+    detokenize_opts *o = vo;
+    char *end;
+    errno = 0;
+    long v = strtol(arg, &end, 10);
+    if (errno || end == arg || *end || v < INT32_MIN || v > INT32_MAX) {
+        fprintf(stderr, "switchc detokenize: '%s' is not an id\n", arg);
+        detokenize_usage(stderr);
+        return SC_EXIT_USAGE;
     }
-    if (!model) {
+    o->ids[o->n++] = (int32_t)v;
+    return ARGS_GO;
+}
+
+#define AT(field) .off = offsetof(detokenize_opts, field)
+static const args_opt detokenize_options[] = {
+    {"-m", "--model", ARGS_STRING, AT(model)},
+    {NULL, "--skip-special", ARGS_FLAG, AT(skip_special)},
+    {NULL, "--no-cleanup", ARGS_FLAG, AT(no_cleanup)},
+    {0},
+};
+#undef AT
+/* every other argument is an ID, "-5" too */
+static const args_spec detokenize_args = {
+    .cmd = "detokenize", .usage = detokenize_usage, .opts = detokenize_options, .pos = ARGS_POS_CALL,
+    .dash = ARGS_DASH_POSITIONAL, .pos_call = add_id,
+};
+
+int cmd_detokenize(int argc, char **argv) {
+    detokenize_opts opt = {.ids = malloc(((size_t)argc + 1) * sizeof *opt.ids)};
+    if (!opt.ids) return SC_EXIT_FAIL;
+    int rc = args_parse(&detokenize_args, argc, argv, &opt);
+    if (rc != ARGS_GO) {
+        free(opt.ids);
+        return rc;
+    }
+    const unsigned flags =
+        (opt.skip_special ? SC_DECODE_SKIP_SPECIAL : 0u) | (opt.no_cleanup ? SC_DECODE_NO_CLEANUP : 0u);
+    if (!opt.model) {
         fprintf(stderr, "switchc detokenize: -m DIR is required\n");
         detokenize_usage(stderr);
-        free(ids);
+        free(opt.ids);
         return SC_EXIT_USAGE;
     }
     sc_error err;
     sc_tokenizer *t;
-    if (sc_tokenizer_load(model, &t, &err)) {
+    if (sc_tokenizer_load(opt.model, &t, &err)) {
         fprintf(stderr, "switchc detokenize: %s\n", err.msg);
-        free(ids);
+        free(opt.ids);
         return SC_EXIT_FAIL;
     }
     size_t len = 0;
-    int rc = SC_EXIT_OK;
-    sc_status st = sc_tokenizer_decode(t, ids, n, flags, NULL, 0, &len, &err);
+    rc = SC_EXIT_OK;
+    sc_status st = sc_tokenizer_decode(t, opt.ids, opt.n, flags, NULL, 0, &len, &err);
     char *buf = NULL;
     if (st == SC_ERR_BUFFER_TOO_SMALL) {
         buf = malloc(len + 1);
-        st = buf ? sc_tokenizer_decode(t, ids, n, flags, buf, len + 1, &len, &err) : SC_ERR_NOMEM;
+        st = buf ? sc_tokenizer_decode(t, opt.ids, opt.n, flags, buf, len + 1, &len, &err) : SC_ERR_NOMEM;
     }
     if (st) {
         fprintf(stderr, "switchc detokenize: %s\n", err.msg);
@@ -273,7 +278,7 @@ int cmd_detokenize(int argc, char **argv) {
         fputc('\n', stdout);
     }
     free(buf);
-    free(ids);
+    free(opt.ids);
     sc_tokenizer_free(t);
     return rc;
 }

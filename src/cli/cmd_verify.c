@@ -17,7 +17,6 @@
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
 
 static void usage(FILE *f) {
     fprintf(f,
@@ -34,46 +33,44 @@ static void usage(FILE *f) {
             "Exit status: 0 all passed, 1 something failed or was skipped, 2 bad usage.\n");
 }
 
+typedef struct verify_opts {
+    const char *case_dir, *model_dir, *kernels;
+    bool reference;
+    int format;
+} verify_opts;
+
+#define AT(field) .off = offsetof(verify_opts, field)
+static const args_opt verify_options[] = {
+    {"-m", "--model", ARGS_STRING, AT(model_dir)},
+    {NULL, "--format", ARGS_FORMAT, AT(format)},
+    {NULL, "--reference", ARGS_FLAG, AT(reference)},
+    {NULL, "--kernels", ARGS_STRING, AT(kernels)},
+    {0},
+};
+#undef AT
+static const args_spec verify_args = {
+    .cmd = "verify", .usage = usage, .opts = verify_options, .unknown = ARGS_SAY_OPTION_USAGE,
+    .pos = ARGS_POS_ONE, .dash = ARGS_DASHED, .pos_off = offsetof(verify_opts, case_dir),
+    .pos_extra = "more than one CASE_DIR",
+};
+
 int cmd_verify(int argc, char **argv) {
-    const char *case_dir = NULL, *model_dir = NULL, *kernels = NULL;
-    bool reference = false;
-    int format = -1;
-    for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
-            usage(stdout);
-            return SC_EXIT_OK;
-        } else if (!strcmp(argv[i], "-m") || !strcmp(argv[i], "--model")) {
-            if (!(model_dir = arg_value(argc, argv, &i, "verify"))) return SC_EXIT_USAGE;
-        } else if (!strcmp(argv[i], "--format")) {
-            const char *v = arg_value(argc, argv, &i, "verify");
-            if (!v || !arg_format("verify", v, &format)) return SC_EXIT_USAGE;
-        } else if (!strcmp(argv[i], "--reference")) {
-            reference = true;
-        } else if (!strcmp(argv[i], "--kernels")) {
-            if (!(kernels = arg_value(argc, argv, &i, "verify"))) return SC_EXIT_USAGE;
-        } else if (argv[i][0] == '-') {
-            fprintf(stderr, "switchc verify: unknown option '%s'\n", argv[i]);
-            usage(stderr);
-            return SC_EXIT_USAGE;
-        } else if (!case_dir) {
-            case_dir = argv[i];
-        } else {
-            fprintf(stderr, "switchc verify: more than one CASE_DIR\n");
-            return SC_EXIT_USAGE;
-        }
-    }
-    if (!case_dir) {
+    verify_opts opt = {.format = -1};
+    int rc = args_parse(&verify_args, argc, argv, &opt);
+    if (rc != ARGS_GO) return rc;
+    if (!opt.case_dir) {
         usage(stderr);
         return SC_EXIT_USAGE;
     }
     sc_verify_counts counts = {0};
     sc_error err;
     sc_error_clear(&err);
-    if (reference && kernels) {
+    if (opt.reference && opt.kernels) {
         fprintf(stderr, "switchc verify: --reference and --kernels exclude each other\n");
         return SC_EXIT_USAGE;
     }
-    sc_status st = sc_verify_case(case_dir, model_dir ? model_dir : case_dir, reference ? "ref" : kernels, format,
+    const char *kernels = opt.reference ? "ref" : opt.kernels;
+    sc_status st = sc_verify_case(opt.case_dir, opt.model_dir ? opt.model_dir : opt.case_dir, kernels, opt.format,
                                   stdout, &counts, &err);
     if (st) {
         fprintf(stderr, "switchc verify: %s\n", err.msg);
