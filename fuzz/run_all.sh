@@ -3,6 +3,8 @@
 # SECONDS (default 30) on a scratch copy of its seed corpus fuzz/corpus/<name>/
 # (the target name without "fuzz_"). Prints executions and coverage per
 # target; exits non-zero if a target crashes, leaks or fails to build.
+# The targets' own stdout/stderr are closed (-close_fd_mask=3: the CLI
+# parser's messages would flood the log); sanitizer reports still print.
 # Crash inputs are left in build-fuzz/artifacts/.
 set -eu
 SECONDS_EACH=${1:-30}
@@ -25,7 +27,7 @@ for src in "$ROOT"/fuzz/fuzz_*.c; do
     if [ -d "$ROOT/fuzz/corpus/$short" ]; then cp -R "$ROOT/fuzz/corpus/$short/." "$work/"; fi
     log="$BUILD/$name.log"
     set +e
-    "$BUILD/$name" -max_total_time="$SECONDS_EACH" -print_final_stats=1 -max_len=65536 \
+    "$BUILD/$name" -max_total_time="$SECONDS_EACH" -print_final_stats=1 -max_len=65536 -close_fd_mask=3 \
         -rss_limit_mb=2048 -artifact_prefix="$BUILD/artifacts/$name-" "$work" >"$log" 2>&1
     rc=$?
     set -e
