@@ -236,12 +236,18 @@ static SC_TARGET_AVX512 void pack_any(float *dst, const void *w, int dt, int64_t
 #define NC_MAX 768
 #define KC 256
 
+/* One call's operands (y = x @ W^T, W of dtype dt), shared by the packed
+ * path's and the in-place / decode paths' jobs. */
 typedef struct {
     float *y;
     const float *x;
     const void *w;
     int dt;
     int64_t M, N, K;
+} mm_call;
+
+typedef struct {
+    mm_call c;
     int64_t tiles, nc, kc, n_blocks, m_chunks;
     float *scratch; /* per task: WB_FLOATS of W panels, then MR x kc of x */
     float *xp;      /* NULL, or x packed once per call: tile t, K block at k0 at (tiles * k0 + t * kc) * MR */
@@ -254,24 +260,24 @@ typedef struct {
 
 /* first row of row tile t: balanced tiles (M = 32: 11+11+10, not 14+14+4),
  * since a short tile runs its FMAs at a fraction of the full tile's rate */
-static int64_t tile_row(const gemm_job *j, int64_t t) { return t * j->M / j->tiles; }
+static int64_t tile_row(const gemm_job *j, int64_t t) { return t * j->c.M / j->tiles; }
 
 static SC_TARGET_AVX512 void gemm_item(const gemm_job *j, float *wb, float *xb, int64_t nblk, int64_t t0,
                                        int64_t t1) {
-    const int64_t N = j->N, K = j->K, na = nblk * j->nc, nb = na + j->nc < N ? na + j->nc : N;
+    const int64_t N = j->c.N, K = j->c.K, na = nblk * j->nc, nb = na + j->nc < N ? na + j->nc : N;
     const int64_t panels = (nb - na + NR - 1) / NR;
     for (int64_t k0 = 0; k0 < K; k0 += j->kc) {
         int64_t kc = K - k0 < j->kc ? K - k0 : j->kc;
-        for (int64_t p = 0; p < panels; p++) pack_any(wb + p * kc * NR, j->w, j->dt, N, K, na + p * NR, k0, kc);
+        for (int64_t p = 0; p < panels; p++) pack_any(wb + p * kc * NR, j->c.w, j->c.dt, N, K, na + p * NR, k0, kc);
         for (int64_t t = t0; t < t1; t++) {
             int64_t m = tile_row(j, t);
             int mr = (int)(tile_row(j, t + 1) - m);
             const float *xt = j->xp ? j->xp + (j->tiles * k0 + t * kc) * MR : xb;
-            if (!j->xp) pack_x(xb, j->x + m * K + k0, K, mr, kc);
+            if (!j->xp) pack_x(xb, j->c.x + m * K + k0, K, mr, kc);
             for (int64_t p = 0; p < panels; p++) {
                 int64_t n = na + p * NR, cols = nb - n;
                 __mmask16 m0 = tail_mask(cols), m1 = tail_mask(cols > 16 ? cols - 16 : 0);
-                tile_any(mr, kc, xt, wb + p * kc * NR, j->y + m * N + n, N, k0 == 0, m0, m1);
+                tile_any(mr, kc, xt, wb + p * kc * NR, j->c.y + m * N + n, N, k0 == 0, m0, m1);
             }
         }
     }
@@ -283,9 +289,9 @@ static void pack_x_task(void *vctx, int task, int n_tasks) {
     sc_split_range(j->tiles, 1, task, n_tasks, &t0, &t1);
     for (int64_t t = t0; t < t1; t++) {
         int64_t m = tile_row(j, t);
-        for (int64_t k0 = 0; k0 < j->K; k0 += j->kc) {
-            int64_t kc = j->K - k0 < j->kc ? j->K - k0 : j->kc;
-            pack_x(j->xp + (j->tiles * k0 + t * kc) * MR, j->x + m * j->K + k0, j->K,
+        for (int64_t k0 = 0; k0 < j->c.K; k0 += j->kc) {
+            int64_t kc = j->c.K - k0 < j->kc ? j->c.K - k0 : j->kc;
+            pack_x(j->xp + (j->tiles * k0 + t * kc) * MR, j->c.x + m * j->c.K + k0, j->c.K,
                    (int)(tile_row(j, t + 1) - m), kc);
         }
     }
@@ -303,9 +309,10 @@ static void gemm_task(void *vctx, int task, int n_tasks) {
     }
 }
 
-static void gemm_packed(float *y, const float *x, const sc_tensor *W, int dt, int64_t M, int64_t N, int64_t K,
-                        sc_pool *pool, int threads) {
-    gemm_job j = {.y = y, .x = x, .w = W->data, .dt = dt, .M = M, .N = N, .K = K};
+/* W: c's weight tensor, for the reference fallback when scratch runs out. */
+static void gemm_packed(const mm_call *c, const sc_tensor *W, sc_pool *pool, int threads) {
+    const int64_t M = c->M, N = c->N, K = c->K;
+    gemm_job j = {.c = *c};
     j.tiles = (M + MR - 1) / MR;
     /* items: W blocks of up to NC_MAX columns, narrower (not below 64) to give
      * each thread 2; row ranges too when N is still short of that */
@@ -337,7 +344,7 @@ static void gemm_packed(float *y, const float *x, const sc_tensor *W, int dt, in
     void *owned = NULL;
     j.scratch = sc_kernel_scratch(pool, sizeof(float) * ((size_t)threads * TASK_FLOATS + xp_floats), &owned);
     if (!j.scratch) { /* out of memory: the reference gives the same answer */
-        sc_matmul_ref(y, x, W, M, threads > 1 ? pool : NULL);
+        sc_matmul_ref(c->y, c->x, W, M, threads > 1 ? pool : NULL);
         return;
     }
     if (xp_floats) {
@@ -489,11 +496,7 @@ static void sb_blocks(sb_split *s, int64_t M) {
 }
 
 typedef struct {
-    float *y;
-    const float *x;
-    const void *w;
-    int dt;
-    int64_t M, N, K;
+    mm_call c;
     float *xt;  /* in-place path: x^T */
     int64_t kp; /* K rounded up to 16 */
     sb_split sp;
@@ -503,7 +506,7 @@ static void xt_pack_task(void *vctx, int task, int n_tasks) {
     const job *j = vctx;
     const sb_split *sp = &j->sp;
     for (int64_t b = task; b < sp->blocks; b += n_tasks)
-        small_pack_xt(j->xt + sp->off[b] * j->kp, j->x + sp->row[b] * j->K, j->K, sp->row[b + 1] - sp->row[b],
+        small_pack_xt(j->xt + sp->off[b] * j->kp, j->c.x + sp->row[b] * j->c.K, j->c.K, sp->row[b + 1] - sp->row[b],
                       sp->p[b]);
 }
 
@@ -511,17 +514,17 @@ static void xt_task(void *vctx, int task, int n_tasks) {
     const job *j = vctx;
     const sb_split *sp = &j->sp;
     int64_t n0, n1;
-    sc_split_range(j->N, 40, task, n_tasks, &n0, &n1); /* whole tiles of 10 or 8 rows */
+    sc_split_range(j->c.N, 40, task, n_tasks, &n0, &n1); /* whole tiles of 10 or 8 rows */
     int64_t kcs = XT_L2_FLOATS / sp->lanes / 16 * 16;
-    for (int64_t k0 = 0; k0 < j->K; k0 += kcs) {
-        int64_t kc = j->K - k0 < kcs ? j->K - k0 : kcs;
+    for (int64_t k0 = 0; k0 < j->c.K; k0 += kcs) {
+        int64_t kc = j->c.K - k0 < kcs ? j->c.K - k0 : kcs;
         int64_t group = WG_FLOATS / kc / 40 * 40;
         if (group < 40) group = 40;
         for (int64_t g = n0; g < n1; g += group) {
             int64_t g1 = g + group < n1 ? g + group : n1;
             for (int64_t b = 0; b < sp->blocks; b++)
-                small_rows(sp->p[b], j->y + sp->row[b] * j->N, j->xt + sp->off[b] * j->kp + k0 * 16 * sp->p[b],
-                           j->w, j->K, j->N, sp->row[b + 1] - sp->row[b], g, g1, k0, kc);
+                small_rows(sp->p[b], j->c.y + sp->row[b] * j->c.N, j->xt + sp->off[b] * j->kp + k0 * 16 * sp->p[b],
+                           j->c.w, j->c.K, j->c.N, sp->row[b + 1] - sp->row[b], g, g1, k0, kc);
         }
     }
 }
@@ -529,20 +532,20 @@ static void xt_task(void *vctx, int task, int n_tasks) {
 static void decode_task(void *vctx, int task, int n_tasks) {
     const job *j = vctx;
     int64_t n0, n1;
-    sc_split_range(j->N, 4, task, n_tasks, &n0, &n1);
+    sc_split_range(j->c.N, 4, task, n_tasks, &n0, &n1);
     if (n0 >= n1) return;
-    if (j->dt == DT_F32) decode_f32(j->y, j->x, j->w, j->K, j->N, j->M, n0, n1);
-    else if (j->dt == DT_BF16) decode_bf16(j->y, j->x, j->w, j->K, j->N, j->M, n0, n1);
-    else decode_f16(j->y, j->x, j->w, j->K, j->N, j->M, n0, n1);
+    if (j->c.dt == DT_F32) decode_f32(j->c.y, j->c.x, j->c.w, j->c.K, j->c.N, j->c.M, n0, n1);
+    else if (j->c.dt == DT_BF16) decode_bf16(j->c.y, j->c.x, j->c.w, j->c.K, j->c.N, j->c.M, n0, n1);
+    else decode_f16(j->c.y, j->c.x, j->c.w, j->c.K, j->c.N, j->c.M, n0, n1);
 }
 
 void sc_matmul_f32_avx512(float *y, const float *x, const sc_tensor *W, int64_t M, sc_pool *pool) {
     const int64_t N = W->shape[0], K = W->shape[1];
     if (M <= 0 || N <= 0) return;
-    job j = {.y = y, .x = x, .w = W->data, .M = M, .N = N, .K = K};
-    if (W->dtype == SC_DTYPE_F32) j.dt = DT_F32;
-    else if (W->dtype == SC_DTYPE_BF16) j.dt = DT_BF16;
-    else if (W->dtype == SC_DTYPE_F16) j.dt = DT_F16;
+    job j = {.c = {.y = y, .x = x, .w = W->data, .M = M, .N = N, .K = K}};
+    if (W->dtype == SC_DTYPE_F32) j.c.dt = DT_F32;
+    else if (W->dtype == SC_DTYPE_BF16) j.c.dt = DT_BF16;
+    else if (W->dtype == SC_DTYPE_F16) j.c.dt = DT_F16;
     else {
         sc_matmul_ref(y, x, W, M, pool);
         return;
@@ -556,7 +559,7 @@ void sc_matmul_f32_avx512(float *y, const float *x, const sc_tensor *W, int64_t 
         sc_pool_run(threads > 1 ? pool : NULL, decode_task, &j, (int)tasks);
         return;
     }
-    if (M >= XT_MIN && M <= XT_MAX && j.dt == DT_F32) {
+    if (M >= XT_MIN && M <= XT_MAX && j.c.dt == DT_F32) {
         j.kp = (K + 15) / 16 * 16;
         sb_blocks(&j.sp, M);
         void *owned = NULL;
@@ -571,6 +574,6 @@ void sc_matmul_f32_avx512(float *y, const float *x, const sc_tensor *W, int64_t 
             return;
         } /* out of memory: the packed path (or the reference) */
     }
-    gemm_packed(y, x, W, j.dt, M, N, K, pool, threads);
+    gemm_packed(&j.c, W, pool, threads);
 }
 #endif
