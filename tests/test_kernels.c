@@ -163,6 +163,72 @@ static int check_amx_twin(const sc_kernels *amx, sc_dtype dt, int64_t M, int64_t
     return ok;
 }
 
+/* The table's fused relu FF block against the three ops it replaces on the
+ * same table (matmul, relu, matmul): bit for bit, with and without the
+ * pool. Returns 1 if equal, 0 if not, -1 if the table declined the call. */
+static int check_ffn_relu(const sc_kernels *t, int64_t M, int64_t D, int64_t F, sc_pool *pool2) {
+    float *x = malloc(sizeof(float) * (size_t)(M * D)), *h = malloc(sizeof(float) * (size_t)(M * F));
+    float *y = malloc(sizeof(float) * (size_t)(M * D)), *ytwin = malloc(sizeof(float) * (size_t)(M * D));
+    uint16_t *wi = malloc(sizeof(uint16_t) * (size_t)(F * D)), *wo = malloc(sizeof(uint16_t) * (size_t)(D * F));
+    for (int64_t i = 0; i < M * D; i++) x[i] = frand() * (i % 7 == 0 ? 8.0f : 1.0f);
+    x[3] = NAN; /* row 0's hidden values are all NaN: relu makes them 0 */
+    for (int64_t i = 0; i < F * D; i++) {
+        wi[i] = sc_f32_to_bf16(frand());
+        wo[i] = sc_f32_to_bf16(frand());
+    }
+    sc_tensor Wi = {.dtype = SC_DTYPE_BF16, .ndim = 2, .shape = {F, D}, .data = wi};
+    sc_tensor Wo = {.dtype = SC_DTYPE_BF16, .ndim = 2, .shape = {D, F}, .data = wo};
+    t->matmul(h, x, &Wi, M, NULL);
+    for (int64_t i = 0; i < M * F; i++) h[i] = h[i] > 0.0f ? h[i] : 0.0f;
+    t->matmul(ytwin, h, &Wo, M, NULL);
+    int ok = 1;
+    for (int run = 0; run < 2 && ok == 1; run++) {
+        for (int64_t i = 0; i < M * D; i++) y[i] = NAN;
+        if (!t->ffn_relu(y, x, &Wi, &Wo, M, h, sizeof(float) * (size_t)(M * F), run ? pool2 : NULL)) {
+            ok = -1;
+            for (int64_t i = 0; i < M * D; i++) ok = isnan(y[i]) ? ok : 0; /* declined: y untouched */
+            break;
+        }
+        for (int64_t i = 0; i < M * D && ok == 1; i++)
+            if (memcmp(&y[i], &ytwin[i], sizeof(float))) {
+                fprintf(stderr, "%s ffn_relu M=%lld D=%lld F=%lld pool=%d: y[%lld]=%.9g unfused %.9g\n", t->name,
+                        (long long)M, (long long)D, (long long)F, run, (long long)i, y[i], ytwin[i]);
+                ok = 0;
+            }
+    }
+    free(x); free(h); free(y); free(ytwin); free(wi); free(wo);
+    return ok;
+}
+
+static void test_ffn_relu(void) {
+    const sc_kernels *amx = sc_kernels_select("amx");
+    if (!amx) {
+        printf("amx ffn_relu: skipped (no AMX)\n");
+        return;
+    }
+    CHECK(amx->ffn_relu != NULL);
+    sc_pool *pool2 = sc_pool_create(2);
+    /* both operand layouts (M < 256: W as A, y^T tiles; M >= 256: x as A),
+     * partial last 16-row blocks, one and several tasks, K chunks (M > 128) */
+    const int64_t Ms[] = {8, 15, 16, 17, 33, 100, 129, 255, 256, 300};
+    const int64_t DF[][2] = {{32, 64}, {96, 160}, {64, 544}, {160, 96}};
+    int runs = 0, ok = 1;
+    for (size_t a = 0; a < sizeof Ms / sizeof *Ms; a++)
+        for (size_t b = 0; b < sizeof DF / sizeof *DF; b++, runs += 2) {
+            int r = check_ffn_relu(amx, Ms[a], DF[b][0], DF[b][1], pool2);
+            CHECKF(r == 1, "amx ffn_relu M=%lld D=%lld F=%lld: %s", (long long)Ms[a], (long long)DF[b][0],
+                   (long long)DF[b][1], r < 0 ? "declined" : "differs from matmul, relu, matmul");
+            ok &= r == 1;
+        }
+    /* declined, y untouched: decode rows (the table keeps them fp32-exact),
+     * d_ff not a multiple of 32, and h too small (M = 5 pads to 16 rows) */
+    CHECK(check_ffn_relu(amx, 4, 64, 64, pool2) == -1);
+    CHECK(check_ffn_relu(amx, 20, 64, 48, pool2) == -1);
+    CHECK(check_ffn_relu(amx, 5, 64, 64, pool2) == -1);
+    printf("table amx ffn_relu vs matmul, relu, matmul (bitwise): %d shapes %s\n", runs, ok ? "ok" : "FAILED");
+    sc_pool_free(pool2);
+}
+
 #if SC_HAVE_X86_KERNELS
 /* The packed outer-product kernels called directly, at every M (the tables
  * use them only from some M on) and on shapes that hit their edges: tiles
@@ -398,6 +464,7 @@ int main(void) {
                runs + 2, ok ? "ok" : "FAILED");
     }
     if (!amx) printf("amx twin checks: skipped (no AMX)\n");
+    test_ffn_relu();
 #if SC_HAVE_X86_KERNELS
     test_packed_kernels(pool2);
 #endif

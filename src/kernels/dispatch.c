@@ -62,6 +62,12 @@ static void matmul_avx512_bf16(float *y, const float *x, const sc_tensor *W, int
     else matmul_avx512_vnni(y, x, W, M, pool);
 }
 
+/* The fused relu FF where matmul_amx would run both products on the tiles. */
+static bool ffn_relu_amx(float *y, const float *x, const sc_tensor *Wi, const sc_tensor *Wo, int64_t M, void *h,
+                         size_t h_bytes, sc_pool *pool) {
+    return M > EXACT_BF16_MAX_M && sc_ffn_relu_bf16_amx(y, x, Wi, Wo, M, h, h_bytes, pool);
+}
+
 static void matmul_amx(float *y, const float *x, const sc_tensor *W, int64_t M, sc_pool *pool) {
     if (W->dtype == SC_DTYPE_BF16 && M > EXACT_BF16_MAX_M) sc_matmul_bf16_amx(y, x, W, M, pool);
     else if (W->dtype == SC_DTYPE_I8 && M > AMX_I8_MIN_M) sc_matmul_q8_amx(y, x, W, M, pool);
@@ -98,6 +104,7 @@ static const sc_kernels avx512_bf16_table = {
 static const sc_kernels amx_table = {
     .name = "amx",
     .matmul = matmul_amx,
+    .ffn_relu = ffn_relu_amx,
     .quantize_rows_q8 = sc_quantize_rows_q8_ref,
     .matmul_impl = {[SC_DTYPE_F32] = FP32_IMPL,
                     [SC_DTYPE_BF16] = "amx tdpbf16ps (x rounded to bf16) for M > 4; M <= 4: avx512 fp32, bf16 "

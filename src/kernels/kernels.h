@@ -12,6 +12,9 @@
 
 #include "core/tensor.h"
 
+#include <stdbool.h>
+#include <stddef.h>
+
 typedef struct sc_pool sc_pool; /* thread pool; NULL = run on the calling thread */
 
 typedef struct sc_kernels {
@@ -19,6 +22,14 @@ typedef struct sc_kernels {
     /* y[M,N] = x[M,K] @ W[N,K]^T. x rows are contiguous with stride K, y with stride N.
      * Work is split over `pool` (NULL: the calling thread). y must not alias x or W. */
     void (*matmul)(float *y, const float *x, const sc_tensor *W, int64_t M, sc_pool *pool);
+    /* Optional (NULL if the table has none): the relu FF block
+     * y[M,D] = relu(x[M,D] @ Wi[F,D]^T) @ Wo[D,F]^T in one call, the hidden
+     * values never stored in fp32; h is scratch of h_bytes (M * F floats
+     * suffice from M = 8 on). Returns false, y untouched, when it does not
+     * take the call (dtypes, shapes, M, h too small); the caller then runs
+     * matmul, relu, matmul, which give the same y bit for bit. */
+    bool (*ffn_relu)(float *y, const float *x, const sc_tensor *Wi, const sc_tensor *Wo, int64_t M, void *h,
+                     size_t h_bytes, sc_pool *pool);
     /* Weight conversion to I8: per output row n, scales[n] = max|w[n,:]| / 127 and
      * q[n,k] = round(w[n,k] / scales[n]) in [-127, 127] (an all-zero row gets scale 0).
      * q is [N,K], scales [N], w fp32 [N,K]. */

@@ -16,6 +16,10 @@
 void sc_ffn_forward(const sc_model *m, const sc_ffn_weights *w, const float *x, int64_t N,
                     float *out, float *h, float *h1, sc_pool *pool) {
     const int64_t F = w->wi.shape[0];
+    /* the table's fused block where it has one (bit-identical to the three ops) */
+    if (!w->wi1.data && m->cfg.act == SC_ACT_RELU && m->kern->ffn_relu &&
+        m->kern->ffn_relu(out, x, &w->wi, &w->wo, N, h, (size_t)(N * F) * sizeof(float), pool))
+        return;
     m->kern->matmul(h, x, &w->wi, N, pool);
     sc_activate(h, N * F, m->cfg.act, pool);
     if (w->wi1.data) {

@@ -41,6 +41,15 @@ void sc_matmul_q8_fewrows(float *y, const float *x, const sc_tensor *W, int64_t 
  * M >= 1 is correct, but it pays off only for M > 4 (the caller routes
  * decode elsewhere). Needs AMX-TILE/BF16 (permission granted) and AVX512-BF16. */
 void sc_matmul_bf16_amx(float *y, const float *x, const sc_tensor *W, int64_t M, sc_pool *pool);
+/* The relu FF block y = relu(x @ wi^T) @ wo^T for BF16 wi [F, D] and wo
+ * [D, F] (D, F multiples of 32) on AMX tiles, bit-identical to
+ * sc_matmul_bf16_amx, relu, sc_matmul_bf16_amx: the hidden values go from
+ * the first product's tiles, relu'd and rounded to bf16, straight into the
+ * second's packed x, in h (h_bytes >= 2 * F * M rounded up to 16). Returns
+ * false, y untouched, for other dtypes or shapes, too small an h, or out
+ * of memory. */
+bool sc_ffn_relu_bf16_amx(float *y, const float *x, const sc_tensor *wi, const sc_tensor *wo, int64_t M,
+                          void *h, size_t h_bytes, sc_pool *pool);
 /* I8 weights + per-row scales on AMX tiles (tdpbssd); x quantized per row as
  * sc_matmul_q8_vnni does. Needs AMX-TILE/INT8 and AVX512-VNNI. */
 void sc_matmul_q8_amx(float *y, const float *x, const sc_tensor *W, int64_t M, sc_pool *pool);

@@ -119,6 +119,8 @@ typedef struct {
     float *sx;         /* I8: [Mp] x row scales */
     uint8_t *tail;     /* W rows ntail..N-1, 32 x Kp values, zero padded; NULL if none */
     uint8_t *wp;       /* M >= 256: W packed per 32-row block, 2 KiB per k-step (see pack_w); else NULL */
+    uint8_t *hp;       /* fused FF, first product: y goes here (relu, bf16, packed as x of the second); else NULL */
+    const uint8_t *xpre; /* fused FF, second product: x already packed (the first's hp); else NULL */
     _Atomic int *ready; /* x blocks, the tail panel, W blocks: 0 to do, 1 being made, 2 done */
     int64_t M, N, K;
     int64_t Mp, Kp;    /* M rounded up to 16, K to kstep */
@@ -231,8 +233,40 @@ static SC_TARGET_AMX void ensure_ready(const job *j, int64_t u0, int64_t u1, int
 
 /* ---- tiles ---- */
 
+/* The fused FF's first product: C tiles become the second product's packed
+ * x (see pack_bf16) directly: relu (x > 0 ? x : 0, as the activation op: a
+ * NaN gives 0, -0 gives +0; vmaxps returns its second operand for both),
+ * then bf16 to nearest even (the rounding pack_bf16 applies). All 16 rows
+ * or columns are written, the padding ones too (0: their x rows are 0). */
+static SC_AI SC_TARGET_AMX __m512 relu16(__m512 v) { return _mm512_max_ps(v, _mm512_setzero_ps()); }
+
+/* C tile y^T (16 n x 16 m, in buf) of the W-as-A mode: rows n of a B
+ * operand tile hold pairs (n, n + 1) for each m, so C rows 2p and 2p + 1
+ * interleave into tile row p. */
+static SC_TARGET_AMX void store_tile_h(const job *j, const float *buf, int64_t n0, int64_t m0) {
+    uint8_t *dst = j->hp + (m0 / 16) * (j->N / 32) * TILE_BYTES + (n0 / 32) * TILE_BYTES + 64 * ((n0 % 32) / 2);
+    const __m512i pairs = _mm512_set_epi16(31, 15, 30, 14, 29, 13, 28, 12, 27, 11, 26, 10, 25, 9, 24, 8, 23, 7,
+                                           22, 6, 21, 5, 20, 4, 19, 3, 18, 2, 17, 1, 16, 0);
+    for (int p = 0; p < 8; p++) {
+        __m512bh v = _mm512_cvtne2ps_pbh(relu16(_mm512_load_ps(buf + 32 * p + 16)), relu16(_mm512_load_ps(buf + 32 * p)));
+        _mm512_storeu_si512((void *)(dst + 64 * p), _mm512_permutexvar_epi16(pairs, (__m512i)v));
+    }
+}
+
+/* C tile y (16 m x 16 n, in buf) of the x-as-A mode: each m row's 16
+ * values are half of its 32-value A tile row. */
+static SC_TARGET_AMX void store_tile_xa_h(const job *j, const float *buf, int64_t n0, int64_t m0) {
+    uint8_t *dst = j->hp + (m0 / 16) * (j->N / 32) * TILE_BYTES + (n0 / 32) * TILE_BYTES + 2 * (n0 % 32);
+    for (int m = 0; m < 16; m++)
+        _mm256_storeu_si256((__m256i *)(dst + 64 * m), (__m256i)_mm512_cvtneps_pbh(relu16(_mm512_load_ps(buf + 16 * m))));
+}
+
 /* C tile (16 n x 16 m, in buf) into y[m0.., n0..], scaled for I8. */
 static SC_TARGET_AMX void store_tile(const job *j, const void *buf, int64_t n0, int64_t m0) {
+    if (j->hp) {
+        store_tile_h(j, buf, n0, m0);
+        return;
+    }
     const int64_t nn = j->N - n0, mm = j->M - m0 < 16 ? j->M - m0 : 16;
     if (nn <= 0 || mm <= 0) return;
     __m512 r[16];
@@ -251,6 +285,10 @@ static SC_TARGET_AMX void store_tile(const job *j, const void *buf, int64_t n0, 
 
 /* C tile of the x-as-A mode (16 m x 16 n, in buf) into y[m0.., n0..]. */
 static SC_TARGET_AMX void store_tile_xa(const job *j, const void *buf, int64_t n0, int64_t m0) {
+    if (j->hp) {
+        store_tile_xa_h(j, buf, n0, m0);
+        return;
+    }
     const int64_t nn = j->N - n0, mm = j->M - m0 < 16 ? j->M - m0 : 16;
     if (nn <= 0 || mm <= 0) return;
     __mmask16 mask = sc_mask16(nn);
@@ -405,7 +443,7 @@ static SC_AI SC_TARGET_AMX void gemm_range(const job *j, int i8, int64_t n_lo, i
     int64_t mc_rows = ((int64_t)1 << 20) / (j->Kp * j->es) / 32 * 32;
     if (mc_rows < 32) mc_rows = 32;
     const int64_t kc = j->Mp <= FULLK_MAX_M ? steps : KC_STEPS;
-    const int direct = j->xa && !i8; /* bf16 y tiles need no scaling */
+    const int direct = j->xa && !i8 && !j->hp; /* bf16 y tiles need no scaling */
     _Alignas(64) float cbuf[NCH][1024];
     _Alignas(64) uint8_t kt[NCH][32 * 64];
     pending pend = {.j = j, .buf = cbuf[0]};
@@ -473,7 +511,7 @@ static SC_AI SC_TARGET_AMX void gemm_range(const job *j, int i8, int64_t n_lo, i
                                             ? j->y + m * j->N + w->n0
                                             : NULL;
                             if (yd) pend_skip |= 1 << i;
-                            const int before_last = s1 < steps && s1 + kc >= steps && w->nb == 2 &&
+                            const int before_last = !j->hp && s1 < steps && s1 + kc >= steps && w->nb == 2 &&
                                                     MB == 2 && w->n0 + 32 <= j->N && m + 32 <= j->M;
                             const char *ypf = before_last ? (const char *)(j->y + m * j->N + w->n0) : NULL;
                             if (w->nb == 2 && MB == 2) chunk(2, 2, i8, &xw, j->blk_bytes, i, s0, s1, &ws, cb, first, &pend, yd, 4 * j->N, ypf, 4 * j->N);
@@ -523,56 +561,97 @@ static void gemm_task(void *vctx, int task, int n_tasks) {
     else gemm_bf16(j, n0, n1, m0, m1);
 }
 
-static void run(float *y, const float *x, const sc_tensor *W, int64_t M, sc_pool *pool, int i8) {
-    const int64_t N = W->shape[0], K = W->shape[1];
-    if (sc_matmul_degenerate(y, M, N, K)) return;
-    job j = {.y = y, .x = x, .w = W->data, .sw = W->scales, .M = M, .N = N, .K = K, .i8 = i8};
-    j.es = i8 ? 1 : 2;
-    j.kstep = 64 / j.es;
-    j.Mp = (M + 15) / 16 * 16;
-    j.Kp = (K + j.kstep - 1) / j.kstep * j.kstep;
-    j.blk_bytes = j.Kp / j.kstep * TILE_BYTES;
-    j.ntail = N / 32 * 32;
+/* Sets j's derived fields (from w, M, N, K, i8, xpre) and returns the
+ * scratch bytes the call needs, laid out as packed x (none with xpre) | x
+ * scales | claims | N-tail panel or packed W, each 64-byte aligned; 0 when
+ * the sizes are out of range. */
+static size_t job_plan(job *j) {
+    const int64_t N = j->N;
+    j->es = j->i8 ? 1 : 2;
+    j->kstep = 64 / j->es;
+    j->Mp = (j->M + 15) / 16 * 16;
+    j->Kp = (j->K + j->kstep - 1) / j->kstep * j->kstep;
+    j->blk_bytes = j->Kp / j->kstep * TILE_BYTES;
+    j->ntail = N / 32 * 32;
     /* W is packed (once per call) when enough x blocks reuse it */
-    const int pack_w_too = j.Mp >= 32 * WPACK_MIN_MBLOCKS;
+    j->xa = j->Mp >= 32 * WPACK_MIN_MBLOCKS;
     const int64_t nblocks = (N + 31) / 32;
-    /* scratch: packed x | x scales | claims | N-tail panel or packed W, each 64-byte aligned */
-    const size_t units = (size_t)(j.Mp / 16) + 1 + (size_t)nblocks;
-    size_t xp_bytes = (size_t)(j.Mp / 16) * (size_t)j.blk_bytes;
-    size_t sx_bytes = i8 ? ((size_t)j.Mp * sizeof(float) + 63) / 64 * 64 : 0;
+    if (!(((double)j->Mp + (double)nblocks * 32 + 32) * (double)j->Kp < 1e15)) return 0;
+    const size_t units = (size_t)(j->Mp / 16) + 1 + (size_t)nblocks;
+    size_t xp_bytes = j->xpre ? 0 : (size_t)(j->Mp / 16) * (size_t)j->blk_bytes;
+    size_t sx_bytes = j->i8 ? ((size_t)j->Mp * sizeof(float) + 63) / 64 * 64 : 0;
     size_t ready_bytes = (units * sizeof(_Atomic int) + 63) / 64 * 64;
-    size_t w_bytes = pack_w_too ? (size_t)nblocks * (size_t)(j.Kp / j.kstep) * 2048
-                     : j.ntail < N ? (size_t)32 * (size_t)(j.Kp * j.es) : 0;
-    void *owned = NULL;
-    uint8_t *buf = ((double)j.Mp + (double)nblocks * 32 + 32) * (double)j.Kp < 1e15
-                       ? sc_kernel_scratch(pool, xp_bytes + sx_bytes + ready_bytes + w_bytes, &owned)
-                       : NULL;
-    if (!buf) { /* out of memory: the reference gives a (more exact) answer */
-        sc_matmul_ref(y, x, W, M, pool);
-        return;
-    }
-    j.xp = buf;
-    j.sx = i8 ? (float *)(buf + xp_bytes) : NULL;
-    j.ready = (_Atomic int *)(buf + xp_bytes + sx_bytes);
-    for (size_t u = 0; u < units; u++) atomic_init(&j.ready[u], 0);
-    if (pack_w_too) j.wp = buf + xp_bytes + sx_bytes + ready_bytes;
-    else j.tail = w_bytes ? buf + xp_bytes + sx_bytes + ready_bytes : NULL;
-    j.xa = pack_w_too;
+    size_t w_bytes = j->xa ? (size_t)nblocks * (size_t)(j->Kp / j->kstep) * 2048
+                     : j->ntail < N ? (size_t)32 * (size_t)(j->Kp * j->es) : 0;
+    return xp_bytes + sx_bytes + ready_bytes + w_bytes;
+}
 
-    int threads = sc_kernel_threads(pool, M, N, K);
+/* Runs a planned job with its scratch buf. */
+static void job_run(job *j, uint8_t *buf, sc_pool *pool) {
+    const int64_t N = j->N, nblocks = (N + 31) / 32, xblocks = j->Mp / 16;
+    const size_t units = (size_t)xblocks + 1 + (size_t)nblocks;
+    size_t xp_bytes = j->xpre ? 0 : (size_t)xblocks * (size_t)j->blk_bytes;
+    size_t sx_bytes = j->i8 ? ((size_t)j->Mp * sizeof(float) + 63) / 64 * 64 : 0;
+    size_t ready_bytes = (units * sizeof(_Atomic int) + 63) / 64 * 64;
+    j->xp = j->xpre ? (uint8_t *)j->xpre : buf;
+    j->sx = j->i8 ? (float *)(buf + xp_bytes) : NULL;
+    j->ready = (_Atomic int *)(buf + xp_bytes + sx_bytes);
+    for (size_t u = 0; u < units; u++) atomic_init(&j->ready[u], j->xpre && (int64_t)u < xblocks ? 2 : 0);
+    uint8_t *wbuf = buf + xp_bytes + sx_bytes + ready_bytes;
+    if (j->xa) j->wp = wbuf;
+    else j->tail = j->ntail < N ? wbuf : NULL;
+
+    int threads = sc_kernel_threads(pool, j->M, N, j->K);
     sc_pool *p = threads > 1 ? pool : NULL;
     /* tasks: whole n-chunks (NCH W blocks), up to 4 per thread; fewer n-chunks
      * than that (small N) are split over M as well */
-    int64_t nchunks = (N + 32 * NCH - 1) / (32 * NCH), mblocks = (j.Mp + 31) / 32;
+    int64_t nchunks = (N + 32 * NCH - 1) / (32 * NCH), mblocks = (j->Mp + 31) / 32;
     int64_t n_chunks = nchunks < 4 * threads ? nchunks : 4 * threads, m_chunks = 1;
     if (threads > 1 && n_chunks < 4 * threads) {
         int64_t want = (4 * threads + n_chunks - 1) / n_chunks;
         m_chunks = want < mblocks ? want : mblocks;
     }
-    j.n_chunks = (int)n_chunks;
-    j.m_chunks = (int)m_chunks;
-    sc_pool_run(p, gemm_task, &j, (int)(n_chunks * m_chunks));
+    j->n_chunks = (int)n_chunks;
+    j->m_chunks = (int)m_chunks;
+    sc_pool_run(p, gemm_task, j, (int)(n_chunks * m_chunks));
+}
+
+static void run(float *y, const float *x, const sc_tensor *W, int64_t M, sc_pool *pool, int i8) {
+    const int64_t N = W->shape[0], K = W->shape[1];
+    if (sc_matmul_degenerate(y, M, N, K)) return;
+    job j = {.y = y, .x = x, .w = W->data, .sw = W->scales, .M = M, .N = N, .K = K, .i8 = i8};
+    const size_t bytes = job_plan(&j);
+    void *owned = NULL;
+    uint8_t *buf = bytes ? sc_kernel_scratch(pool, bytes, &owned) : NULL;
+    if (!buf) { /* out of memory: the reference gives a (more exact) answer */
+        sc_matmul_ref(y, x, W, M, pool);
+        return;
+    }
+    job_run(&j, buf, pool);
     free(owned);
+}
+
+bool sc_ffn_relu_bf16_amx(float *y, const float *x, const sc_tensor *wi, const sc_tensor *wo, int64_t M,
+                          void *h, size_t h_bytes, sc_pool *pool) {
+    const int64_t D = wi->shape[1], F = wi->shape[0];
+    if (wi->dtype != SC_DTYPE_BF16 || wo->dtype != SC_DTYPE_BF16 || wo->shape[0] != D || wo->shape[1] != F ||
+        M <= 0 || D <= 0 || F <= 0 || D % 32 || F % 32)
+        return false;
+    job a = {.x = x, .w = wi->data, .M = M, .N = F, .K = D};
+    job b = {.y = y, .w = wo->data, .M = M, .N = D, .K = F};
+    const size_t ba = job_plan(&a);
+    a.hp = h;
+    b.xpre = h;
+    const size_t bb = job_plan(&b);
+    /* the second product's packed x, M rounded up to 16 rows */
+    if (!ba || !bb || (double)b.Mp * (double)F * 2.0 > (double)h_bytes) return false;
+    void *owned = NULL;
+    uint8_t *buf = sc_kernel_scratch(pool, ba > bb ? ba : bb, &owned);
+    if (!buf) return false;
+    job_run(&a, buf, pool);
+    job_run(&b, buf, pool);
+    free(owned);
+    return true;
 }
 
 void sc_matmul_bf16_amx(float *y, const float *x, const sc_tensor *W, int64_t M, sc_pool *pool) {
