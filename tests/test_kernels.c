@@ -163,6 +163,93 @@ static int check_amx_twin(const sc_kernels *amx, sc_dtype dt, int64_t M, int64_t
     return ok;
 }
 
+/* The table's matmul_n (several weights on one x) against one matmul call
+ * per weight on the same table: bit for bit, with and without the pool.
+ * Returns 1 if equal, 0 if not, -1 if the table declined (nothing written). */
+static int check_matmul_n(const sc_kernels *t, sc_dtype dt, int n, int64_t M, int64_t N, int64_t K, sc_pool *pool2) {
+    float *x = malloc(sizeof(float) * (size_t)(M * K)), *wf = malloc(sizeof(float) * (size_t)(N * K));
+    float *y[3], *ytwin[3], scales[3][512];
+    uint16_t *wb[3];
+    int8_t *wq[3];
+    sc_tensor W[3];
+    const sc_tensor *Wp[3];
+    for (int64_t i = 0; i < M * K; i++) x[i] = frand() * (i % 5 == 0 ? 8.0f : 1.0f);
+    for (int p = 0; p < n; p++) {
+        for (int64_t i = 0; i < N * K; i++) wf[i] = frand();
+        wb[p] = malloc(sizeof(uint16_t) * (size_t)(N * K));
+        wq[p] = malloc((size_t)(N * K));
+        for (int64_t i = 0; i < N * K; i++) wb[p][i] = sc_f32_to_bf16(wf[i]);
+        sc_quantize_rows_q8_ref(wq[p], scales[p], wf, N, K);
+        W[p] = (sc_tensor){.dtype = dt, .ndim = 2, .shape = {N, K}};
+        W[p].data = dt == SC_DTYPE_BF16 ? (void *)wb[p] : (void *)wq[p];
+        W[p].scales = dt == SC_DTYPE_I8 ? scales[p] : NULL;
+        Wp[p] = &W[p];
+        y[p] = malloc(sizeof(float) * (size_t)(M * N));
+        ytwin[p] = malloc(sizeof(float) * (size_t)(M * N));
+        t->matmul(ytwin[p], x, &W[p], M, NULL);
+    }
+    int ok = 1;
+    for (int run = 0; run < 2 && ok == 1; run++) {
+        for (int p = 0; p < n; p++)
+            for (int64_t i = 0; i < M * N; i++) y[p][i] = NAN;
+        if (!t->matmul_n(y, x, Wp, n, M, run ? pool2 : NULL)) {
+            ok = -1;
+            for (int p = 0; p < n; p++)
+                for (int64_t i = 0; i < M * N; i++) ok = isnan(y[p][i]) ? ok : 0;
+            break;
+        }
+        for (int p = 0; p < n && ok == 1; p++)
+            for (int64_t i = 0; i < M * N && ok == 1; i++)
+                if (memcmp(&y[p][i], &ytwin[p][i], sizeof(float))) {
+                    fprintf(stderr, "%s matmul_n dtype=%d n=%d M=%lld N=%lld K=%lld pool=%d: y%d[%lld]=%.9g single %.9g\n",
+                            t->name, (int)dt, n, (long long)M, (long long)N, (long long)K, run, p, (long long)i,
+                            y[p][i], ytwin[p][i]);
+                    ok = 0;
+                }
+    }
+    for (int p = 0; p < n; p++) {
+        free(wb[p]); free(wq[p]); free(y[p]); free(ytwin[p]);
+    }
+    free(x); free(wf);
+    return ok;
+}
+
+static void test_matmul_n(void) {
+    const sc_kernels *amx = sc_kernels_select("amx");
+    if (!amx) {
+        printf("amx matmul_n: skipped (no AMX)\n");
+        return;
+    }
+    CHECK(amx->matmul_n != NULL);
+    sc_pool *pool2 = sc_pool_create(2);
+    /* both operand layouts, partial 16-row blocks, K tails, parts of one
+     * to several 128-row n-chunks (a part's last block is followed by the
+     * next part's first, which is not next in memory) */
+    const int64_t Ms[] = {5, 17, 100, 256, 300}, Ns[] = {32, 96, 160}, Ks[] = {33, 64, 257};
+    int runs = 0, ok = 1;
+    for (int d = 0; d < 2; d++) {
+        const sc_dtype dt = d ? SC_DTYPE_I8 : SC_DTYPE_BF16;
+        for (int n = 1; n <= 3; n++)
+            for (size_t a = 0; a < sizeof Ms / sizeof *Ms; a++)
+                for (size_t b = 0; b < sizeof Ns / sizeof *Ns; b++)
+                    for (size_t c = 0; c < sizeof Ks / sizeof *Ks; c++, runs += 2) {
+                        int r = check_matmul_n(amx, dt, n, Ms[a], Ns[b], Ks[c], pool2);
+                        CHECKF(r == 1, "amx matmul_n dtype %d n=%d M=%lld N=%lld K=%lld: %s", (int)dt, n,
+                               (long long)Ms[a], (long long)Ns[b], (long long)Ks[c],
+                               r < 0 ? "declined" : "differs from single calls");
+                        ok &= r == 1;
+                    }
+    }
+    /* declined, nothing written: decode rows of BF16 weights (kept
+     * fp32-exact), and several parts whose rows are not a multiple of 32 */
+    CHECK(check_matmul_n(amx, SC_DTYPE_BF16, 3, 4, 64, 64, pool2) == -1);
+    CHECK(check_matmul_n(amx, SC_DTYPE_BF16, 2, 40, 48, 64, pool2) == -1);
+    /* a single part of any N is taken */
+    CHECK(check_matmul_n(amx, SC_DTYPE_BF16, 1, 40, 48, 64, pool2) == 1);
+    printf("table amx matmul_n vs single matmul calls (bitwise): %d shapes %s\n", runs, ok ? "ok" : "FAILED");
+    sc_pool_free(pool2);
+}
+
 /* The table's fused relu FF block against the three ops it replaces on the
  * same table (matmul, relu, matmul): bit for bit, with and without the
  * pool. Returns 1 if equal, 0 if not, -1 if the table declined the call. */
@@ -464,6 +551,7 @@ int main(void) {
                runs + 2, ok ? "ok" : "FAILED");
     }
     if (!amx) printf("amx twin checks: skipped (no AMX)\n");
+    test_matmul_n();
     test_ffn_relu();
 #if SC_HAVE_X86_KERNELS
     test_packed_kernels(pool2);

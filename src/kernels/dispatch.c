@@ -41,6 +41,12 @@ static const sc_kernels ref_table = {
 
 const sc_kernels *sc_kernels_ref(void) { return &ref_table; }
 
+void sc_matmul_n(const sc_kernels *t, float *const *ys, const float *x, const sc_tensor *const *Ws, int n, int64_t M,
+                 sc_pool *pool) {
+    if (t->matmul_n && t->matmul_n(ys, x, Ws, n, M, pool)) return;
+    for (int p = 0; p < n; p++) t->matmul(ys[p], x, Ws[p], M, pool);
+}
+
 #if SC_HAVE_X86_KERNELS
 static void matmul_avx512(float *y, const float *x, const sc_tensor *W, int64_t M, sc_pool *pool) {
     if (W->dtype == SC_DTYPE_F32 || W->dtype == SC_DTYPE_BF16 || W->dtype == SC_DTYPE_F16)
@@ -60,6 +66,14 @@ static void matmul_avx512_bf16(float *y, const float *x, const sc_tensor *W, int
     if (W->dtype == SC_DTYPE_BF16 && M >= PACKED_BF16_MIN_M) sc_matmul_bf16_packed(y, x, W, M, pool);
     else if (W->dtype == SC_DTYPE_BF16 && M > EXACT_BF16_MAX_M) sc_matmul_bf16_dot(y, x, W, M, pool);
     else matmul_avx512_vnni(y, x, W, M, pool);
+}
+
+/* Several weights on x as one call where matmul_amx would run each on the tiles. */
+static bool matmul_n_amx(float *const *ys, const float *x, const sc_tensor *const *Ws, int n, int64_t M,
+                         sc_pool *pool) {
+    const sc_dtype dt = n > 0 ? Ws[0]->dtype : SC_DTYPE_F32;
+    if (!((dt == SC_DTYPE_BF16 && M > EXACT_BF16_MAX_M) || (dt == SC_DTYPE_I8 && M > AMX_I8_MIN_M))) return false;
+    return sc_matmul_parts_amx(ys, x, Ws, n, M, pool);
 }
 
 /* The fused relu FF where matmul_amx would run both products on the tiles. */
@@ -104,6 +118,7 @@ static const sc_kernels avx512_bf16_table = {
 static const sc_kernels amx_table = {
     .name = "amx",
     .matmul = matmul_amx,
+    .matmul_n = matmul_n_amx,
     .ffn_relu = ffn_relu_amx,
     .quantize_rows_q8 = sc_quantize_rows_q8_ref,
     .matmul_impl = {[SC_DTYPE_F32] = FP32_IMPL,

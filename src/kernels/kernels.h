@@ -22,6 +22,13 @@ typedef struct sc_kernels {
     /* y[M,N] = x[M,K] @ W[N,K]^T. x rows are contiguous with stride K, y with stride N.
      * Work is split over `pool` (NULL: the calling thread). y must not alias x or W. */
     void (*matmul)(float *y, const float *x, const sc_tensor *W, int64_t M, sc_pool *pool);
+    /* Optional (NULL if the table has none): y_p[M,N] = x[M,K] @ W_p[N,K]^T
+     * for p < n (n <= 3, e.g. attention's q, k, v; every W_p of one dtype
+     * and shape) in one call that prepares x once. Returns false, nothing
+     * written, when it does not take the call; the caller then runs n
+     * matmul calls, which give the same y_p bit for bit. */
+    bool (*matmul_n)(float *const *ys, const float *x, const sc_tensor *const *Ws, int n, int64_t M,
+                     sc_pool *pool);
     /* Optional (NULL if the table has none): the relu FF block
      * y[M,D] = relu(x[M,D] @ Wi[F,D]^T) @ Wo[D,F]^T in one call, the hidden
      * values never stored in fp32; h is scratch of h_bytes (M * F floats
@@ -66,6 +73,11 @@ const sc_kernels *sc_kernels_select(const char *name);
 /* Names of all tables, NULL-terminated (for `switchc info` and tests); the
  * aliases "best" and "exact" are not listed. */
 const char *const *sc_kernels_names(void);
+
+/* y_p = x @ W_p^T for p < n through table t: its matmul_n where it takes
+ * the call, else n matmul calls (the same results). */
+void sc_matmul_n(const sc_kernels *t, float *const *ys, const float *x, const sc_tensor *const *Ws, int n, int64_t M,
+                 sc_pool *pool);
 
 /* Reference ops (also used directly by tests). */
 void sc_matmul_ref(float *y, const float *x, const sc_tensor *W, int64_t M, sc_pool *pool);

@@ -238,11 +238,9 @@ static sc_status attn_sublayer(sc_session *s, const sc_stack_weights *st, int64_
     if (!x || !q || !ctx || !out || !row || (!cross && (!k || !v)))
         return sc_fail(err, SC_ERR_NOMEM, SC_NO_OFFSET, "out of memory");
     sc_rmsnorm(x, h, cross ? b->ln_cross : b->ln_self, N, D, (float)m->cfg.layer_norm_epsilon, s->pool);
-    m->kern->matmul(q, x, &w->q, N, s->pool);
-    if (!cross) {
-        m->kern->matmul(k, x, &w->k, N, s->pool);
-        m->kern->matmul(v, x, &w->v, N, s->pool);
-    }
+    float *qkv[3] = {q, k, v};
+    const sc_tensor *wqkv[3] = {&w->q, &w->k, &w->v};
+    sc_matmul_n(m->kern, qkv, x, wqkv, cross ? 1 : 3, N, s->pool);
     sc_layer_cache *lc = dec ? &s->layers[bi] : NULL;
     if (dec && !cross) { /* append the new keys/values to the cache */
         for (int64_t r = 0; r < rows; r++) {

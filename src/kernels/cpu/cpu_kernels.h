@@ -41,6 +41,13 @@ void sc_matmul_q8_fewrows(float *y, const float *x, const sc_tensor *W, int64_t 
  * M >= 1 is correct, but it pays off only for M > 4 (the caller routes
  * decode elsewhere). Needs AMX-TILE/BF16 (permission granted) and AVX512-BF16. */
 void sc_matmul_bf16_amx(float *y, const float *x, const sc_tensor *W, int64_t M, sc_pool *pool);
+/* y_p = x @ W_p^T for p < n (n <= 3; the W_p all BF16, or all I8 with
+ * scales, of one [N, K] shape, N a multiple of 32 when n > 1) as one AMX
+ * call: x is prepared once and the products share the tasks. Bit-identical
+ * to n calls of sc_matmul_bf16_amx / sc_matmul_q8_amx. Returns false,
+ * nothing written, for other weights or out of memory. */
+bool sc_matmul_parts_amx(float *const *ys, const float *x, const sc_tensor *const *Ws, int n, int64_t M,
+                         sc_pool *pool);
 /* The relu FF block y = relu(x @ wi^T) @ wo^T for BF16 wi [F, D] and wo
  * [D, F] (D, F multiples of 32) on AMX tiles, bit-identical to
  * sc_matmul_bf16_amx, relu, sc_matmul_bf16_amx: the hidden values go from

@@ -110,11 +110,17 @@ static void tiles_configure(void) {
 
 static void tiles_release(void) { __asm__ volatile("tilerelease" ::: "memory"); }
 
+#define MAX_PARTS 3 /* weights one call multiplies x with (q, k, v) */
+
 typedef struct {
-    float *y;
+    /* y = x @ W^T where W is the row concatenation of parts of Np rows each
+     * (one part: Np = N): part p's rows are w[p] ([Np, K], es bytes per
+     * value; I8: scales sw[p]), its outputs y[p] ([M, Np]). */
+    float *y[MAX_PARTS];
     const float *x;
-    const uint8_t *w;  /* [N, K], es bytes per value */
-    const float *sw;   /* I8: [N] weight row scales */
+    const uint8_t *w[MAX_PARTS];
+    const float *sw[MAX_PARTS];
+    int64_t Np;
     uint8_t *xp;       /* packed x: Mp / 16 blocks of blk_bytes */
     float *sx;         /* I8: [Mp] x row scales */
     uint8_t *tail;     /* W rows ntail..N-1, 32 x Kp values, zero padded; NULL if none */
@@ -131,6 +137,13 @@ typedef struct {
     int xa;            /* x is the A operand and W^T the B operand (with wp); else W is A */
     int n_chunks, m_chunks;
 } job;
+
+/* W row n (of the concatenation), its scale, and y[m, n]. */
+static inline const uint8_t *w_row(const job *j, int64_t n) {
+    return j->w[n / j->Np] + (n % j->Np) * j->K * j->es;
+}
+static inline const float *sw_at(const job *j, int64_t n) { return j->sw[n / j->Np] + n % j->Np; }
+static inline float *y_at(const job *j, int64_t m, int64_t n) { return j->y[n / j->Np] + m * j->Np + n % j->Np; }
 
 /* ---- packing x (per 16-row block, 1 KiB per k-step: the rows themselves
  * as the A operand, their VNNI transpose as the B operand) ---- */
@@ -165,7 +178,7 @@ static void copy_tail(const job *j) {
     const int64_t row = j->Kp * j->es;
     memset(j->tail, 0, (size_t)(32 * row));
     for (int64_t n = j->ntail; n < j->N; n++)
-        memcpy(j->tail + (n - j->ntail) * row, j->w + n * j->K * j->es, (size_t)(j->K * j->es));
+        memcpy(j->tail + (n - j->ntail) * row, w_row(j, n), (size_t)(j->K * j->es));
 }
 
 /* W block nb (rows 32 nb ..) into wp, 2 KiB per k-step: as the A operand,
@@ -183,7 +196,7 @@ static SC_TARGET_AMX void pack_w(const job *j, int64_t nb) {
                 for (int i = 0; i < 16; i++) {
                     const int64_t n = 32 * nb + 16 * h + i, left = n < j->N ? rowb - 64 * s : 0;
                     __mmask64 m = left >= 64 ? ~(__mmask64)0 : ((__mmask64)1 << left) - 1;
-                    r[i] = _mm512_castsi512_ps(_mm512_maskz_loadu_epi8(m, left ? j->w + n * rowb + 64 * s : j->w));
+                    r[i] = _mm512_castsi512_ps(_mm512_maskz_loadu_epi8(m, left ? w_row(j, n) + 64 * s : j->w[0]));
                 }
                 sc_transpose16(r);
                 for (int p = 0; p < 16; p++) _mm512_store_ps((float *)(dst + s * 2048 + h * 1024 + 64 * p), r[p]);
@@ -192,7 +205,7 @@ static SC_TARGET_AMX void pack_w(const job *j, int64_t nb) {
     }
     for (int r = 0; r < 32; r++) {
         const int64_t n = 32 * nb + r;
-        const uint8_t *src = n < j->N ? j->w + n * rowb : j->w;
+        const uint8_t *src = n < j->N ? w_row(j, n) : j->w[0];
         for (int64_t s = 0; s < steps; s++) {
             const int64_t left = n < j->N ? rowb - 64 * s : 0;
             __mmask64 m = left >= 64 ? ~(__mmask64)0 : ((__mmask64)1 << left) - 1;
@@ -275,11 +288,11 @@ static SC_TARGET_AMX void store_tile(const job *j, const void *buf, int64_t n0, 
                      : _mm512_load_ps((const float *)buf + 16 * i);
     sc_transpose16(r);
     __mmask16 mask = sc_mask16(nn);
-    __m512 sw = j->i8 ? _mm512_maskz_loadu_ps(mask, j->sw + n0) : _mm512_setzero_ps();
+    __m512 sw = j->i8 ? _mm512_maskz_loadu_ps(mask, sw_at(j, n0)) : _mm512_setzero_ps();
     for (int64_t m = 0; m < mm; m++) {
         __m512 v = r[m];
         if (j->i8) v = _mm512_mul_ps(_mm512_mul_ps(_mm512_set1_ps(j->sx[m0 + m]), sw), v);
-        _mm512_mask_storeu_ps(j->y + (m0 + m) * j->N + n0, mask, v);
+        _mm512_mask_storeu_ps(y_at(j, m0 + m, n0), mask, v);
     }
 }
 
@@ -292,12 +305,12 @@ static SC_TARGET_AMX void store_tile_xa(const job *j, const void *buf, int64_t n
     const int64_t nn = j->N - n0, mm = j->M - m0 < 16 ? j->M - m0 : 16;
     if (nn <= 0 || mm <= 0) return;
     __mmask16 mask = sc_mask16(nn);
-    __m512 sw = j->i8 ? _mm512_maskz_loadu_ps(mask, j->sw + n0) : _mm512_setzero_ps();
+    __m512 sw = j->i8 ? _mm512_maskz_loadu_ps(mask, sw_at(j, n0)) : _mm512_setzero_ps();
     for (int64_t m = 0; m < mm; m++) {
         __m512 v = j->i8 ? _mm512_cvtepi32_ps(_mm512_load_si512((const char *)buf + 64 * m))
                          : _mm512_load_ps((const float *)buf + 16 * m);
         if (j->i8) v = _mm512_mul_ps(_mm512_mul_ps(_mm512_set1_ps(j->sx[m0 + m]), sw), v);
-        _mm512_mask_storeu_ps(j->y + (m0 + m) * j->N + n0, mask, v);
+        _mm512_mask_storeu_ps(y_at(j, m0 + m, n0), mask, v);
     }
 }
 
@@ -469,12 +482,12 @@ static SC_AI SC_TARGET_AMX void gemm_range(const job *j, int i8, int64_t n_lo, i
                     w->full = steps;
                     w->nb = j->N - n > 16 ? 2 : 1;
                 } else if (n + 32 <= j->N) {
-                    w->a = j->w + n * lda;
+                    w->a = w_row(j, n);
                     w->lda = lda;
                     w->full = full;
                     w->nb = 2;
                     w->in_place = 1;
-                    w->next_in_place = n + 64 <= j->ntail;
+                    w->next_in_place = n + 64 <= j->ntail && (n + 32) / j->Np == n / j->Np;
                     if (ktail) {
                         uint8_t *t = kt[nblk];
                         memset(t, 0, 32 * 64);
@@ -508,13 +521,13 @@ static SC_AI SC_TARGET_AMX void gemm_range(const job *j, int i8, int64_t n_lo, i
                             const bsrc ws = {w->a, 1024, 2048};
                             float *yd = direct && s1 == steps && w->nb == 2 && MB == 2 && w->n0 + 32 <= j->N &&
                                                 m + 32 <= j->M
-                                            ? j->y + m * j->N + w->n0
+                                            ? y_at(j, m, w->n0)
                                             : NULL;
                             if (yd) pend_skip |= 1 << i;
                             const int before_last = !j->hp && s1 < steps && s1 + kc >= steps && w->nb == 2 &&
                                                     MB == 2 && w->n0 + 32 <= j->N && m + 32 <= j->M;
-                            const char *ypf = before_last ? (const char *)(j->y + m * j->N + w->n0) : NULL;
-                            if (w->nb == 2 && MB == 2) chunk(2, 2, i8, &xw, j->blk_bytes, i, s0, s1, &ws, cb, first, &pend, yd, 4 * j->N, ypf, 4 * j->N);
+                            const char *ypf = before_last ? (const char *)y_at(j, m, w->n0) : NULL;
+                            if (w->nb == 2 && MB == 2) chunk(2, 2, i8, &xw, j->blk_bytes, i, s0, s1, &ws, cb, first, &pend, yd, 4 * j->Np, ypf, 4 * j->Np);
                             else if (w->nb == 2) chunk(1, 2, i8, &xw, j->blk_bytes, i, s0, s1, &ws, cb, first, &pend, NULL, 0, NULL, 0);
                             else if (MB == 2) chunk(2, 1, i8, &xw, j->blk_bytes, i, s0, s1, &ws, cb, first, &pend, NULL, 0, NULL, 0);
                             else chunk(1, 1, i8, &xw, j->blk_bytes, i, s0, s1, &ws, cb, first, &pend, NULL, 0, NULL, 0);
@@ -619,7 +632,7 @@ static void job_run(job *j, uint8_t *buf, sc_pool *pool) {
 static void run(float *y, const float *x, const sc_tensor *W, int64_t M, sc_pool *pool, int i8) {
     const int64_t N = W->shape[0], K = W->shape[1];
     if (sc_matmul_degenerate(y, M, N, K)) return;
-    job j = {.y = y, .x = x, .w = W->data, .sw = W->scales, .M = M, .N = N, .K = K, .i8 = i8};
+    job j = {.y = {y}, .x = x, .w = {W->data}, .sw = {W->scales}, .Np = N, .M = M, .N = N, .K = K, .i8 = i8};
     const size_t bytes = job_plan(&j);
     void *owned = NULL;
     uint8_t *buf = bytes ? sc_kernel_scratch(pool, bytes, &owned) : NULL;
@@ -631,14 +644,40 @@ static void run(float *y, const float *x, const sc_tensor *W, int64_t M, sc_pool
     free(owned);
 }
 
+bool sc_matmul_parts_amx(float *const *ys, const float *x, const sc_tensor *const *Ws, int n, int64_t M,
+                         sc_pool *pool) {
+    if (n < 1 || n > MAX_PARTS || M <= 0) return false;
+    const sc_tensor *W0 = Ws[0];
+    const int64_t Np = W0->shape[0], K = W0->shape[1];
+    const int i8 = W0->dtype == SC_DTYPE_I8;
+    if ((W0->dtype != SC_DTYPE_BF16 && !(i8 && W0->scales && K <= 131072)) || Np <= 0 || K <= 0 ||
+        (n > 1 && Np % 32))
+        return false;
+    job j = {.x = x, .Np = Np, .M = M, .N = n * Np, .K = K, .i8 = i8};
+    for (int p = 0; p < n; p++) {
+        const sc_tensor *W = Ws[p];
+        if (W->dtype != W0->dtype || W->shape[0] != Np || W->shape[1] != K || (i8 && !W->scales)) return false;
+        j.w[p] = W->data;
+        j.sw[p] = W->scales;
+        j.y[p] = ys[p];
+    }
+    const size_t bytes = job_plan(&j);
+    void *owned = NULL;
+    uint8_t *buf = bytes ? sc_kernel_scratch(pool, bytes, &owned) : NULL;
+    if (!buf) return false;
+    job_run(&j, buf, pool);
+    free(owned);
+    return true;
+}
+
 bool sc_ffn_relu_bf16_amx(float *y, const float *x, const sc_tensor *wi, const sc_tensor *wo, int64_t M,
                           void *h, size_t h_bytes, sc_pool *pool) {
     const int64_t D = wi->shape[1], F = wi->shape[0];
     if (wi->dtype != SC_DTYPE_BF16 || wo->dtype != SC_DTYPE_BF16 || wo->shape[0] != D || wo->shape[1] != F ||
         M <= 0 || D <= 0 || F <= 0 || D % 32 || F % 32)
         return false;
-    job a = {.x = x, .w = wi->data, .M = M, .N = F, .K = D};
-    job b = {.y = y, .w = wo->data, .M = M, .N = D, .K = F};
+    job a = {.x = x, .w = {wi->data}, .Np = F, .M = M, .N = F, .K = D};
+    job b = {.y = {y}, .w = {wo->data}, .Np = D, .M = M, .N = D, .K = F};
     const size_t ba = job_plan(&a);
     a.hp = h;
     b.xpre = h;
