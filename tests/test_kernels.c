@@ -214,14 +214,8 @@ static int check_matmul_n(const sc_kernels *t, sc_dtype dt, int n, int64_t M, in
     return ok;
 }
 
-static void test_matmul_n(void) {
-    const sc_kernels *amx = sc_kernels_select("amx");
-    if (!amx) {
-        printf("amx matmul_n: skipped (no AMX)\n");
-        return;
-    }
+static void test_matmul_n(const sc_kernels *amx, sc_pool *pool2) {
     CHECK(amx->matmul_n != NULL);
-    sc_pool *pool2 = sc_pool_create(2);
     /* both operand layouts, partial 16-row blocks, K tails, parts of one
      * to several 128-row n-chunks (a part's last block is followed by the
      * next part's first, which is not next in memory) */
@@ -247,7 +241,6 @@ static void test_matmul_n(void) {
     /* a single part of any N is taken */
     CHECK(check_matmul_n(amx, SC_DTYPE_BF16, 1, 40, 48, 64, pool2) == 1);
     printf("table amx matmul_n vs single matmul calls (bitwise): %d shapes %s\n", runs, ok ? "ok" : "FAILED");
-    sc_pool_free(pool2);
 }
 
 /* The table's fused relu FF block against the three ops it replaces on the
@@ -287,14 +280,8 @@ static int check_ffn_relu(const sc_kernels *t, int64_t M, int64_t D, int64_t F, 
     return ok;
 }
 
-static void test_ffn_relu(void) {
-    const sc_kernels *amx = sc_kernels_select("amx");
-    if (!amx) {
-        printf("amx ffn_relu: skipped (no AMX)\n");
-        return;
-    }
+static void test_ffn_relu(const sc_kernels *amx, sc_pool *pool2) {
     CHECK(amx->ffn_relu != NULL);
-    sc_pool *pool2 = sc_pool_create(2);
     /* both operand layouts (M < 256: W as A, y^T tiles; M >= 256: x as A),
      * partial last 16-row blocks, one and several tasks, K chunks (M > 128) */
     const int64_t Ms[] = {8, 15, 16, 17, 33, 100, 129, 255, 256, 300};
@@ -313,7 +300,6 @@ static void test_ffn_relu(void) {
     CHECK(check_ffn_relu(amx, 20, 64, 48, pool2) == -1);
     CHECK(check_ffn_relu(amx, 5, 64, 64, pool2) == -1);
     printf("table amx ffn_relu vs matmul, relu, matmul (bitwise): %d shapes %s\n", runs, ok ? "ok" : "FAILED");
-    sc_pool_free(pool2);
 }
 
 #if SC_HAVE_X86_KERNELS
@@ -550,9 +536,12 @@ int main(void) {
         printf("table amx dtype %d vs %s: %d shapes %s\n", (int)dt, d ? "avx512-vnni (bitwise)" : "ref on bf16 x",
                runs + 2, ok ? "ok" : "FAILED");
     }
-    if (!amx) printf("amx twin checks: skipped (no AMX)\n");
-    test_matmul_n();
-    test_ffn_relu();
+    if (amx) {
+        test_matmul_n(amx, pool2);
+        test_ffn_relu(amx, pool2);
+    } else {
+        printf("amx twin, matmul_n and ffn_relu checks: skipped (no AMX)\n");
+    }
 #if SC_HAVE_X86_KERNELS
     test_packed_kernels(pool2);
 #endif
