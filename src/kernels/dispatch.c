@@ -3,7 +3,9 @@
  * goes to the reference. Tables also dispatch on M (bench/README.md has
  * the measurements behind each cut):
  *  - "amx": BF16 weights use the tiles above EXACT_BF16_MAX_M rows and keep
- *    decode (M <= 4, up to 4 beams) on the fp32-exact row kernel; I8
+ *    decode (M <= 4, up to 4 beams) on the fp32-exact row kernel (so do its
+ *    matmul_n and ffn_relu: they take only the calls matmul would run on
+ *    the tiles, and give its results bit for bit); I8
  *    weights use the tiles from M = 2 on: the AMX and VNNI kernels give
  *    bit-identical results, AMX was faster for M >= 2 and as fast at M = 1
  *    with W from memory, but VNNI was faster at M = 1 with W in L2.
@@ -122,11 +124,11 @@ static const sc_kernels amx_table = {
     .ffn_relu = ffn_relu_amx,
     .quantize_rows_q8 = sc_quantize_rows_q8_ref,
     .matmul_impl = {[SC_DTYPE_F32] = FP32_IMPL,
-                    [SC_DTYPE_BF16] = "amx tdpbf16ps (x rounded to bf16) for M > 4; M <= 4: avx512 fp32, bf16 "
-                                      "widened exactly",
+                    [SC_DTYPE_BF16] = "amx tdpbf16ps (x rounded to bf16) for M > 4, relu FF blocks fused, q/k/v "
+                                      "in one call; M <= 4: avx512 fp32, bf16 widened exactly",
                     [SC_DTYPE_F16] = FP32_IMPL " f16 widened exactly",
-                    [SC_DTYPE_I8] = "amx tdpbssd int8 (x quantized per row) for M > 1; M = 1: avx512-vnni "
-                                    "vpdpbusd (same results)"},
+                    [SC_DTYPE_I8] = "amx tdpbssd int8 (x quantized per row) for M > 1, q/k/v in one call; M = 1: "
+                                    "avx512-vnni vpdpbusd (same results)"},
 };
 
 static bool has_amx(const sc_cpu_features *f) {

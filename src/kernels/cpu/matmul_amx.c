@@ -56,6 +56,14 @@
  * work, with no separate pass. Each task configures the tiles once and
  * releases them at its end.
  *
+ * One call can also multiply x with several weights of one shape (q, k,
+ * v: their rows concatenated, each part's outputs its own y), packing x
+ * once, and can run a relu FF block (fused FF below): the first product's
+ * C tiles are relu'd, rounded to bf16 and written straight into the packed
+ * x of the second, so the hidden values are never stored in fp32, passed
+ * over by the activation, or packed. Both give the separate calls' results
+ * bit for bit: each output sums the same tile products in the same order.
+ *
  * Scratch (packed x, x scales, claims, the N-tail panel or packed W) comes
  * from the pool (sc_pool_scratch) or, with a NULL pool, one allocation per
  * call; out of memory falls back to the reference. Leaves out: weights
