@@ -39,8 +39,8 @@
  * experts) went from 18.6 to 22-23.5 GB/s at M = 32 and from 22 to 27
  * GB/s at M = 8; 2 k-steps ahead was slower than none. An earlier scheme,
  * the next n-chunk prefetched to L2 in address order, lost to no prefetch
- * at all on this machine: those prefetches held the line fill buffers the
- * tile loads needed.
+ * at all on this machine (probably because those prefetches held the line
+ * fill buffers that the tile loads needed).
  *
  * Edges: x rows past M are packed as zeros and their y rows not stored; the
  * last partial k-step of each in-place 32-row W block comes from a
@@ -141,6 +141,7 @@ typedef struct {
     int64_t es, kstep; /* bytes per W value; k values per 64-byte tile row */
     int64_t blk_bytes; /* packed bytes per 16 x rows */
     int64_t ntail;     /* N rounded down to 32 */
+    size_t xp_bytes, sx_bytes, ready_bytes, w_bytes; /* the scratch layout (job_plan) */
     int i8;
     int xa;            /* x is the A operand and W^T the B operand (with wp); else W is A */
     int n_chunks, m_chunks;
@@ -582,10 +583,10 @@ static void gemm_task(void *vctx, int task, int n_tasks) {
     else gemm_bf16(j, n0, n1, m0, m1);
 }
 
-/* Sets j's derived fields (from w, M, N, K, i8, xpre) and returns the
- * scratch bytes the call needs, laid out as packed x (none with xpre) | x
- * scales | claims | N-tail panel or packed W, each 64-byte aligned; 0 when
- * the sizes are out of range. */
+/* Sets j's derived fields (from M, N, K, i8, xpre) and its scratch layout:
+ * packed x (none with xpre) | x scales | claims | N-tail panel or packed W,
+ * each 64-byte aligned. Returns the scratch bytes, 0 when the sizes are out
+ * of range. */
 static size_t job_plan(job *j) {
     const int64_t N = j->N;
     j->es = j->i8 ? 1 : 2;
@@ -599,28 +600,25 @@ static size_t job_plan(job *j) {
     const int64_t nblocks = (N + 31) / 32;
     if (!(((double)j->Mp + (double)nblocks * 32 + 32) * (double)j->Kp < 1e15)) return 0;
     const size_t units = (size_t)(j->Mp / 16) + 1 + (size_t)nblocks;
-    size_t xp_bytes = j->xpre ? 0 : (size_t)(j->Mp / 16) * (size_t)j->blk_bytes;
-    size_t sx_bytes = j->i8 ? ((size_t)j->Mp * sizeof(float) + 63) / 64 * 64 : 0;
-    size_t ready_bytes = (units * sizeof(_Atomic int) + 63) / 64 * 64;
-    size_t w_bytes = j->xa ? (size_t)nblocks * (size_t)(j->Kp / j->kstep) * 2048
-                     : j->ntail < N ? (size_t)32 * (size_t)(j->Kp * j->es) : 0;
-    return xp_bytes + sx_bytes + ready_bytes + w_bytes;
+    j->xp_bytes = j->xpre ? 0 : (size_t)(j->Mp / 16) * (size_t)j->blk_bytes;
+    j->sx_bytes = j->i8 ? ((size_t)j->Mp * sizeof(float) + 63) / 64 * 64 : 0;
+    j->ready_bytes = (units * sizeof(_Atomic int) + 63) / 64 * 64;
+    j->w_bytes = j->xa ? (size_t)nblocks * (size_t)(j->Kp / j->kstep) * 2048
+                 : j->ntail < N ? (size_t)32 * (size_t)(j->Kp * j->es) : 0;
+    return j->xp_bytes + j->sx_bytes + j->ready_bytes + j->w_bytes;
 }
 
 /* Runs a planned job with its scratch buf. */
 static void job_run(job *j, uint8_t *buf, sc_pool *pool) {
-    const int64_t N = j->N, nblocks = (N + 31) / 32, xblocks = j->Mp / 16;
-    const size_t units = (size_t)xblocks + 1 + (size_t)nblocks;
-    size_t xp_bytes = j->xpre ? 0 : (size_t)xblocks * (size_t)j->blk_bytes;
-    size_t sx_bytes = j->i8 ? ((size_t)j->Mp * sizeof(float) + 63) / 64 * 64 : 0;
-    size_t ready_bytes = (units * sizeof(_Atomic int) + 63) / 64 * 64;
+    const int64_t N = j->N, xblocks = j->Mp / 16;
+    const size_t units = (size_t)xblocks + 1 + (size_t)((N + 31) / 32);
     j->xp = j->xpre ? (uint8_t *)j->xpre : buf;
-    j->sx = j->i8 ? (float *)(buf + xp_bytes) : NULL;
-    j->ready = (_Atomic int *)(buf + xp_bytes + sx_bytes);
+    j->sx = j->i8 ? (float *)(buf + j->xp_bytes) : NULL;
+    j->ready = (_Atomic int *)(buf + j->xp_bytes + j->sx_bytes);
     for (size_t u = 0; u < units; u++) atomic_init(&j->ready[u], j->xpre && (int64_t)u < xblocks ? 2 : 0);
-    uint8_t *wbuf = buf + xp_bytes + sx_bytes + ready_bytes;
+    uint8_t *wbuf = buf + j->xp_bytes + j->sx_bytes + j->ready_bytes;
     if (j->xa) j->wp = wbuf;
-    else j->tail = j->ntail < N ? wbuf : NULL;
+    else j->tail = j->w_bytes ? wbuf : NULL;
 
     int threads = sc_kernel_threads(pool, j->M, N, j->K);
     sc_pool *p = threads > 1 ? pool : NULL;
@@ -637,19 +635,24 @@ static void job_run(job *j, uint8_t *buf, sc_pool *pool) {
     sc_pool_run(p, gemm_task, j, (int)(n_chunks * m_chunks));
 }
 
+/* Plans and runs j with scratch of its own; false (nothing done) when the
+ * sizes are out of range or memory is short. */
+static bool plan_and_run(job *j, sc_pool *pool) {
+    const size_t bytes = job_plan(j);
+    void *owned = NULL;
+    uint8_t *buf = bytes ? sc_kernel_scratch(pool, bytes, &owned) : NULL;
+    if (!buf) return false;
+    job_run(j, buf, pool);
+    free(owned);
+    return true;
+}
+
 static void run(float *y, const float *x, const sc_tensor *W, int64_t M, sc_pool *pool, int i8) {
     const int64_t N = W->shape[0], K = W->shape[1];
     if (sc_matmul_degenerate(y, M, N, K)) return;
     job j = {.y = {y}, .x = x, .w = {W->data}, .sw = {W->scales}, .Np = N, .M = M, .N = N, .K = K, .i8 = i8};
-    const size_t bytes = job_plan(&j);
-    void *owned = NULL;
-    uint8_t *buf = bytes ? sc_kernel_scratch(pool, bytes, &owned) : NULL;
-    if (!buf) { /* out of memory: the reference gives a (more exact) answer */
-        sc_matmul_ref(y, x, W, M, pool);
-        return;
-    }
-    job_run(&j, buf, pool);
-    free(owned);
+    /* out of memory: the reference gives a (more exact) answer */
+    if (!plan_and_run(&j, pool)) sc_matmul_ref(y, x, W, M, pool);
 }
 
 bool sc_matmul_parts_amx(float *const *ys, const float *x, const sc_tensor *const *Ws, int n, int64_t M,
@@ -669,13 +672,7 @@ bool sc_matmul_parts_amx(float *const *ys, const float *x, const sc_tensor *cons
         j.sw[p] = W->scales;
         j.y[p] = ys[p];
     }
-    const size_t bytes = job_plan(&j);
-    void *owned = NULL;
-    uint8_t *buf = bytes ? sc_kernel_scratch(pool, bytes, &owned) : NULL;
-    if (!buf) return false;
-    job_run(&j, buf, pool);
-    free(owned);
-    return true;
+    return plan_and_run(&j, pool);
 }
 
 bool sc_ffn_relu_bf16_amx(float *y, const float *x, const sc_tensor *wi, const sc_tensor *wo, int64_t M,
