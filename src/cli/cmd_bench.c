@@ -6,6 +6,7 @@
  * AMX tiles, vdpbf16ps, vpdpbusd or fp32 FMA, N threads) and read bandwidth
  * (N threads summing a 256 MiB buffer). */
 #include "cli/args.h"
+#include "cli/bench_records.h"
 #include "cli/commands.h"
 #include "core/pool.h"
 #include "kernels/cpu_features.h"
@@ -30,11 +31,15 @@ static double now(void) {
 }
 
 static void usage(FILE *f) {
-    fprintf(f, "usage: switchc bench -m DIR [--dtype f32|bf16|f16|q8] [-t N] [--kernels NAME] [--json]\n\n"
+    fprintf(f, "usage: switchc bench -m DIR [--dtype f32|bf16|f16|q8] [-t N] [--kernels NAME] [--json]\n"
+               "                     [--compare FILE [--tolerance PCT]]\n\n"
                "Measures load time, encoder tokens/s (1x128, 8x128), greedy decode ms/token (64-token\n"
-               "prompt, 32 new tokens, decode steps only), peak RSS, GFLOP/s and GB/s, and these as %% of\n"
-               "the peak of the instruction the encoder ran on (AMX tiles, vdpbf16ps, vpdpbusd or fp32 FMA)\n"
-               "and of the read bandwidth, both measured after the run.\n");
+               "prompt, 32 new tokens, decode steps only), each the best of 2 runs, peak RSS, GFLOP/s and\n"
+               "GB/s, and these as %% of the peak of the instruction the encoder ran on (AMX tiles,\n"
+               "vdpbf16ps, vpdpbusd or fp32 FMA) and of the read bandwidth, both measured after the run.\n\n"
+               "--compare FILE  compare with the last run FILE records for these weights, kernels and\n"
+               "                threads (FILE: `--json` outputs, one a line); exit 3 if load, an encoder\n"
+               "                figure, decode or peak RSS is worse by more than --tolerance (10%%)\n");
 }
 
 /* ---- machine peaks */
@@ -188,37 +193,46 @@ static double bench_encoder(sc_session *s, int64_t B, int64_t S, int reps, doubl
     return (double)(B * S) / best;
 }
 
-static double bench_decode(sc_session *s, sc_error *err) {
+/* ms per greedy decode step after a 64-token prompt, 32 steps, the best of
+ * reps runs (the first one also pages in decoder weights the encoder runs
+ * did not touch, when they are not in memory yet). */
+static double bench_decode(sc_session *s, int reps, sc_error *err) {
     const int64_t P = 64, N = 32, V = sc_model_vocab_size(s->m);
     int32_t ids[64];
     uint64_t rs = 99;
     random_ids(ids, (size_t)P, V, &rs);
     float *logits = malloc((size_t)V * sizeof(float));
-    if (!logits || sc_session_encode(s, ids, NULL, 1, P, err)) {
-        free(logits);
-        return -1;
-    }
-    int32_t tok = sc_model_decoder_start_id(s->m);
-    double total = 0;
-    for (int64_t i = 0; i < N; i++) {
-        double t0 = now();
-        if (sc_session_decode_step(s, &tok, logits, err)) {
+    if (!logits) return -1;
+    double best = 1e30;
+    for (int r = 0; r < reps; r++) {
+        if (sc_session_encode(s, ids, NULL, 1, P, err)) {
             free(logits);
             return -1;
         }
-        total += now() - t0;
-        int32_t best = 0;
-        for (int64_t v = 1; v < V; v++)
-            if (logits[v] > logits[best]) best = (int32_t)v;
-        tok = best;
+        int32_t tok = sc_model_decoder_start_id(s->m);
+        double total = 0;
+        for (int64_t i = 0; i < N; i++) {
+            double t0 = now();
+            if (sc_session_decode_step(s, &tok, logits, err)) {
+                free(logits);
+                return -1;
+            }
+            total += now() - t0;
+            int32_t top = 0;
+            for (int64_t v = 1; v < V; v++)
+                if (logits[v] > logits[top]) top = (int32_t)v;
+            tok = top;
+        }
+        if (total < best) best = total;
     }
     free(logits);
-    return 1e3 * total / (double)N;
+    return 1e3 * best / (double)N;
 }
 
 typedef struct bench_opts {
-    const char *dir, *dtype, *kernels;
+    const char *dir, *dtype, *kernels, *compare;
     int64_t threads;
+    double tolerance;
     bool json;
 } bench_opts;
 
@@ -229,6 +243,8 @@ static const args_opt bench_options[] = {
     {NULL, "--kernels", ARGS_STRING, AT(kernels)},
     {"-t", "--threads", ARGS_INT, AT(threads), .ilo = 1, .ihi = 64, .label = "-t"},
     {NULL, "--json", ARGS_FLAG, AT(json)},
+    {NULL, "--compare", ARGS_STRING, AT(compare)},
+    {NULL, "--tolerance", ARGS_DOUBLE, AT(tolerance), .dlo = 0, .dhi = 1000},
     {0},
 };
 #undef AT
@@ -236,7 +252,7 @@ static const args_spec bench_args = {
     .cmd = "bench", .usage = usage, .opts = bench_options, .unknown = ARGS_SAY_ARGUMENT, .pos = ARGS_POS_NONE};
 
 int cmd_bench(int argc, char **argv) {
-    bench_opts opt = {0};
+    bench_opts opt = {.tolerance = 10};
     int rc = args_parse(&bench_args, argc, argv, &opt);
     if (rc != ARGS_GO) return rc;
     sc_model_params p = sc_model_default_params();
@@ -253,27 +269,45 @@ int cmd_bench(int argc, char **argv) {
     int nt = opt.threads ? (int)opt.threads : sc_pool_default_threads();
 
     sc_error err;
+    bench_records recorded = {0};
+    if (opt.compare && bench_records_read(opt.compare, &recorded, &err)) {
+        fprintf(stderr, "switchc bench: %s\n", err.msg);
+        return SC_EXIT_FAIL;
+    }
     sc_model *m = NULL;
     sc_session *s = NULL;
     double t0 = now();
     if (sc_model_load(opt.dir, &p, &m, &err)) {
         fprintf(stderr, "switchc bench: %s\n", err.msg);
+        bench_records_free(&recorded);
         return SC_EXIT_FAIL;
     }
     double load_s = now() - t0;
+    const sc_dtype wdt = m->enc.blocks[0].self.q.dtype;
+    const char *dl = sc_weights_dtype_label(m->params.dtype == SC_DTYPE_AS_STORED ? wdt : m->params.dtype);
+    const bench_run *rec = opt.compare ? bench_records_find(&recorded, dl, m->kern->name, nt) : NULL;
+    if (opt.compare && !rec) {
+        fprintf(stderr, "switchc bench: %s: no recorded run for %s weights, kernels %s, %d threads\n", opt.compare,
+                dl, m->kern->name, nt);
+        bench_records_free(&recorded);
+        sc_model_free(m);
+        return SC_EXIT_FAIL;
+    }
     if (sc_session_new(m, &s, &err)) {
         fprintf(stderr, "switchc bench: %s\n", err.msg);
+        bench_records_free(&recorded);
         sc_model_free(m);
         return SC_EXIT_FAIL;
     }
     double s1 = 0, s8 = 0;
     double tok1 = bench_encoder(s, 1, 128, 2, &s1, &err);
     double tok8 = tok1 >= 0 ? bench_encoder(s, 8, 128, 2, &s8, &err) : -1;
-    double ms = tok8 >= 0 ? bench_decode(s, &err) : -1;
+    double ms = tok8 >= 0 ? bench_decode(s, 2, &err) : -1;
     if (ms < 0) {
         fprintf(stderr, "switchc bench: %s\n", err.msg);
         sc_session_free(s);
         sc_model_free(m);
+        bench_records_free(&recorded);
         return SC_EXIT_FAIL;
     }
     struct rusage ru;
@@ -282,7 +316,6 @@ int cmd_bench(int argc, char **argv) {
     /* after the RSS reading: the bandwidth buffer must not count */
     /* the peak of the instruction the encoder's matmuls ran on (AMX tiles,
      * vdpbf16ps, vpdpbusd or fp32 FMA), and the fp32 FMA peak for reference */
-    const sc_dtype wdt = m->enc.blocks[0].self.q.dtype;
     const sc_peak_kind pk = sc_peak_of_table(m->kern, wdt);
     double fma_peak = sc_peak_measure(SC_PEAK_FP32_FMA, nt);
     double peak = pk == SC_PEAK_FP32_FMA ? fma_peak : sc_peak_measure(pk, nt), bw_peak = measure_read_bw(nt);
@@ -290,17 +323,25 @@ int cmd_bench(int argc, char **argv) {
     double gbs = decode_bytes(m) / (ms * 1e-3) / 1e9;
     double pct_flops = peak > 0 ? 100.0 * gflops * 1e9 / peak : -1;
     double pct_bw = bw_peak > 0 ? 100.0 * gbs * 1e9 / bw_peak : -1;
-    const char *dl = sc_weights_dtype_label(m->params.dtype == SC_DTYPE_AS_STORED ? wdt : m->params.dtype);
     const char *impl = m->kern->matmul_impl[wdt];
+    bench_run run = {.threads = nt, .v = {load_s, tok1, tok8, ms, (double)rss}};
+    snprintf(run.dtype, sizeof run.dtype, "%s", dl);
+    snprintf(run.table, sizeof run.table, "%s", m->kern->name);
+    int worse = 0;
     if (opt.json) {
         printf("{\"dtype\": \"%s\", \"threads\": %d, \"load_s\": %.4f, \"encoder_1x128_tok_s\": %.2f, "
                "\"encoder_8x128_tok_s\": %.2f, \"decode_ms_per_token\": %.3f, \"peak_rss_bytes\": %zu, "
                "\"encoder_gflop_s\": %.2f, \"decode_gb_s\": %.3f, \"compute_peak\": \"%s\", "
                "\"compute_peak_gflop_s\": %.1f, \"fma_peak_gflop_s\": %.1f, "
                "\"read_bw_gb_s\": %.2f, \"encoder_pct_of_peak\": %.2f, \"decode_pct_of_bandwidth\": %.2f, "
-               "\"peak_source\": \"measured after the run\", \"kernels\": {\"table\": \"%s\", \"matmul\": \"%s\"}}\n",
+               "\"peak_source\": \"measured after the run\", \"kernels\": {\"table\": \"%s\", \"matmul\": \"%s\"}",
                dl, nt, load_s, tok1, tok8, ms, rss, gflops, gbs, sc_peak_name(pk), peak / 1e9, fma_peak / 1e9,
                bw_peak / 1e9, pct_flops, pct_bw, m->kern->name, impl ? impl : "?");
+        if (rec) {
+            fputs(", \"compare\": ", stdout);
+            worse = bench_compare(stdout, &run, rec, opt.compare, opt.tolerance, true);
+        }
+        fputs("}\n", stdout);
     } else {
         printf("model        %s (%s weights, kernels %s: %s)\n", opt.dir, dl, m->kern->name, impl ? impl : "?");
         printf("threads      %d\nload         %.3f s\n", nt, load_s);
@@ -309,8 +350,10 @@ int cmd_bench(int argc, char **argv) {
         printf("decode       %.2f ms/token  (%.2f GB/s of weights, %.1f%% of %.2f GB/s read bandwidth)\n", ms, gbs,
                pct_bw, bw_peak / 1e9);
         printf("peak RSS     %.1f MB\n", (double)rss / 1e6);
+        if (rec) worse = bench_compare(stdout, &run, rec, opt.compare, opt.tolerance, false);
     }
     sc_session_free(s);
     sc_model_free(m);
-    return SC_EXIT_OK;
+    bench_records_free(&recorded);
+    return worse ? SC_EXIT_WORSE : SC_EXIT_OK;
 }
