@@ -73,36 +73,6 @@ static void mat_free(mat *m) {
     free(m->scales);
 }
 
-/* 64 MiB read with 512-bit loads where available: the DRAM roofline. */
-typedef struct {
-    const float *buf;
-    size_t n;
-    float sums[64];
-} rd;
-static void rd_task(void *v, int task, int n_tasks) {
-    rd *c = v;
-    size_t lo = c->n * (size_t)task / (size_t)n_tasks, hi = c->n * (size_t)(task + 1) / (size_t)n_tasks;
-    float s[16] = {0};
-    for (size_t i = lo; i + 16 <= hi; i += 16)
-        for (int l = 0; l < 16; l++) s[l] += c->buf[i + l];
-    c->sums[task] = s[0] + s[15];
-}
-static double read_bw(sc_pool *pool) {
-    size_t n = (size_t)256 << 20 >> 2;
-    float *buf = malloc(n * sizeof(float));
-    if (!buf) return 0;
-    for (size_t i = 0; i < n; i++) buf[i] = (float)(i & 7);
-    rd c = {buf, n, {0}};
-    double best = 0;
-    for (int r = 0; r < 4; r++) {
-        double t = peak_now();
-        sc_pool_run(pool, rd_task, &c, sc_pool_size(pool));
-        t = peak_now() - t;
-        if ((double)n * 4 / t > best) best = (double)n * 4 / t;
-    }
-    free(buf);
-    return best;
-}
 
 int main(int argc, char **argv) {
     int threads = 2, experts = 8, quick = 0;
@@ -120,7 +90,7 @@ int main(int argc, char **argv) {
     fp32 = peak_core(SC_PEAK_FP32_FMA) * threads;
     bf16 = peak_core(SC_PEAK_BF16_DOT) * threads;
     vnni = peak_core(SC_PEAK_INT8_VNNI) * threads;
-    double bw = read_bw(pool);
+    double bw = sc_read_bw_measure((size_t)256 << 20, threads, 4); /* the DRAM roofline */
     printf("{\"threads\": %d, \"experts\": %d, \"fp32_peak_gflops\": %.1f, \"bf16_dot_peak_gflops\": %.1f, "
            "\"vnni_peak_gops\": %.1f, \"read_gbs\": %.2f}\n",
            threads, experts, fp32 / 1e9, bf16 / 1e9, vnni / 1e9, bw / 1e9);

@@ -9,20 +9,14 @@
 #include "cli/bench_records.h"
 #include "cli/commands.h"
 #include "core/pool.h"
-#include "kernels/cpu_features.h"
 #include "kernels/peak.h"
 #include "model/model.h"
 #include "model/session.h"
 #include "model/weights_convert.h"
 
-#include <pthread.h>
 #include <stdlib.h>
 #include <sys/resource.h>
 #include <time.h>
-
-#if defined(__x86_64__)
-#include <immintrin.h>
-#endif
 
 static double now(void) {
     struct timespec t;
@@ -40,77 +34,6 @@ static void usage(FILE *f) {
                "--compare FILE  compare with the last run FILE records for these weights, kernels and\n"
                "                threads (FILE: `--json` outputs, one a line); exit 3 if load, an encoder\n"
                "                figure, decode or peak RSS is worse by more than --tolerance (10%%)\n");
-}
-
-/* ---- machine peaks */
-
-typedef struct peak_arg {
-    double result;
-    float *buf;
-    size_t n;
-} peak_arg;
-
-/* Sums the slice with 512-bit loads into 4 accumulators: a scalar sum is
- * bound by the add latency (about 9 GB/s here), not by memory. */
-#if defined(__x86_64__)
-__attribute__((target("avx512f"))) static double sum_avx512(const float *p, size_t n) {
-    __m512 s0 = _mm512_setzero_ps(), s1 = s0, s2 = s0, s3 = s0;
-    size_t i = 0;
-    for (; i + 64 <= n; i += 64) {
-        s0 = _mm512_add_ps(s0, _mm512_loadu_ps(p + i));
-        s1 = _mm512_add_ps(s1, _mm512_loadu_ps(p + i + 16));
-        s2 = _mm512_add_ps(s2, _mm512_loadu_ps(p + i + 32));
-        s3 = _mm512_add_ps(s3, _mm512_loadu_ps(p + i + 48));
-    }
-    double r = _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(s0, s1), _mm512_add_ps(s2, s3)));
-    for (; i < n; i++) r += p[i];
-    return r;
-}
-#endif
-
-static double sum_floats(const float *p, size_t n) {
-#if defined(__x86_64__)
-    if (sc_cpu_has_avx512(sc_cpu_features_get())) return sum_avx512(p, n);
-#endif
-    float s0 = 0, s1 = 0, s2 = 0, s3 = 0;
-    for (size_t i = 0; i + 4 <= n; i += 4) {
-        s0 += p[i];
-        s1 += p[i + 1];
-        s2 += p[i + 2];
-        s3 += p[i + 3];
-    }
-    return (double)(s0 + s1 + s2 + s3);
-}
-
-static void *read_thread(void *v) {
-    peak_arg *a = v;
-    a->result = sum_floats(a->buf, a->n);
-    return NULL;
-}
-
-/* Read bytes/s of n threads over a 256 MiB buffer (best of 3 passes). */
-static double measure_read_bw(int n) {
-    const size_t bytes = (size_t)256 << 20, floats = bytes / sizeof(float);
-    float *buf = malloc(bytes);
-    if (!buf) return 0;
-    for (size_t i = 0; i < floats; i++) buf[i] = (float)(i & 7);
-    pthread_t th[64];
-    peak_arg a[64];
-    size_t per = floats / (size_t)n;
-    double best = 0;
-    for (int pass = 0; pass < 3; pass++) {
-        double t0 = now();
-        for (int i = 0; i < n; i++) {
-            a[i].buf = buf + (size_t)i * per;
-            a[i].n = per;
-            pthread_create(&th[i], NULL, read_thread, &a[i]);
-        }
-        for (int i = 0; i < n; i++) pthread_join(th[i], NULL);
-        double bw = (double)(per * (size_t)n * sizeof(float)) / (now() - t0);
-        if (bw > best) best = bw;
-    }
-    free(buf);
-    return best;
 }
 
 /* ---- model arithmetic */
@@ -318,7 +241,7 @@ int cmd_bench(int argc, char **argv) {
      * vdpbf16ps, vpdpbusd or fp32 FMA), and the fp32 FMA peak for reference */
     const sc_peak_kind pk = sc_peak_of_table(m->kern, wdt);
     double fma_peak = sc_peak_measure(SC_PEAK_FP32_FMA, nt);
-    double peak = pk == SC_PEAK_FP32_FMA ? fma_peak : sc_peak_measure(pk, nt), bw_peak = measure_read_bw(nt);
+    double peak = pk == SC_PEAK_FP32_FMA ? fma_peak : sc_peak_measure(pk, nt), bw_peak = sc_read_bw_measure((size_t)256 << 20, nt, 3);
     double gflops = encoder_flops(m, 8 * 128.0, 128.0) / s8 / 1e9;
     double gbs = decode_bytes(m) / (ms * 1e-3) / 1e9;
     double pct_flops = peak > 0 ? 100.0 * gflops * 1e9 / peak : -1;

@@ -5,6 +5,7 @@
 
 #include <pthread.h>
 #include <stdbool.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -176,6 +177,88 @@ double sc_peak_measure(sc_peak_kind k, int threads) {
             total += a[i].best;
         }
     return total;
+}
+
+/* ---- read bandwidth */
+
+typedef struct {
+    const float *p;
+    size_t n;
+    int reps; /* times over the slice */
+    double sum;
+} read_arg;
+
+/* 512-bit loads into 4 accumulators: a scalar sum is bound by the add
+ * latency (about 9 GB/s on one core), not by memory. */
+#if SC_HAVE_X86_KERNELS
+static SC_TARGET_AVX512 double sum_avx512(const float *p, size_t n) {
+    __m512 s0 = _mm512_setzero_ps(), s1 = s0, s2 = s0, s3 = s0;
+    size_t i = 0;
+    for (; i + 64 <= n; i += 64) {
+        s0 = _mm512_add_ps(s0, _mm512_loadu_ps(p + i));
+        s1 = _mm512_add_ps(s1, _mm512_loadu_ps(p + i + 16));
+        s2 = _mm512_add_ps(s2, _mm512_loadu_ps(p + i + 32));
+        s3 = _mm512_add_ps(s3, _mm512_loadu_ps(p + i + 48));
+    }
+    double r = _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(s0, s1), _mm512_add_ps(s2, s3)));
+    for (; i < n; i++) r += p[i];
+    return r;
+}
+#endif
+
+static double sum_floats(const float *p, size_t n) {
+#if SC_HAVE_X86_KERNELS
+    if (sc_cpu_has_avx512(sc_cpu_features_get())) return sum_avx512(p, n);
+#endif
+    float s[8] = {0};
+    for (size_t i = 0; i + 8 <= n; i += 8)
+        for (int l = 0; l < 8; l++) s[l] += p[i + l];
+    return (double)(s[0] + s[1] + s[2] + s[3] + s[4] + s[5] + s[6] + s[7]);
+}
+
+static void *read_slice(void *v) {
+    read_arg *a = v;
+    for (int r = 0; r < a->reps; r++) a->sum += sum_floats(a->p, a->n);
+    return NULL;
+}
+
+double sc_read_bw_measure(size_t bytes, int threads, int passes) {
+    if (threads < 1) threads = 1;
+    if (threads > 64) threads = 64;
+    const size_t n = bytes / sizeof(float), per = n / (size_t)threads;
+    float *buf = n ? malloc(n * sizeof(float)) : NULL;
+    if (!buf || !per) {
+        free(buf);
+        return 0;
+    }
+    for (size_t i = 0; i < n; i++) buf[i] = (float)(i & 7);
+    /* a cache-sized buffer is read several times per pass, so that a pass
+     * (at least 64 MiB) outlasts starting the threads */
+    const size_t floor_bytes = (size_t)64 << 20;
+    const int reps = bytes < floor_bytes ? (int)((floor_bytes + bytes - 1) / bytes) : 1;
+    read_arg a[64];
+    pthread_t th[64];
+    double best = 0;
+    for (int pass = 0; pass < passes; pass++) {
+        bool running[64] = {false};
+        for (int i = 0; i < threads; i++) a[i] = (read_arg){buf + (size_t)i * per, per, reps, 0};
+        double t = now();
+        for (int i = 1; i < threads; i++) running[i] = pthread_create(&th[i], NULL, read_slice, &a[i]) == 0;
+        read_slice(&a[0]);
+        size_t done = per;
+        for (int i = 1; i < threads; i++)
+            if (running[i]) {
+                pthread_join(th[i], NULL);
+                done += per;
+            }
+        t = now() - t;
+        volatile double sink = a[0].sum;
+        (void)sink;
+        const double bw = (double)(done * sizeof(float)) * reps / t;
+        if (bw > best) best = bw;
+    }
+    free(buf);
+    return best;
 }
 
 sc_peak_kind sc_peak_of_table(const sc_kernels *t, sc_dtype dt) {

@@ -15,6 +15,8 @@
 #include "core/tensor.h"
 #include "kernels/kernels.h"
 
+#include <stddef.h>
+
 typedef enum {
     SC_PEAK_FP32_FMA,  /* vfmadd231ps zmm: 32 flop */
     SC_PEAK_BF16_DOT,  /* vdpbf16ps zmm: 64 flop */
@@ -31,6 +33,12 @@ const char *sc_peak_name(sc_peak_kind k);
  * (their sum); 0 when this CPU (or this build) lacks the instruction. Takes
  * about 0.1-0.3 s. */
 double sc_peak_measure(sc_peak_kind k, int threads);
+
+/* Read bandwidth in bytes per second: `threads` threads (the caller one of
+ * them) each sum their slice of a fresh `bytes` buffer, the best of `passes`
+ * passes (the first also warms a cache-sized buffer). A buffer far larger
+ * than the caches measures DRAM. 0 when the buffer cannot be allocated. */
+double sc_read_bw_measure(size_t bytes, int threads, int passes);
 
 /* The instruction a kernels table runs weights of dtype `dt` on at encoder
  * sizes (many rows), e.g. SC_PEAK_AMX_BF16 for BF16 on the "amx" table. */
