@@ -366,8 +366,9 @@ static sc_status ensure_cross(sc_session *s, sc_error *err) {
         s->cross_cap = n_tok;
     }
     for (int64_t l = 0; l < m->dec.n_blocks; l++) {
-        m->kern->matmul(s->layers[l].ck, s->enc_out, &m->dec.blocks[l].cross.k, n_tok, s->pool);
-        m->kern->matmul(s->layers[l].cv, s->enc_out, &m->dec.blocks[l].cross.v, n_tok, s->pool);
+        float *kv[2] = {s->layers[l].ck, s->layers[l].cv};
+        const sc_tensor *w[2] = {&m->dec.blocks[l].cross.k, &m->dec.blocks[l].cross.v};
+        sc_matmul_n(m->kern, kv, s->enc_out, w, 2, n_tok, s->pool);
     }
     s->cross_ready = true;
     return SC_OK;
