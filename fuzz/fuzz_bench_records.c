@@ -10,7 +10,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     sc_error err;
     if (bench_records_parse((const char *)data, size, "fuzz.jsonl", &r, &err) != SC_OK) return 0;
     const bench_run *last = &r.runs[r.n - 1];
-    const bench_run *b = bench_records_find(&r, last->dtype, "amx", last->threads);
+    const bench_run *b = bench_records_find(&r, last->dtype, "amx", last->threads, last->mmap);
     FILE *f = fopen("/dev/null", "w");
     if (b && f) {
         bench_compare(f, &r.runs[0], b, "fuzz.jsonl", 10, false);

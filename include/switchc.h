@@ -57,6 +57,11 @@ typedef struct sc_error {
 /* Short stable name of a status ("ok", "io", "format", ...). */
 const char *sc_status_name(sc_status s);
 
+/* Progress of long work (reading weights, writing a checkpoint): called from
+ * the working thread with the bytes done so far, the last call with
+ * bytes_done == bytes_total. */
+typedef void (*sc_progress_fn)(void *ctx, size_t bytes_done, size_t bytes_total);
+
 /* ------------------------------------------------------------------- dtypes */
 
 typedef enum sc_dtype {
@@ -214,6 +219,17 @@ typedef struct sc_model_params {
                                    least recently used are evicted past this bound.
                                    Dense weights are not counted. Results do not
                                    depend on it. See docs/memory.md. */
+    bool no_mmap;               /* read the weight files into private memory at
+                                   load instead of mapping them (like llama.cpp's
+                                   --no-mmap): the load reads every byte and the
+                                   whole files stay resident (max_memory then
+                                   bounds only converted copies), but on Linux
+                                   weights streamed from such memory read faster
+                                   than from page-cache pages (docs/memory.md).
+                                   Results are the same either way. */
+    sc_progress_fn progress;    /* may be NULL: bytes read while loading with
+                                   no_mmap (mapping needs no reading) */
+    void *progress_ctx;
 } sc_model_params;
 
 sc_model_params sc_model_default_params(void);

@@ -32,10 +32,10 @@ static inline void buf_u8(buf *b, unsigned v) { uint8_t c = (uint8_t)v; buf_put(
 static inline void buf_le(buf *b, uint64_t v, int k) {
     for (int i = 0; i < k; i++) buf_u8(b, (unsigned)(v >> (8 * i)) & 0xff);
 }
-static void buf_str(buf *b, const char *s) { buf_put(b, s, strlen(s)); }
-static void buf_free(buf *b) { free(b->p); memset(b, 0, sizeof *b); }
+static inline void buf_str(buf *b, const char *s) { buf_put(b, s, strlen(s)); }
+static inline void buf_free(buf *b) { free(b->p); memset(b, 0, sizeof *b); }
 
-static buf read_whole(const char *path) {
+static inline buf read_whole(const char *path) {
     buf b = {0};
     FILE *f = fopen(path, "rb");
     if (!f) {
@@ -49,7 +49,7 @@ static buf read_whole(const char *path) {
     return b;
 }
 
-static void write_whole(const char *path, const void *d, size_t n) {
+static inline void write_whole(const char *path, const void *d, size_t n) {
     FILE *f = fopen(path, "wb");
     if (!f) {
         fprintf(stderr, "cannot write %s\n", path);
@@ -60,7 +60,7 @@ static void write_whole(const char *path, const void *d, size_t n) {
 }
 
 /* A fresh empty directory SC_TMP_DIR/<name> (static buffer). */
-static const char *tmp_case_dir(const char *name) {
+static inline const char *tmp_case_dir(const char *name) {
     static char dir[4096];
     mkdir(SC_TMP_DIR, 0777);
     snprintf(dir, sizeof dir, "%s/%s", SC_TMP_DIR, name);
@@ -76,7 +76,7 @@ static const char *tmp_case_dir(const char *name) {
 
 /* Writes `file` with data into a fresh directory `name` and opens it as a
  * checkpoint (automatic format). Returns the status; err gets the message. */
-static sc_status open_case(const char *name, const char *file, const void *d, size_t n,
+static inline sc_status open_case(const char *name, const char *file, const void *d, size_t n,
                            sc_error *err) {
     const char *dir = tmp_case_dir(name);
     char path[4300];

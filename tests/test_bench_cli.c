@@ -82,6 +82,10 @@ static void test_compare(char *out, size_t cap) {
     char two[4096];
     snprintf(two, sizeof two, "%s\n   \n{\"dtype\": \"q8\", \"threads\": 1}\n%s", text, slow);
     CHECKF(compare_run(two, "", out, cap) == 0 && strstr(out, ".jsonl:5 "), "%s", out);
+    /* a --no-mmap run is compared only with runs recorded "mmap": false */
+    CHECKF(compare_run(slow, "--no-mmap", out, cap) == 1 && strstr(out, "threads, --no-mmap"), "%s", out);
+    snprintf(two, sizeof two, "{\"dtype\": \"f32\", \"threads\": 1, \"mmap\": false}\n%s", slow);
+    CHECKF(compare_run(two, "--no-mmap", out, cap) == 0 && strstr(out, ".jsonl:1 "), "%s", out);
     /* the tolerance's own arithmetic: test_bench_records.c */
     CHECK(compare_run(slow, "--tolerance -1", out, cap) == 2);
 
@@ -116,7 +120,8 @@ int main(void) {
     const char *dtypes[] = {"f32", "bf16", "q8"};
     for (int d = 0; d < 3; d++) {
         char args[1024];
-        snprintf(args, sizeof args, "-m '%s' --dtype %s -t 1 --json", MODEL, dtypes[d]);
+        /* q8 with the weights read into memory: "mmap": false */
+        snprintf(args, sizeof args, "-m '%s' --dtype %s -t 1 --json%s", MODEL, dtypes[d], d == 2 ? " --no-mmap" : "");
         CHECK(run(args, out, sizeof out) == 0);
         sc_json_doc *doc;
         sc_error err;
@@ -125,8 +130,9 @@ int main(void) {
         const sc_json *r = sc_json_root(doc);
         const char *s = sc_json_string(sc_json_get(r, "dtype"), NULL);
         CHECK(s && !strcmp(s, dtypes[d]));
-        bool ok;
+        bool ok, mapped = false;
         CHECK(num(r, "threads", &ok) == 1 && ok);
+        CHECK(sc_json_bool(sc_json_get(r, "mmap"), &mapped) && mapped == (d != 2));
         const char *positive[] = {"load_s", "encoder_1x128_tok_s", "encoder_8x128_tok_s", "decode_ms_per_token",
                                   "peak_rss_bytes", "encoder_gflop_s", "decode_gb_s", "read_bw_gb_s"};
         for (size_t k = 0; k < sizeof positive / sizeof *positive; k++) {

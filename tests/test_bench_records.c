@@ -26,13 +26,26 @@ static void test_parse_and_find(void) {
     CHECK(bench_records_parse(text, strlen(text), "rec.jsonl", &r, &err) == SC_OK);
     CHECK(r.n == 3);
     /* the last line naming the table, or naming none */
-    const bench_run *b = bench_records_find(&r, "bf16", "amx", 2);
+    const bench_run *b = bench_records_find(&r, "bf16", "amx", 2, true);
     CHECK(b && b->line == 3 && b->v[BENCH_ENC8] == 4000 && isnan(b->v[BENCH_ENC1]));
-    b = bench_records_find(&r, "bf16", "avx512-vnni", 2);
+    b = bench_records_find(&r, "bf16", "avx512-vnni", 2, true);
     CHECK(b && b->line == 4 && !strcmp(b->table, "avx512-vnni"));
-    CHECK(!bench_records_find(&r, "bf16", "amx", 1));
-    CHECK(!bench_records_find(&r, "q8", "amx", 2));
+    CHECK(!bench_records_find(&r, "bf16", "amx", 1, true));
+    CHECK(!bench_records_find(&r, "q8", "amx", 2, true));
+    CHECK(!bench_records_find(&r, "bf16", "amx", 2, false)); /* no --no-mmap run recorded */
     bench_records_free(&r);
+    /* "mmap": false lines match only --no-mmap runs; absent means mapped */
+    const char *mm = "{\"dtype\": \"bf16\", \"threads\": 2, \"mmap\": false, \"encoder_1x128_tok_s\": 9}\n"
+                     "{\"dtype\": \"bf16\", \"threads\": 2, \"mmap\": true, \"encoder_1x128_tok_s\": 8}\n";
+    CHECK(bench_records_parse(mm, strlen(mm), "rec.jsonl", &r, &err) == SC_OK && r.n == 2);
+    b = bench_records_find(&r, "bf16", "amx", 2, false);
+    CHECK(b && b->line == 1 && !b->mmap && b->v[BENCH_ENC1] == 9);
+    b = bench_records_find(&r, "bf16", "amx", 2, true);
+    CHECK(b && b->line == 2 && b->mmap);
+    bench_records_free(&r);
+    const char *badmm = "{\"dtype\": \"bf16\", \"threads\": 2, \"mmap\": \"no\"}";
+    CHECK(bench_records_parse(badmm, strlen(badmm), "rec.jsonl", &r, &err) == SC_ERR_FORMAT && r.n == 0);
+    CHECKF(strstr(err.msg, "rec.jsonl:1: \"mmap\" must be true or false"), "%s", err.msg);
     CHECK(r.runs == NULL && r.n == 0);
     /* errors name source and line, and leave the output empty */
     CHECK(bench_records_parse("{}\n", 3, "rec.jsonl", &r, &err) == SC_ERR_FORMAT && r.n == 0);

@@ -57,6 +57,10 @@ int main(void) {
     }
     printf("encode vs HF encoder_model.last_hidden_state: max_abs=%.3e\n", max_diff);
     CHECK(max_diff < 1e-4);
+    /* the weights read into memory instead of mapped: the same output */
+    static char out2[1 << 20];
+    snprintf(cmd + at, sizeof cmd - at, " --no-mmap");
+    CHECK(sc_test_run(cmd, out2, sizeof out2) == 0 && !strcmp(out, out2));
     sc_json_free(m);
     TEST_MAIN_END();
 }

@@ -79,6 +79,10 @@ int main(void) {
     snprintf(args, sizeof args, "--json --raw --num-beams 4 --max-new-tokens 20%s", quote_all(texts));
     CHECK(run(args, out, sizeof out) == 0);
     check_lines(out, sc_json_get(gen, "beam4"), sc_json_get(gen, "beam4_decoded"), "beam batch");
+    /* the same with the weights read into memory instead of mapped */
+    snprintf(args, sizeof args, "--json --raw --num-beams 4 --max-new-tokens 20 --no-mmap%s", quote_all(texts));
+    CHECK(run(args, out, sizeof out) == 0);
+    check_lines(out, sc_json_get(gen, "beam4"), sc_json_get(gen, "beam4_decoded"), "beam batch, --no-mmap");
 
     /* each prompt alone equals its row of the padded batch */
     for (size_t i = 0; i < sc_json_len(texts); i++) {

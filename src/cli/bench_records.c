@@ -51,6 +51,10 @@ static sc_status parse_run(const sc_json *o, const char *src, bench_run *r, sc_e
     if (k && (sc_json_type_of(k) != SC_JSON_OBJECT || short_string(k, "table", r->table, sizeof r->table) < 0))
         return sc_fail(err, SC_ERR_FORMAT, SC_NO_OFFSET,
                        "%s: \"kernels\" must be an object whose \"table\" is a short string", src);
+    const sc_json *mm = sc_json_get(o, "mmap");
+    r->mmap = true;
+    if (mm && !sc_json_bool(mm, &r->mmap))
+        return sc_fail(err, SC_ERR_FORMAT, SC_NO_OFFSET, "%s: \"mmap\" must be true or false", src);
     for (int f = 0; f < BENCH_N_FIGURES; f++) {
         const sc_json *v = sc_json_get(o, figures[f].key);
         r->v[f] = NAN;
@@ -122,10 +126,11 @@ void bench_records_free(bench_records *r) {
 }
 
 const bench_run *bench_records_find(const bench_records *r, const char *dtype, const char *table,
-                                    int64_t threads) {
+                                    int64_t threads, bool mmap) {
     for (size_t i = r->n; i-- > 0;) {
         const bench_run *b = &r->runs[i];
-        if (!strcmp(b->dtype, dtype) && b->threads == threads && (!b->table[0] || !strcmp(b->table, table)))
+        if (!strcmp(b->dtype, dtype) && b->threads == threads && b->mmap == mmap &&
+            (!b->table[0] || !strcmp(b->table, table)))
             return b;
     }
     return NULL;

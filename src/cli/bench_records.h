@@ -5,7 +5,8 @@
  * as `switchc bench --json` prints it (other keys are ignored), so a run's
  * output appended to the file records it. A line needs "dtype" (a string)
  * and "threads" (an integer); "kernels": {"table": ...} is optional (absent,
- * the line matches any table); each compared figure is optional, and where
+ * the line matches any table), so is "mmap" (a boolean, absent: true, the
+ * weights were mapped; false: read into memory, `--no-mmap`); each compared figure is optional, and where
  * present a finite number >= 0. Anything else is an error naming the file,
  * the line and the key. */
 #ifndef SC_CLI_BENCH_RECORDS_H
@@ -25,6 +26,7 @@ typedef struct bench_run {
     char dtype[16];  /* "bf16" */
     char table[32];  /* "amx"; "" when the line does not say */
     int64_t threads;
+    bool mmap;       /* weights mapped (false: --no-mmap) */
     int64_t line;    /* 1-based line of the file (0: not from a file) */
     double v[BENCH_N_FIGURES]; /* NAN where not recorded */
 } bench_run;
@@ -42,10 +44,10 @@ sc_status bench_records_parse(const char *text, size_t len, const char *source, 
 sc_status bench_records_read(const char *path, bench_records *out, sc_error *err);
 void bench_records_free(bench_records *r);
 
-/* The last recorded run of this dtype, table and thread count (a run that
- * names no table matches any), or NULL. */
+/* The last recorded run of this dtype, table, thread count and weight
+ * reading (a run that names no table matches any), or NULL. */
 const bench_run *bench_records_find(const bench_records *r, const char *dtype, const char *table,
-                                    int64_t threads);
+                                    int64_t threads, bool mmap);
 
 /* Writes the comparison of now with rec to f: text lines, or (json) the
  * value of a "compare" key. A figure is worse when it is slower, or larger

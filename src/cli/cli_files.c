@@ -83,13 +83,16 @@ bool cli_shard_size_arg(const char *cmd, const char *v, void *field) {
 }
 
 void cli_progress(void *ctx, size_t done, size_t total) {
-    (void)ctx;
     static int last = -1;
     if (!isatty(2)) return;
     int pct = total ? (int)(100.0 * (double)done / (double)total) : 100;
     if (pct == last) return;
     last = pct;
-    fprintf(stderr, "\r  writing %5.1f / %.1f MB (%3d%%)", (double)done / 1e6, (double)total / 1e6, pct);
-    if (done >= total) fputc('\n', stderr);
+    fprintf(stderr, "\r  %s %5.1f / %.1f MB (%3d%%)", ctx ? (const char *)ctx : "writing", (double)done / 1e6,
+            (double)total / 1e6, pct);
+    if (done >= total) {
+        fputc('\n', stderr);
+        last = -1;
+    }
     fflush(stderr);
 }

@@ -17,7 +17,8 @@ bool cli_parse_size(const char *s, size_t *out);
 /* --shard-size for the option table (args.h ARGS_CALL): a size into the
  * size_t field; a bad or missing value is reported as one. */
 bool cli_shard_size_arg(const char *cmd, const char *v, void *field);
-/* Progress callback for sc_model_write: a line on stderr when it is a TTY. */
+/* Progress callback (sc_model_write, sc_model_params.progress): a line on
+ * stderr when it is a TTY; ctx is the verb shown ("reading"), NULL "writing". */
 void cli_progress(void *ctx, size_t done, size_t total);
 
 #endif

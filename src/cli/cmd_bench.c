@@ -25,12 +25,14 @@ static double now(void) {
 }
 
 static void usage(FILE *f) {
-    fprintf(f, "usage: switchc bench -m DIR [--dtype f32|bf16|f16|q8] [-t N] [--kernels NAME] [--json]\n"
-               "                     [--compare FILE [--tolerance PCT]]\n\n"
+    fprintf(f, "usage: switchc bench -m DIR [--dtype f32|bf16|f16|q8] [-t N] [--kernels NAME] [--no-mmap]\n"
+               "                     [--json] [--compare FILE [--tolerance PCT]]\n\n"
                "Measures load time, encoder tokens/s (1x128, 8x128), greedy decode ms/token (64-token\n"
                "prompt, 32 new tokens, decode steps only), each the best of 2 runs, peak RSS, GFLOP/s and\n"
                "GB/s, and these as %% of the peak of the instruction the encoder ran on (AMX tiles,\n"
                "vdpbf16ps, vpdpbusd or fp32 FMA) and of the read bandwidth, both measured after the run.\n\n"
+               "--no-mmap       read the weights into memory at load instead of mapping them (load_s\n"
+               "                then counts the read; \"mmap\": false in --json)\n"
                "--compare FILE  compare with the last run FILE records for these weights, kernels and\n"
                "                threads (FILE: `--json` outputs, one a line); exit 3 if load, an encoder\n"
                "                figure, decode or peak RSS is worse by more than --tolerance (10%%)\n");
@@ -156,7 +158,7 @@ typedef struct bench_opts {
     const char *dir, *dtype, *kernels, *compare;
     int64_t threads;
     double tolerance;
-    bool json;
+    bool json, no_mmap;
 } bench_opts;
 
 #define AT(field) .off = offsetof(bench_opts, field)
@@ -166,6 +168,7 @@ static const args_opt bench_options[] = {
     {NULL, "--kernels", ARGS_STRING, AT(kernels)},
     {"-t", "--threads", ARGS_INT, AT(threads), .ilo = 1, .ihi = 64, .label = "-t"},
     {NULL, "--json", ARGS_FLAG, AT(json)},
+    {NULL, "--no-mmap", ARGS_FLAG, AT(no_mmap)},
     {NULL, "--compare", ARGS_STRING, AT(compare)},
     {NULL, "--tolerance", ARGS_DOUBLE, AT(tolerance), .dlo = 0, .dhi = 1000},
     {0},
@@ -189,6 +192,7 @@ int cmd_bench(int argc, char **argv) {
     }
     p.n_threads = (int)opt.threads;
     p.kernels = opt.kernels;
+    p.no_mmap = opt.no_mmap;
     int nt = opt.threads ? (int)opt.threads : sc_pool_default_threads();
 
     sc_error err;
@@ -208,10 +212,10 @@ int cmd_bench(int argc, char **argv) {
     double load_s = now() - t0;
     const sc_dtype wdt = m->enc.blocks[0].self.q.dtype;
     const char *dl = sc_weights_dtype_label(m->params.dtype == SC_DTYPE_AS_STORED ? wdt : m->params.dtype);
-    const bench_run *rec = opt.compare ? bench_records_find(&recorded, dl, m->kern->name, nt) : NULL;
+    const bench_run *rec = opt.compare ? bench_records_find(&recorded, dl, m->kern->name, nt, !opt.no_mmap) : NULL;
     if (opt.compare && !rec) {
-        fprintf(stderr, "switchc bench: %s: no recorded run for %s weights, kernels %s, %d threads\n", opt.compare,
-                dl, m->kern->name, nt);
+        fprintf(stderr, "switchc bench: %s: no recorded run for %s weights, kernels %s, %d threads%s\n", opt.compare,
+                dl, m->kern->name, nt, opt.no_mmap ? ", --no-mmap" : "");
         bench_records_free(&recorded);
         sc_model_free(m);
         return SC_EXIT_FAIL;
@@ -247,18 +251,18 @@ int cmd_bench(int argc, char **argv) {
     double pct_flops = peak > 0 ? 100.0 * gflops * 1e9 / peak : -1;
     double pct_bw = bw_peak > 0 ? 100.0 * gbs * 1e9 / bw_peak : -1;
     const char *impl = m->kern->matmul_impl[wdt];
-    bench_run run = {.threads = nt, .v = {load_s, tok1, tok8, ms, (double)rss}};
+    bench_run run = {.threads = nt, .mmap = !opt.no_mmap, .v = {load_s, tok1, tok8, ms, (double)rss}};
     snprintf(run.dtype, sizeof run.dtype, "%s", dl);
     snprintf(run.table, sizeof run.table, "%s", m->kern->name);
     int worse = 0;
     if (opt.json) {
-        printf("{\"dtype\": \"%s\", \"threads\": %d, \"load_s\": %.4f, \"encoder_1x128_tok_s\": %.2f, "
+        printf("{\"dtype\": \"%s\", \"threads\": %d, \"mmap\": %s, \"load_s\": %.4f, \"encoder_1x128_tok_s\": %.2f, "
                "\"encoder_8x128_tok_s\": %.2f, \"decode_ms_per_token\": %.3f, \"peak_rss_bytes\": %zu, "
                "\"encoder_gflop_s\": %.2f, \"decode_gb_s\": %.3f, \"compute_peak\": \"%s\", "
                "\"compute_peak_gflop_s\": %.1f, \"fma_peak_gflop_s\": %.1f, "
                "\"read_bw_gb_s\": %.2f, \"encoder_pct_of_peak\": %.2f, \"decode_pct_of_bandwidth\": %.2f, "
                "\"peak_source\": \"measured after the run\", \"kernels\": {\"table\": \"%s\", \"matmul\": \"%s\"}",
-               dl, nt, load_s, tok1, tok8, ms, rss, gflops, gbs, sc_peak_name(pk), peak / 1e9, fma_peak / 1e9,
+               dl, nt, opt.no_mmap ? "false" : "true", load_s, tok1, tok8, ms, rss, gflops, gbs, sc_peak_name(pk), peak / 1e9, fma_peak / 1e9,
                bw_peak / 1e9, pct_flops, pct_bw, m->kern->name, impl ? impl : "?");
         if (rec) {
             fputs(", \"compare\": ", stdout);
@@ -267,7 +271,8 @@ int cmd_bench(int argc, char **argv) {
         fputs("}\n", stdout);
     } else {
         printf("model        %s (%s weights, kernels %s: %s)\n", opt.dir, dl, m->kern->name, impl ? impl : "?");
-        printf("threads      %d\nload         %.3f s\n", nt, load_s);
+        printf("threads      %d\nload         %.3f s (%s)\n", nt, load_s,
+               opt.no_mmap ? "weights read into memory" : "weights mapped");
         printf("encoder 1x128  %.1f tok/s\nencoder 8x128  %.1f tok/s  (%.2f GFLOP/s, %.1f%% of %.1f GFLOP/s %s peak)\n",
                tok1, tok8, gflops, pct_flops, peak / 1e9, sc_peak_name(pk));
         printf("decode       %.2f ms/token  (%.2f GB/s of weights, %.1f%% of %.2f GB/s read bandwidth)\n", ms, gbs,

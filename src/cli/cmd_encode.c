@@ -1,6 +1,7 @@
 /* switchc encode: the encoder's last hidden state for texts (HF
  * SwitchTransformersEncoderModel), pooled per text or per token. */
 #include "cli/args.h"
+#include "cli/cli_files.h"
 #include "cli/commands.h"
 #include "switchc.h"
 
@@ -9,7 +10,7 @@
 
 static void usage(FILE *f) {
     fprintf(f,
-            "usage: switchc encode -m DIR [--pool mean|first|none] [--json] [-t N] TEXT...\n\n"
+            "usage: switchc encode -m DIR [--pool mean|first|none] [--json] [-t N] [--no-mmap] TEXT...\n\n"
             "Runs the encoder on each TEXT (as one padded batch) and prints its final hidden\n"
             "states (after the final layer norm), as HF SwitchTransformersEncoderModel does.\n"
             "  --pool mean    average over the text's tokens, padding excluded (default)\n"
@@ -17,6 +18,7 @@ static void usage(FILE *f) {
             "  --pool none    every token's vector, one line each\n"
             "  --json         one object per text: {\"text\", \"tokens\", \"embedding\"} or\n"
             "                 {\"text\", \"tokens\", \"embeddings\"} with --pool none\n"
+            "  --no-mmap      read the weights into memory instead of mapping them\n"
             "Exit status: 0 ok, 1 failure, 2 bad usage.\n");
 }
 
@@ -31,7 +33,7 @@ static const char *const pools[] = {"mean", "first", "none", NULL};
 typedef struct encode_opts {
     const char *model_dir;
     int pool; /* index into pools */
-    bool json;
+    bool json, no_mmap;
     int64_t threads;
     const char **texts; /* argc slots: texts may come before or after options */
     size_t n_texts;
@@ -48,6 +50,7 @@ static const args_opt encode_options[] = {
     {"-m", "--model", ARGS_STRING, AT(model_dir)},
     {NULL, "--pool", ARGS_CHOICE, AT(pool), .choices = pools},
     {NULL, "--json", ARGS_FLAG, AT(json)},
+    {NULL, "--no-mmap", ARGS_FLAG, AT(no_mmap)},
     {"-t", "--threads", ARGS_INT, AT(threads), .ilo = 1, .ihi = 1024, .label = "-t"},
     {0},
 };
@@ -80,6 +83,9 @@ int cmd_encode(int argc, char **argv) {
     sc_token_batch batch = {0};
     sc_model_params mp = sc_model_default_params();
     mp.n_threads = (int)opt.threads;
+    mp.no_mmap = opt.no_mmap;
+    mp.progress = cli_progress;
+    mp.progress_ctx = "reading";
     sc_batch_params bp = sc_batch_default_params();
     if (sc_tokenizer_load(opt.model_dir, &tok, &err) || sc_model_load(opt.model_dir, &mp, &model, &err) ||
         sc_session_new(model, &sess, &err) ||

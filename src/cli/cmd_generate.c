@@ -43,6 +43,8 @@ static void usage(FILE *f) {
             "  --dtype f32|bf16|f16|q8    weights converted at load / per expert on first use\n"
             "                             (default: as stored in the checkpoint)\n"
             "  --max-memory SIZE          bound resident expert weights (12G, 512M; default unbounded)\n"
+            "  --no-mmap                  read the weights into memory instead of mapping them\n"
+            "                             (slower load; weights stream a little faster: docs/memory.md)\n"
             "Exit status: 0 ok, 1 failure, 2 bad usage.\n");
 }
 
@@ -254,7 +256,7 @@ typedef struct generate_opts {
     const char *model_dir, *kernels, *stats_json;
     sc_dtype wdtype;
     size_t max_memory;
-    bool jsonl, json, raw, print_ids, fill, stats, no_stream, do_sample;
+    bool jsonl, json, raw, print_ids, fill, stats, no_stream, do_sample, no_mmap;
     int64_t threads;
     int policy; /* index into policies */
     prompts pr;
@@ -302,6 +304,7 @@ static const args_opt generate_options[] = {
     {NULL, "--stats-json", ARGS_STRING, AT(stats_json)},
     {NULL, "--max-memory", ARGS_CALL, AT(max_memory), .call = take_max_memory},
     {NULL, "--no-stream", ARGS_FLAG, AT(no_stream)},
+    {NULL, "--no-mmap", ARGS_FLAG, AT(no_mmap)},
     {NULL, "--do-sample", ARGS_FLAG, AT(do_sample)},
     {NULL, "--max-new-tokens", ARGS_INT, AT(max_new), .ilo = 0, .ihi = 1 << 20},
     {NULL, "--max-length", ARGS_INT, AT(max_len), .ilo = 1, .ihi = 1 << 20},
@@ -361,6 +364,9 @@ int cmd_generate(int argc, char **argv) {
     mp.kernels = opt.kernels;
     mp.dtype = opt.wdtype;
     mp.max_memory = opt.max_memory;
+    mp.no_mmap = opt.no_mmap;
+    mp.progress = cli_progress;
+    mp.progress_ctx = "reading";
     sc_model *model = NULL;
     sc_session *sess = NULL;
     sc_tokenizer *tok = NULL;

@@ -25,6 +25,8 @@ struct sc_checkpoint {
     sc_mapped_file *files;
     size_t n_files;
     size_t file_bytes;
+    sc_checkpoint_read how;
+    size_t total_bytes; /* into_memory: of all files, for progress */
 };
 
 static const char *const format_files[] = {
@@ -49,10 +51,12 @@ void sc_checkpoint_close(sc_checkpoint *ck) {
     free(ck);
 }
 
-/* Maps `path` as the checkpoint's next file and parses it into ck->list. */
+/* Maps (or reads) `path` as the checkpoint's next file and parses it into
+ * ck->list. */
 static sc_status add_file(sc_checkpoint *ck, const char *path, bool torch, sc_error *err) {
     sc_mapped_file *f = &ck->files[ck->n_files];
-    sc_status st = sc_file_map(path, f, err);
+    const sc_file_progress pg = {ck->how.progress, ck->how.progress_ctx, ck->file_bytes, ck->total_bytes};
+    sc_status st = ck->how.into_memory ? sc_file_load(path, ck->how.threads, &pg, f, err) : sc_file_map(path, f, err);
     if (st) return st;
     ck->n_files++;
     ck->file_bytes += f->size;
@@ -109,21 +113,23 @@ static sc_status open_sharded(sc_checkpoint *ck, const char *dir, const char *in
         st = sc_fail(err, SC_ERR_NOMEM, SC_NO_OFFSET, "%s: out of memory", index_path);
         goto done;
     }
-    for (size_t i = 0; i < k; i++) {
-        shard_path = sc_path_join(dir, names[i]);
-        if (!shard_path) {
-            st = sc_fail(err, SC_ERR_NOMEM, SC_NO_OFFSET, "%s: out of memory", index_path);
-            goto done;
+    for (int pass = 0; pass < 2; pass++) /* sizes (for progress), then the files */
+        for (size_t i = 0; i < k; i++) {
+            shard_path = sc_path_join(dir, names[i]);
+            if (!shard_path) {
+                st = sc_fail(err, SC_ERR_NOMEM, SC_NO_OFFSET, "%s: out of memory", index_path);
+                goto done;
+            }
+            if (!sc_path_is_file(shard_path)) {
+                st = sc_fail(err, SC_ERR_MISSING, SC_NO_OFFSET, "%s: shard '%s' does not exist",
+                             index_path, names[i]);
+                goto done;
+            }
+            if (pass == 0) ck->total_bytes += sc_file_size(shard_path);
+            else if ((st = add_file(ck, shard_path, torch, err))) goto done;
+            free(shard_path);
+            shard_path = NULL;
         }
-        if (!sc_path_is_file(shard_path)) {
-            st = sc_fail(err, SC_ERR_MISSING, SC_NO_OFFSET, "%s: shard '%s' does not exist",
-                         index_path, names[i]);
-            goto done;
-        }
-        if ((st = add_file(ck, shard_path, torch, err))) goto done;
-        free(shard_path);
-        shard_path = NULL;
-    }
     if ((st = sc_tensor_list_index(ck->list, err))) goto done;
     /* Every tensor the index lists must be in the shard it names. */
     for (size_t i = 0; i < n; i++) {
@@ -146,6 +152,11 @@ done:
 }
 
 sc_status sc_checkpoint_open(const char *dir, int prefer, sc_checkpoint **out, sc_error *err) {
+    return sc_checkpoint_open_read(dir, prefer, NULL, out, err);
+}
+
+sc_status sc_checkpoint_open_read(const char *dir, int prefer, const sc_checkpoint_read *how,
+                                  sc_checkpoint **out, sc_error *err) {
     if (!dir || !out) return sc_fail(err, SC_ERR_INVALID_ARG, SC_NO_OFFSET, "checkpoint: NULL argument");
     if (prefer < -1 || prefer > SC_FORMAT_TORCH_BIN_SHARDED)
         return sc_fail(err, SC_ERR_INVALID_ARG, SC_NO_OFFSET, "%s: unknown checkpoint format %d",
@@ -180,6 +191,7 @@ sc_status sc_checkpoint_open(const char *dir, int prefer, sc_checkpoint **out, s
         goto fail;
     }
     ck->format = (sc_ckpt_format)fmt;
+    if (how) ck->how = *how;
     bool torch = fmt == SC_FORMAT_TORCH_BIN || fmt == SC_FORMAT_TORCH_BIN_SHARDED;
     if (fmt == SC_FORMAT_SAFETENSORS || fmt == SC_FORMAT_TORCH_BIN) {
         ck->files = calloc(1, sizeof(sc_mapped_file));
@@ -187,6 +199,7 @@ sc_status sc_checkpoint_open(const char *dir, int prefer, sc_checkpoint **out, s
             st = sc_fail(err, SC_ERR_NOMEM, SC_NO_OFFSET, "%s: out of memory", dir);
             goto fail;
         }
+        ck->total_bytes = sc_file_size(path);
         st = add_file(ck, path, torch, err);
         if (!st) st = sc_tensor_list_index(ck->list, err);
     } else {
@@ -194,6 +207,8 @@ sc_status sc_checkpoint_open(const char *dir, int prefer, sc_checkpoint **out, s
     }
     if (st) goto fail;
     free(path);
+    ck->how.progress = NULL; /* the caller's context is not kept past the open */
+    ck->how.progress_ctx = NULL;
     *out = ck;
     return SC_OK;
 fail:
@@ -220,6 +235,7 @@ void sc_checkpoint_drop_pages(const sc_checkpoint *ck, const void *p, size_t len
     for (size_t i = 0; i < ck->n_files; i++) {
         const uintptr_t lo = (uintptr_t)ck->files[i].data, hi = lo + ck->files[i].size;
         if (!ck->files[i].data || a < lo || a >= hi || len > hi - a) continue;
+        if (ck->files[i].in_memory) return;
         const uintptr_t plo = (a + (uintptr_t)page - 1) & mask, phi = (a + len) & mask;
         if (phi > plo) madvise((void *)plo, phi - plo, MADV_DONTNEED);
         return;

@@ -33,6 +33,19 @@ typedef struct sc_checkpoint sc_checkpoint;
 /* Detects the format in `dir` (safetensors preferred over .bin) and opens it.
  * `prefer` may force a format: pass -1 for automatic. */
 sc_status sc_checkpoint_open(const char *dir, int prefer, sc_checkpoint **out, sc_error *err);
+
+/* How the files are read: mapped (the default, zero copy) or, with
+ * into_memory, read whole into private memory (sc_file_load), with progress
+ * over all the files' bytes. */
+typedef struct sc_checkpoint_read {
+    bool into_memory;
+    int threads;             /* readers per file (sc_file_load); < 1: one */
+    sc_progress_fn progress; /* may be NULL */
+    void *progress_ctx;
+} sc_checkpoint_read;
+/* sc_checkpoint_open reading the files as `how` says (NULL: mapped). */
+sc_status sc_checkpoint_open_read(const char *dir, int prefer, const sc_checkpoint_read *how,
+                                  sc_checkpoint **out, sc_error *err);
 void sc_checkpoint_close(sc_checkpoint *ck);
 
 sc_ckpt_format sc_checkpoint_format(const sc_checkpoint *ck);
@@ -46,9 +59,10 @@ size_t sc_checkpoint_file_bytes(const sc_checkpoint *ck);
 /* Gives back the pages of [p, p + len) when the range lies inside one of the
  * checkpoint's mapped files: madvise(MADV_DONTNEED) on the whole pages inside
  * (pages shared with neighbouring tensors are kept). The file stays mapped;
- * a later touch reads the pages back. Ranges anywhere else (copies the
- * checkpoint or the caller owns) are left alone. For sources of converted
- * copies, which are not read again. */
+ * a later touch reads the pages back. Ranges anywhere else (files read into
+ * memory, whose pages would come back as zeros; copies the checkpoint or the
+ * caller owns) are left alone. For sources of converted copies, which are
+ * not read again. */
 void sc_checkpoint_drop_pages(const sc_checkpoint *ck, const void *p, size_t len);
 /* The checkpoint's entries as a list (owned by the checkpoint). */
 const sc_tensor_list *sc_checkpoint_list(const sc_checkpoint *ck);

@@ -9,6 +9,7 @@
 #include "core/dtype.h"
 #include "core/error.h"
 #include "core/mapfile.h"
+#include "core/pool.h"
 #include "model/hf_names.h"
 #include "model/model.h"
 
@@ -283,7 +284,11 @@ sc_status sc_model_load(const char *dir, const sc_model_params *params, sc_model
     if (!m->dir || !cfg_path || !gen_path) st = sc_fail(err, SC_ERR_NOMEM, SC_NO_OFFSET, "out of memory");
     if (!st) st = sc_config_load(cfg_path, &m->cfg, err);
     if (!st) st = sc_generation_config_load(gen_path, &m->cfg, &m->gen, err);
-    if (!st) st = sc_checkpoint_open(dir, m->params.format, &m->ck, err);
+    const int readers = m->params.n_threads > 0 ? m->params.n_threads : sc_pool_default_threads();
+    const sc_checkpoint_read how = {m->params.no_mmap, readers, m->params.progress, m->params.progress_ctx};
+    if (!st) st = sc_checkpoint_open_read(dir, m->params.format, &how, &m->ck, err);
+    m->params.progress = NULL; /* the caller's context is not kept past the load */
+    m->params.progress_ctx = NULL;
     if (!st) st = bind_weights(m, err);
     free(cfg_path);
     free(gen_path);

@@ -18,7 +18,6 @@
  * position in the name table's order. */
 typedef sc_status (*sc_rows_fn)(void *ctx, const sc_weight_ref *ref, size_t index, int64_t r0, int64_t n,
                                 float *dst, sc_error *err);
-typedef void (*sc_progress_fn)(void *ctx, size_t bytes_done, size_t bytes_total);
 
 typedef struct sc_write_opts {
     sc_dtype dtype;        /* matrices: F32, BF16, F16 or I8 (q8) */
