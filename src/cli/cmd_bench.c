@@ -262,8 +262,8 @@ int cmd_bench(int argc, char **argv) {
                "\"compute_peak_gflop_s\": %.1f, \"fma_peak_gflop_s\": %.1f, "
                "\"read_bw_gb_s\": %.2f, \"encoder_pct_of_peak\": %.2f, \"decode_pct_of_bandwidth\": %.2f, "
                "\"peak_source\": \"measured after the run\", \"kernels\": {\"table\": \"%s\", \"matmul\": \"%s\"}",
-               dl, nt, opt.no_mmap ? "false" : "true", load_s, tok1, tok8, ms, rss, gflops, gbs, sc_peak_name(pk), peak / 1e9, fma_peak / 1e9,
-               bw_peak / 1e9, pct_flops, pct_bw, m->kern->name, impl ? impl : "?");
+               dl, nt, opt.no_mmap ? "false" : "true", load_s, tok1, tok8, ms, rss, gflops, gbs, sc_peak_name(pk),
+               peak / 1e9, fma_peak / 1e9, bw_peak / 1e9, pct_flops, pct_bw, m->kern->name, impl ? impl : "?");
         if (rec) {
             fputs(", \"compare\": ", stdout);
             worse = bench_compare(stdout, &run, rec, opt.compare, opt.tolerance, true);

@@ -145,8 +145,9 @@ sc_status sc_file_load(const char *path, int threads, const sc_file_progress *pr
     if (!failed && size > 0 && reported < size && progress && progress->fn) /* a helper read the last chunk */
         progress->fn(progress->ctx, progress->base + size, progress->total);
     if (failed) {
-        s = failed == 1 ? sc_fail(err, SC_ERR_IO, j.fail_at, "%s: file ended at byte %zu of %zu while read (changed on disk?)",
-                                  path, j.fail_at, size)
+        s = failed == 1 ? sc_fail(err, SC_ERR_IO, j.fail_at,
+                                  "%s: file ended at byte %zu of %zu while read (changed on disk?)", path, j.fail_at,
+                                  size)
                         : sc_fail(err, SC_ERR_IO, j.fail_at, "%s: read failed at byte %zu: %s", path, j.fail_at,
                                   strerror(failed - 1));
         goto fail;
