@@ -6,8 +6,9 @@
  * with and without dropped tokens. The test checks through the stats that
  * every expert of the first sparse layer was used, so the runs took the
  * expert-parallel path: the fixture's 8 experts split evenly over 2
- * threads; a random model with 13 (switchc init) leaves one over with 2 and
- * with 3 threads. */
+ * threads; a random model with 13 (switchc init; capacity 64, so none
+ * dropped and every routed token counts) leaves one over with 2 and with 3
+ * threads. */
 #include "model/session.h"
 #include "test_util.h"
 
@@ -54,6 +55,7 @@ static const char *odd_experts_model(void) {
     snprintf(dir, sizeof dir, "%s/moe_odd_experts", SC_TMP_DIR);
     snprintf(cfg, sizeof cfg, "%s/moe_odd_experts.json", SC_TMP_DIR);
     FILE *f = fopen(cfg, "wb");
+    CHECKF(f != NULL, "cannot write %s", cfg);
     if (!f) return NULL;
     fprintf(f, "{\"d_model\": 48, \"d_ff\": 40, \"d_kv\": 12, \"num_heads\": 3, \"num_layers\": 2, "
                "\"num_decoder_layers\": 2, \"encoder_sparse_step\": 2, \"decoder_sparse_step\": 2, "

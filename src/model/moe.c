@@ -216,9 +216,9 @@ sc_status sc_moe_forward(const sc_model *m, const sc_block_weights *b, const flo
      * is not a multiple of the threads, the odd ones at the end would run
      * alone while the other threads wait (2 threads, bf16, a 1x128 input
      * with odd counts: 2.1-2.5 ms of a 66 ms pass): those, the smallest,
-     * run afterwards one at a time, each GEMM split over the pool. That is also how every expert
-     * runs when there are few. Either way every expert's GEMMs see the same
-     * rows, so the results are the same. */
+     * run afterwards one at a time, each GEMM split over the pool, as every
+     * expert does when there are few. Either way every expert's GEMMs see
+     * the same rows, so the results are the same. */
     int32_t *sched = order + N + E + 1; /* [E]: used experts, most tokens first */
     int64_t used = 0, most = 0;
     for (int64_t e = 0; e < E; e++)
