@@ -479,7 +479,7 @@ int main(void) {
 
     sc_pool *pool2 = sc_pool_create(2);
     CHECK(pool2 != NULL);
-    const int64_t Ms[] = {1, 3, 7, 20, 45, 128}, Ns[] = {1, 17, 33, 100}, Ks[] = {1, 7, 33, 257, 4097};
+    const int64_t Ms[] = {1, 3, 4, 7, 20, 45, 128}, Ns[] = {1, 17, 33, 100}, Ks[] = {1, 7, 33, 257, 4097};
     /* AMX edges: tiles are 16 rows of x / W, k-steps 32 (bf16) or 64 (int8) */
     const int64_t Ms2[] = {5, 16, 17, 33, 128}, Ns2[] = {1, 16, 17, 100}, Ks2[] = {1, 31, 32, 33, 64, 257};
     const sc_dtype dts[] = {SC_DTYPE_F32, SC_DTYPE_BF16, SC_DTYPE_F16, SC_DTYPE_I8};
@@ -500,7 +500,7 @@ int main(void) {
             if (seen) continue;
             tested[n_tested++] = impl;
             int ok = 1, runs = 0;
-            for (int a = 0; a < 6; a++)
+            for (int a = 0; a < 7; a++)
                 for (int b = 0; b < 4; b++)
                     for (int c = 0; c < 5; c++) {
                         ok &= check_one(t, dts[d], Ms[a], Ns[b], Ks[c], pool2);

@@ -3,9 +3,10 @@
  * equals the reference up to summation order (no bf16 rounding of x).
  *
  * Three paths:
- *  - M <= DECODE_M (decode): memory-bound. Each W row is streamed once and
- *    dotted with every x row (4 W rows x up to 4 x rows of accumulators);
- *    threads split N.
+ *  - M <= DECODE_M (decode, an expert's few tokens): memory-bound. Each W
+ *    row is streamed once and dotted with every x row (4 W rows x up to 4
+ *    x rows of accumulators, the 4 rows from 4 far-apart streams); threads
+ *    split N.
  *  - XT_MIN <= M <= XT_MAX (16-192 rows) with F32 W (an expert's tokens, one
  *    sequence): W read in place against x^T, see small_rows below.
  *  - otherwise (encoder batches; 16-bit W): compute-bound. W is packed per
@@ -65,9 +66,12 @@ static SC_AI SC_TARGET_AVX512 __mmask16 tail_mask(int64_t n) {
 
 /* ---- decode path ---- */
 
-/* y[m0..m0+MB, n..n+NB] for compile-time MB, NB. */
+/* Prefetch distance of the decode path, per W row stream (see decode_rows). */
+#define DECODE_PF_BYTES 2048
+
+/* y[m0..m0+MB, n + j * rs] for the NB rows j < NB (compile-time MB, NB). */
 static SC_AI SC_TARGET_AVX512 void dot_block(float *y, const float *x, const void *w, int dt, int64_t K,
-                                             int64_t N, int64_t n, int NB, int MB) {
+                                             int64_t N, int64_t n, int64_t rs, int NB, int MB) {
     __m512 acc[4][4];
     for (int i = 0; i < MB; i++)
         for (int j = 0; j < NB; j++) acc[i][j] = _mm512_setzero_ps();
@@ -75,44 +79,41 @@ static SC_AI SC_TARGET_AVX512 void dot_block(float *y, const float *x, const voi
     for (int64_t k = 0; k < K; k += 16) {
         __mmask16 m = tail_mask(K - k);
         __m512 wv[4];
-        /* rows two blocks ahead at the same k: more lines in flight than the
-         * hardware prefetcher keeps for 4 short streams (decode is DRAM-bound;
-         * one thread, bf16: 8.6 -> 14.5 GB/s) */
         if (((k * es) & 63) == 0)
-            for (int j = 0; j < NB; j++) _mm_prefetch((const char *)w + ((n + 2 * NB + j) * K + k) * es, _MM_HINT_T0);
-        for (int j = 0; j < NB; j++) wv[j] = load_w(w, dt, (n + j) * K + k, m);
+            for (int j = 0; j < NB; j++)
+                _mm_prefetch((const char *)w + ((n + j * rs) * K + k) * es + DECODE_PF_BYTES, _MM_HINT_T0);
+        for (int j = 0; j < NB; j++) wv[j] = load_w(w, dt, (n + j * rs) * K + k, m);
         for (int i = 0; i < MB; i++) {
             __m512 xv = _mm512_maskz_loadu_ps(m, x + i * K + k);
             for (int j = 0; j < NB; j++) acc[i][j] = _mm512_fmadd_ps(xv, wv[j], acc[i][j]);
         }
     }
     for (int i = 0; i < MB; i++)
-        for (int j = 0; j < NB; j++) y[i * N + n + j] = _mm512_reduce_add_ps(acc[i][j]);
+        for (int j = 0; j < NB; j++) y[i * N + n + j * rs] = _mm512_reduce_add_ps(acc[i][j]);
 }
 
-/* W rows outer, x rows inner: a 4-row block of W (4 x K values) stays in
- * L1 while every x row passes over it, and the x rows (M <= DOT_M) stay in
- * L2, so W is read from memory once. */
+/* Rows n0..n1-1 of W against all M (<= 4) x rows, each W row streamed once
+ * from memory. The range is cut in four quarters of q rows and a block
+ * takes one row from each (n, n + q, n + 2q, n + 3q): four streams that
+ * each run forward through a contiguous part of W, each with a software
+ * prefetch DECODE_PF_BYTES ahead; the rows left over (fewer than 4) go one
+ * at a time. Four neighbouring rows at once instead (rows 1.5 KiB apart
+ * for an expert's 3072 x 768 bf16 W) jump back and forth inside the same
+ * pages, which the hardware prefetchers follow poorly: at M = 4 that ran
+ * at 23 GB/s (2 threads) and this at 31 (bench/README.md). Each dot sums
+ * in the same order either way. */
 static SC_AI SC_TARGET_AVX512 void decode_rows(float *y, const float *x, const void *w, int dt, int64_t K,
                                                int64_t N, int64_t M, int64_t n0, int64_t n1) {
-#define DOT_ALL_MB(NB)                                                         \
-    switch (mb) {                                                              \
-    case 1: dot_block(ym, xm, w, dt, K, N, n, NB, 1); break;                   \
-    case 2: dot_block(ym, xm, w, dt, K, N, n, NB, 2); break;                   \
-    case 3: dot_block(ym, xm, w, dt, K, N, n, NB, 3); break;                   \
-    default: dot_block(ym, xm, w, dt, K, N, n, NB, 4); break;                  \
+#define DOT_ALL_MB(n, rs, NB)                                                  \
+    switch (M) {                                                               \
+    case 1: dot_block(y, x, w, dt, K, N, n, rs, NB, 1); break;                 \
+    case 2: dot_block(y, x, w, dt, K, N, n, rs, NB, 2); break;                 \
+    case 3: dot_block(y, x, w, dt, K, N, n, rs, NB, 3); break;                 \
+    default: dot_block(y, x, w, dt, K, N, n, rs, NB, 4); break;                \
     }
-    for (int64_t n = n0; n < n1;) {
-        int64_t nb = n1 - n >= 4 ? 4 : 1;
-        for (int64_t m0 = 0; m0 < M; m0 += 4) {
-            int64_t mb = M - m0 < 4 ? M - m0 : 4;
-            float *ym = y + m0 * N;
-            const float *xm = x + m0 * K;
-            if (nb == 4) DOT_ALL_MB(4)
-            else DOT_ALL_MB(1)
-        }
-        n += nb;
-    }
+    const int64_t q = (n1 - n0) / 4;
+    for (int64_t n = n0; n < n0 + q; n++) DOT_ALL_MB(n, q, 4)
+    for (int64_t n = n0 + 4 * q; n < n1; n++) DOT_ALL_MB(n, 0, 1)
 #undef DOT_ALL_MB
 }
 
