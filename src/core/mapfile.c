@@ -47,6 +47,13 @@ sc_status sc_file_map(const char *path, sc_mapped_file *out, sc_error *err) {
             free(pcopy);
             return sc_fail(err, SC_ERR_IO, SC_NO_OFFSET, "%s: mmap failed: %s", path, strerror(e));
         }
+#ifdef MADV_HUGEPAGE
+        /* Advice only. Pages the file has in the cache keep their size, but
+         * those read in through this mapping come in 2 MiB folios, which the
+         * kernel maps with one entry each from then on, in every process:
+         * experts stream measurably faster from them (docs/memory.md). */
+        madvise(data, size, MADV_HUGEPAGE);
+#endif
     }
     close(fd);
     out->data = data;
