@@ -41,23 +41,26 @@ static void convert_task(void *vctx, int task, int n_tasks) {
     convert_task_body(j, m0, m1);
 }
 
-static SC_AI SC_TARGET_BF16 void dot_block(const job *j, int64_t m0, int64_t n, int NB, int MB) {
+static SC_AI SC_TARGET_BF16 void dot_block(const job *j, int64_t m0, int64_t n, int64_t rs, int NB, int MB) {
     const int64_t K = j->K, Kp = j->Kp;
     __m512 acc[4][4];
     for (int i = 0; i < MB; i++)
         for (int c = 0; c < NB; c++) acc[i][c] = _mm512_setzero_ps();
+    const int pf = SC_DOT_PREFETCHES(m0);
     for (int64_t k = 0; k < Kp; k += 32) {
         int64_t left = K - k;
         __mmask32 m = left >= 32 ? 0xffffffffu : (__mmask32)((1u << left) - 1);
         __m512bh wv[4];
-        for (int c = 0; c < NB; c++) wv[c] = (__m512bh)_mm512_maskz_loadu_epi16(m, j->w + (n + c) * K + k);
+        if (pf)
+            for (int c = 0; c < NB; c++) _mm_prefetch((const char *)(j->w + (n + c * rs) * K + k) + SC_DOT_PF_BYTES, _MM_HINT_T0);
+        for (int c = 0; c < NB; c++) wv[c] = (__m512bh)_mm512_maskz_loadu_epi16(m, j->w + (n + c * rs) * K + k);
         for (int i = 0; i < MB; i++) {
             __m512bh xv = (__m512bh)_mm512_load_si512((const void *)(j->xb + (m0 + i) * Kp + k));
             for (int c = 0; c < NB; c++) acc[i][c] = _mm512_dpbf16_ps(acc[i][c], wv[c], xv);
         }
     }
     for (int i = 0; i < MB; i++)
-        for (int c = 0; c < NB; c++) j->y[(m0 + i) * j->N + n + c] = _mm512_reduce_add_ps(acc[i][c]);
+        for (int c = 0; c < NB; c++) j->y[(m0 + i) * j->N + n + c * rs] = _mm512_reduce_add_ps(acc[i][c]);
 }
 
 SC_DOT_TILE_DRIVER(SC_TARGET_BF16)

@@ -63,18 +63,21 @@ static void quantize_task(void *vctx, int task, int n_tasks) {
         quantize_row(j->qx + m * j->Kp, &j->sx[m], &j->corr[m], j->x + m * j->K, j->K, j->Kp);
 }
 
-static SC_AI SC_TARGET_VNNI void dot_block(const job *j, int64_t m0, int64_t n, int NB, int MB) {
+static SC_AI SC_TARGET_VNNI void dot_block(const job *j, int64_t m0, int64_t n, int64_t rs, int NB, int MB) {
     const int64_t K = j->K, Kp = j->Kp;
     __m512i acc[4][4];
     for (int i = 0; i < MB; i++)
         for (int c = 0; c < NB; c++) acc[i][c] = _mm512_setzero_si512();
     const __m512i off = _mm512_set1_epi8((char)0x80);
+    const int pf = SC_DOT_PREFETCHES(m0);
     for (int64_t k = 0; k < Kp; k += 64) {
         int64_t left = K - k;
         __mmask64 m = left >= 64 ? ~(__mmask64)0 : ((__mmask64)1 << left) - 1;
         __m512i wv[4];
+        if (pf)
+            for (int c = 0; c < NB; c++) _mm_prefetch((const char *)(j->w + (n + c * rs) * K + k) + SC_DOT_PF_BYTES, _MM_HINT_T0);
         for (int c = 0; c < NB; c++)
-            wv[c] = _mm512_xor_si512(_mm512_maskz_loadu_epi8(m, j->w + (n + c) * K + k), off);
+            wv[c] = _mm512_xor_si512(_mm512_maskz_loadu_epi8(m, j->w + (n + c * rs) * K + k), off);
         for (int i = 0; i < MB; i++) {
             __m512i xv = _mm512_load_si512((const void *)(j->qx + (m0 + i) * Kp + k));
             for (int c = 0; c < NB; c++) acc[i][c] = _mm512_dpbusd_epi32(acc[i][c], wv[c], xv);
@@ -84,7 +87,7 @@ static SC_AI SC_TARGET_VNNI void dot_block(const job *j, int64_t m0, int64_t n, 
         int64_t m = m0 + i;
         for (int c = 0; c < NB; c++) {
             int32_t dot = _mm512_reduce_add_epi32(acc[i][c]) - j->corr[m];
-            j->y[m * j->N + n + c] = j->sx[m] * j->sw[n + c] * (float)dot;
+            j->y[m * j->N + n + c * rs] = j->sx[m] * j->sw[n + c * rs] * (float)dot;
         }
     }
 }
