@@ -99,9 +99,9 @@ static SC_AI SC_TARGET_AVX512 void dot_block(float *y, const float *x, const voi
  * prefetch DECODE_PF_BYTES ahead; the rows left over (fewer than 4) go one
  * at a time. Four neighbouring rows at once instead (rows 1.5 KiB apart
  * for an expert's 3072 x 768 bf16 W) jump back and forth inside the same
- * pages, which the hardware prefetchers follow poorly: at M = 4 that ran
- * at 23 GB/s (2 threads) and this at 31 (bench/README.md). Each dot sums
- * in the same order either way. */
+ * pages, which the hardware prefetchers follow poorly: an expert's first
+ * product at M = 4 ran at 23 GB/s that way and at 31 this way (2 threads,
+ * bench/README.md). Each dot sums in the same order either way. */
 static SC_AI SC_TARGET_AVX512 void decode_rows(float *y, const float *x, const void *w, int dt, int64_t K,
                                                int64_t N, int64_t M, int64_t n0, int64_t n1) {
 #define DOT_ALL_MB(n, rs, NB)                                                  \
