@@ -7,8 +7,8 @@
  * and "threads" (an integer); "kernels": {"table": ...} is optional (absent,
  * the line matches any table), so is "mmap" (a boolean, absent: true, the
  * weights were mapped; false: read into memory, `--no-mmap`); each compared
- * figure is optional, and where present a finite number >= 0. Anything else is an error naming the file,
- * the line and the key. */
+ * figure is optional, and where present a finite number >= 0. Anything else
+ * is an error naming the file, the line and the key. */
 #ifndef SC_CLI_BENCH_RECORDS_H
 #define SC_CLI_BENCH_RECORDS_H
 

@@ -245,7 +245,8 @@ int cmd_bench(int argc, char **argv) {
      * vdpbf16ps, vpdpbusd or fp32 FMA), and the fp32 FMA peak for reference */
     const sc_peak_kind pk = sc_peak_of_table(m->kern, wdt);
     double fma_peak = sc_peak_measure(SC_PEAK_FP32_FMA, nt);
-    double peak = pk == SC_PEAK_FP32_FMA ? fma_peak : sc_peak_measure(pk, nt), bw_peak = sc_read_bw_measure((size_t)256 << 20, nt, 3);
+    double peak = pk == SC_PEAK_FP32_FMA ? fma_peak : sc_peak_measure(pk, nt);
+    double bw_peak = sc_read_bw_measure((size_t)256 << 20, nt, 3);
     double gflops = encoder_flops(m, 8 * 128.0, 128.0) / s8 / 1e9;
     double gbs = decode_bytes(m) / (ms * 1e-3) / 1e9;
     double pct_flops = peak > 0 ? 100.0 * gflops * 1e9 / peak : -1;
