@@ -28,7 +28,7 @@ static void usage(FILE *f) {
             "  --reference     use the plain-C reference kernels\n"
             "  --kernels NAME  kernel table for the fp32 arrays (default: exact, the fastest\n"
             "                  fp32-compute table; bf16_compute.* arrays always run the\n"
-            "                  bf16-compute kernels: amx, else avx512-bf16)\n"
+            "                  bf16-compute kernels: amx, else avx512-bf16, else ref-bf16)\n"
             "  --format F      weights to load: safetensors | bin (default: safetensors when present)\n"
             "Exit status: 0 all passed, 1 something failed or was skipped, 2 bad usage.\n");
 }

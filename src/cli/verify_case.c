@@ -208,14 +208,14 @@ static sc_status run_generation(sc_session *sess, const char *model_dir, const n
 }
 
 /* The bf16 compute path (activations rounded to bf16 in the matmuls with
- * bf16 weights: AMX tiles, else vdpbf16ps) for the bf16_compute.* loose
- * references; absent (so those arrays SKIP) on CPUs without AVX512_BF16. */
+ * bf16 weights: AMX tiles, else vdpbf16ps, else the reference of both, on
+ * any CPU) for the bf16_compute.* loose references. */
 static sc_status run_bf16(const char *model_dir, int format, const named_array *ids,
                           const named_array *mask, const named_array *labels, array_set *out,
                           sc_error *err) {
     sc_model_params p = sc_model_default_params();
     p.format = format;
-    p.kernels = sc_kernels_select("amx") ? "amx" : "avx512-bf16";
+    p.kernels = sc_kernels_select("amx") ? "amx" : sc_kernels_select("avx512-bf16") ? "avx512-bf16" : "ref-bf16";
     sc_model *m = NULL;
     sc_session *s = NULL;
     sc_error ignored;

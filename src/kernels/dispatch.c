@@ -23,10 +23,10 @@
 #include <stdbool.h>
 #include <string.h>
 
-/* Up to this many x rows (decode, up to 4 beams) BF16 weights stay on the
- * fp32-exact kernel in the bf16-compute tables, and the AMX table runs I8
- * weights on the VNNI kernel. */
-#define EXACT_BF16_MAX_M 4
+/* Up to this many x rows BF16 weights stay on the fp32-exact kernel in the
+ * bf16-compute tables (kernels.h), and the AMX table runs I8 weights on the
+ * VNNI kernel. */
+#define EXACT_BF16_MAX_M SC_EXACT_BF16_MAX_M
 #define AMX_I8_MIN_M 1
 /* From this many rows on, the packed vdpbf16ps / vpdpbusd tiles. */
 #define PACKED_BF16_MIN_M 16
@@ -38,6 +38,15 @@ static const sc_kernels ref_table = {
     .matmul = sc_matmul_ref,
     .quantize_rows_q8 = sc_quantize_rows_q8_ref,
     .matmul_impl = {[SC_DTYPE_F32] = "ref scalar", [SC_DTYPE_BF16] = "ref scalar",
+                    [SC_DTYPE_F16] = "ref scalar", [SC_DTYPE_I8] = "ref scalar (x in fp32)"},
+};
+
+static const sc_kernels ref_bf16_table = {
+    .name = "ref-bf16",
+    .matmul = sc_matmul_bf16x_ref,
+    .quantize_rows_q8 = sc_quantize_rows_q8_ref,
+    .matmul_impl = {[SC_DTYPE_F32] = "ref scalar",
+                    [SC_DTYPE_BF16] = "ref-bf16 scalar (x rounded to bf16) for M > 4; M <= 4: ref scalar",
                     [SC_DTYPE_F16] = "ref scalar", [SC_DTYPE_I8] = "ref scalar (x in fp32)"},
 };
 
@@ -137,7 +146,7 @@ static bool has_amx(const sc_cpu_features *f) {
 }
 #endif
 
-static const char *const names[] = {"ref",
+static const char *const names[] = {"ref", "ref-bf16",
 #if SC_HAVE_X86_KERNELS
                                     "avx512", "avx512-vnni", "avx512-bf16", "amx",
 #endif
@@ -150,6 +159,7 @@ const sc_kernels *sc_kernels_select(const char *name) {
     if (!strcmp(name, "best")) return sc_kernels_best();
     if (!strcmp(name, "exact")) return sc_kernels_exact();
     if (!strcmp(name, "ref")) return &ref_table;
+    if (!strcmp(name, "ref-bf16")) return &ref_bf16_table;
 #if SC_HAVE_X86_KERNELS
     const sc_cpu_features *f = sc_cpu_features_get();
     if (!sc_cpu_has_avx512(f)) return NULL;

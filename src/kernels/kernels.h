@@ -46,6 +46,10 @@ typedef struct sc_kernels {
     const char *matmul_impl[SC_DTYPE_COUNT];
 } sc_kernels;
 
+/* Up to this many x rows (decode, up to 4 beams) the bf16-compute tables
+ * ("amx", "avx512-bf16", "ref-bf16") keep BF16 weights fp32-exact. */
+#define SC_EXACT_BF16_MAX_M 4
+
 /* The plain-C reference table. */
 const sc_kernels *sc_kernels_ref(void);
 /* The fastest table for this CPU (falls back to ref). With AMX that is "amx",
@@ -63,9 +67,11 @@ const sc_kernels *sc_kernels_best(void);
  * weights widened exactly, x never rounded): for fidelity checks against
  * fp32 references. Only I8 weights quantize x. */
 const sc_kernels *sc_kernels_exact(void);
-/* A table by name: "ref", "avx512", "avx512-vnni", "avx512-bf16" (BF16 weights
- * via vdpbf16ps for M > 4: x rounded to bf16, less exact), "amx" (AMX tiles for
- * BF16 weights when M > 4, bf16 compute, and for I8 weights), or the aliases "best" and
+/* A table by name: "ref", "ref-bf16" (the reference of bf16 compute: BF16
+ * weights with x rounded to bf16 for M > 4, on every CPU), "avx512",
+ * "avx512-vnni", "avx512-bf16" (BF16 weights via vdpbf16ps for M > 4: x
+ * rounded to bf16, less exact), "amx" (AMX tiles for BF16 weights when
+ * M > 4, bf16 compute, and for I8 weights), or the aliases "best" and
  * "exact". NULL if the name is unknown or this CPU lacks what the table
  * needs. The environment variable SWITCHC_NO_AMX=1 hides AMX (see
  * cpu_features.h). */
@@ -81,6 +87,9 @@ void sc_matmul_n(const sc_kernels *t, float *const *ys, const float *x, const sc
 
 /* Reference ops (also used directly by tests). */
 void sc_matmul_ref(float *y, const float *x, const sc_tensor *W, int64_t M, sc_pool *pool);
+/* sc_matmul_ref, except BF16 weights for M > SC_EXACT_BF16_MAX_M: x rounded
+ * to bf16 (nearest even), fp32 sums ("ref-bf16"'s matmul). */
+void sc_matmul_bf16x_ref(float *y, const float *x, const sc_tensor *W, int64_t M, sc_pool *pool);
 void sc_quantize_rows_q8_ref(int8_t *q, float *scales, const float *w, int64_t N, int64_t K);
 
 #endif

@@ -39,3 +39,23 @@ void sc_matmul_ref(float *y, const float *x, const sc_tensor *W, int64_t M, sc_p
         }
     }
 }
+
+/* Reference bf16 compute: x rounded to bf16 (nearest even) times BF16 W,
+ * summed in fp32, from EXACT_BF16_MAX_M + 1 rows on (fewer rows stay exact,
+ * as the bf16-compute tables keep decode). Other dtypes: sc_matmul_ref. */
+void sc_matmul_bf16x_ref(float *y, const float *x, const sc_tensor *W, int64_t M, sc_pool *pool) {
+    if (W->dtype != SC_DTYPE_BF16 || M <= SC_EXACT_BF16_MAX_M) {
+        sc_matmul_ref(y, x, W, M, pool);
+        return;
+    }
+    const int64_t N = W->shape[0], K = W->shape[1];
+    for (int64_t n = 0; n < N; n++) {
+        const uint16_t *w = (const uint16_t *)W->data + n * K;
+        for (int64_t m = 0; m < M; m++) {
+            const float *xr = x + m * K;
+            float acc = 0.0f;
+            for (int64_t k = 0; k < K; k++) acc += sc_bf16_to_f32(sc_f32_to_bf16(xr[k])) * sc_bf16_to_f32(w[k]);
+            y[m * N + n] = acc;
+        }
+    }
+}
