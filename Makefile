@@ -5,7 +5,7 @@ CMAKE_FLAGS ?=
 MODEL ?= models/switch-tiny-t5vocab
 PROMPT ?= A <extra_id_0> walks into a bar a orders a <extra_id_1> with <extra_id_2> pinch of <extra_id_3>.
 
-.PHONY: all build run test asan fuzz clean
+.PHONY: all build run test asan test-aarch64 fuzz clean
 
 all: build
 
@@ -24,9 +24,14 @@ test: build
 asan:
 	$(MAKE) test BUILD=build-asan CMAKE_FLAGS="-DSWITCHC_SANITIZE=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo"
 
+# The portable build for 64-bit ARM, cross-compiled, its tests run under
+# qemu-user (Debian: gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user).
+test-aarch64:
+	$(MAKE) test BUILD=build-aarch64 CMAKE_FLAGS="-DCMAKE_TOOLCHAIN_FILE=$(CURDIR)/cmake/aarch64-linux-gnu.cmake -DSWITCHC_NATIVE=OFF"
+
 fuzz:
 	CC=clang cmake -S . -B build-fuzz -DSWITCHC_FUZZ=ON -DSWITCHC_TESTS=OFF -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 	cmake --build build-fuzz -j $(JOBS)
 
 clean:
-	rm -rf build build-asan build-fuzz
+	rm -rf build build-asan build-aarch64 build-fuzz
