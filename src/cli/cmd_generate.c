@@ -39,7 +39,7 @@ static void usage(FILE *f) {
             "engine:\n"
             "  -t, --threads N            threads (default: physical cores, or SWITCHC_THREADS)\n"
             "  --drop-policy hf4|zero|none  tokens over expert capacity (default hf4)\n"
-            "  --kernels NAME             kernel table (best, exact, ref, avx512, avx512-vnni, avx512-bf16, amx)\n"
+            "  --kernels NAME             kernel table (best, exact, ref, ref-bf16, avx512, avx512-vnni, avx512-bf16, amx)\n"
             "  --dtype f32|bf16|f16|q8    weights converted at load / per expert on first use\n"
             "                             (default: as stored in the checkpoint)\n"
             "  --max-memory SIZE          bound resident expert weights (12G, 512M; default unbounded)\n"

@@ -41,7 +41,7 @@ void sc_matmul_ref(float *y, const float *x, const sc_tensor *W, int64_t M, sc_p
 }
 
 /* Reference bf16 compute: x rounded to bf16 (nearest even) times BF16 W,
- * summed in fp32, from EXACT_BF16_MAX_M + 1 rows on (fewer rows stay exact,
+ * summed in fp32, from SC_EXACT_BF16_MAX_M + 1 rows on (fewer rows stay exact,
  * as the bf16-compute tables keep decode). Other dtypes: sc_matmul_ref. */
 void sc_matmul_bf16x_ref(float *y, const float *x, const sc_tensor *W, int64_t M, sc_pool *pool) {
     if (W->dtype != SC_DTYPE_BF16 || M <= SC_EXACT_BF16_MAX_M) {
