@@ -72,7 +72,7 @@ static const char *odd_experts_model(void) {
 
 /* dir encoded with `threads` threads and with 1 must agree bit for bit. */
 static void compare(const char *dir, int threads, int64_t experts, const int32_t *ids, int64_t B, int64_t S) {
-    const sc_dtype dtypes[] = {SC_DTYPE_COUNT, SC_DTYPE_BF16, SC_DTYPE_I8};
+    const sc_dtype dtypes[] = {SC_DTYPE_AS_STORED, SC_DTYPE_BF16, SC_DTYPE_I8};
     const char *names[] = {"as stored (f32)", "bf16", "q8"};
     const sc_drop_policy policies[] = {SC_DROP_NONE, SC_DROP_HF4};
     for (int d = 0; d < 3; d++)

@@ -444,7 +444,7 @@ int cmd_generate(int argc, char **argv) {
                 break;
             }
         size_t k = opt.raw ? n : strip_pad_eos(tok, ids, n, tmp);
-        long tl = decode_into(tok, opt.raw ? ids : tmp, k, opt.raw ? 0 : 0, &text, &text_cap);
+        long tl = decode_into(tok, opt.raw ? ids : tmp, k, 0, &text, &text_cap);
         if (tl < 0) {
             fprintf(stderr, "switchc generate: cannot decode the output of prompt %lld\n", (long long)(r / per_prompt));
             goto cleanup;
@@ -468,11 +468,11 @@ int cmd_generate(int argc, char **argv) {
             printf("%.*s\n", (int)tl, text);
         }
     }
+    int64_t new_tokens = 0; /* for the stats: generated tokens, pad not counted */
+    for (int64_t r = 0; r < rows; r++)
+        for (int64_t i = 1; i < len; i++) new_tokens += seq[r * len + i] != sc_tokenizer_pad_id(tok);
+    const double gen = t_gen1 - t_gen0;
     if (opt.stats) {
-        int64_t new_tokens = 0;
-        for (int64_t r = 0; r < rows; r++)
-            for (int64_t i = 1; i < len; i++) new_tokens += seq[r * len + i] != sc_tokenizer_pad_id(tok);
-        double gen = t_gen1 - t_gen0;
         fprintf(stderr, "load %.3f s; prompts %lld x %lld tokens; generated %lld tokens in %.3f s (%.1f tok/s)\n",
                 t_load - t0, (long long)batch.B, (long long)batch.S, (long long)new_tokens, gen,
                 gen > 0 ? (double)new_tokens / gen : 0.0);
@@ -488,10 +488,6 @@ int cmd_generate(int argc, char **argv) {
             fprintf(stderr, "switchc generate: cannot write %s\n", opt.stats_json);
             goto cleanup;
         }
-        int64_t new_tokens = 0;
-        for (int64_t r = 0; r < rows; r++)
-            for (int64_t i = 1; i < len; i++) new_tokens += seq[r * len + i] != sc_tokenizer_pad_id(tok);
-        double gen = t_gen1 - t_gen0;
         fprintf(jf, "{\"load_s\": %.6f, \"generate_s\": %.6f, \"prompts\": %lld, \"prompt_tokens\": %lld, "
                     "\"new_tokens\": %lld, \"tokens_per_s\": %.3f, ",
                 t_load - t0, gen, (long long)batch.B, (long long)batch.S, (long long)new_tokens,

@@ -190,37 +190,25 @@ static void copy_tail(const job *j) {
         memcpy(j->tail + (n - j->ntail) * row, w_row(j, n), (size_t)(j->K * j->es));
 }
 
-/* W block nb (rows 32 nb ..) into wp, 2 KiB per k-step: as the A operand,
- * its 32 rows' 64 bytes one after the other; as the B operand (xa), two
- * 1 KiB tiles of 16 rows each in VNNI order. Either way the tiles of a
+/* W block nb (rows 32 nb ..) into wp as the B operand of the x-as-A mode
+ * (the only one that packs W), 2 KiB per k-step: two 1 KiB tiles of 16
+ * rows each in VNNI order, each a 32-bit 16x16 transpose. The tiles of a
  * k-step are contiguous, which the hardware prefetchers stream (W rows K
  * apart they follow poorly). Rows past N and values past K are zeros. */
 static SC_TARGET_AMX void pack_w(const job *j, int64_t nb) {
     const int64_t rowb = j->K * j->es, steps = j->Kp / j->kstep;
     uint8_t *dst = j->wp + nb * steps * 2048;
-    if (j->xa) { /* B operand: per k-step two 16-row halves, each a 32-bit 16x16 transpose */
-        for (int64_t s = 0; s < steps; s++)
-            for (int h = 0; h < 2; h++) {
-                __m512 r[16];
-                for (int i = 0; i < 16; i++) {
-                    const int64_t n = 32 * nb + 16 * h + i, left = n < j->N ? rowb - 64 * s : 0;
-                    __mmask64 m = left >= 64 ? ~(__mmask64)0 : ((__mmask64)1 << left) - 1;
-                    r[i] = _mm512_castsi512_ps(_mm512_maskz_loadu_epi8(m, left ? w_row(j, n) + 64 * s : j->w[0]));
-                }
-                sc_transpose16(r);
-                for (int p = 0; p < 16; p++) _mm512_store_ps((float *)(dst + s * 2048 + h * 1024 + 64 * p), r[p]);
+    for (int64_t s = 0; s < steps; s++)
+        for (int h = 0; h < 2; h++) {
+            __m512 r[16];
+            for (int i = 0; i < 16; i++) {
+                const int64_t n = 32 * nb + 16 * h + i, left = n < j->N ? rowb - 64 * s : 0;
+                __mmask64 m = left >= 64 ? ~(__mmask64)0 : ((__mmask64)1 << left) - 1;
+                r[i] = _mm512_castsi512_ps(_mm512_maskz_loadu_epi8(m, left ? w_row(j, n) + 64 * s : j->w[0]));
             }
-        return;
-    }
-    for (int r = 0; r < 32; r++) {
-        const int64_t n = 32 * nb + r;
-        const uint8_t *src = n < j->N ? w_row(j, n) : j->w[0];
-        for (int64_t s = 0; s < steps; s++) {
-            const int64_t left = n < j->N ? rowb - 64 * s : 0;
-            __mmask64 m = left >= 64 ? ~(__mmask64)0 : ((__mmask64)1 << left) - 1;
-            _mm512_store_si512((void *)(dst + s * 2048 + 64 * r), _mm512_maskz_loadu_epi8(m, src + (left ? 64 * s : 0)));
+            sc_transpose16(r);
+            for (int p = 0; p < 16; p++) _mm512_store_ps((float *)(dst + s * 2048 + h * 1024 + 64 * p), r[p]);
         }
-    }
 }
 
 /* Units of work made on demand: x block u < Mp / 16, then the tail panel,
