@@ -177,6 +177,32 @@ sc_status sc_tokenizer_encode_batch(const sc_tokenizer *t, const char *const *te
                                     sc_token_batch *out, sc_error *err);
 void sc_token_batch_free(sc_token_batch *b);
 
+/* ---------------------------------------------------------- path resolution */
+
+/* Turns what a user calls a model into a directory to load, the way
+ * transformers does offline (docs/models.md):
+ *  - a path that exists (file or directory) is returned as is;
+ *  - else a Hugging Face repo id, ORG/NAME or a bare NAME, is looked up in
+ *    the local hub cache: $HF_HUB_CACHE, else $HUGGINGFACE_HUB_CACHE, else
+ *    $HF_HOME/hub, else $XDG_CACHE_HOME/huggingface/hub, else
+ *    $HOME/.cache/huggingface/hub. There models--ORG--NAME/refs/<revision>
+ *    holds a commit hash, and the answer is models--ORG--NAME/snapshots/<hash>.
+ *    A revision that is a full commit hash (40 hex digits) whose snapshot
+ *    exists is used directly.
+ * `revision` is a branch, tag or commit hash; NULL or "" means "main"; it is
+ * ignored for a path that exists. Nothing is downloaded.
+ * Writes the NUL-terminated directory into buf[0..cap); *len_out (may be
+ * NULL) = its length, also on SC_ERR_BUFFER_TOO_SMALL (then allocate
+ * len_out + 1). Errors: SC_ERR_MISSING when neither a path nor a cached
+ * snapshot is found (the message lists the places looked at);
+ * SC_ERR_INVALID_ARG for a name or revision that cannot be a repo id or
+ * revision ("..", empty parts, bad characters); SC_ERR_FORMAT for a damaged
+ * cache entry (a refs file without a commit hash, a snapshot leading
+ * outside snapshots/). Reads the environment; thread-safe as long as no
+ * thread changes it meanwhile. */
+sc_status sc_model_path_resolve(const char *name_or_path, const char *revision, char *buf, size_t cap,
+                                size_t *len_out, sc_error *err);
+
 /* ------------------------------------------------------------ model, session */
 
 typedef struct sc_model sc_model;
@@ -189,6 +215,10 @@ typedef enum sc_drop_policy {
     SC_DROP_NONE     /* no capacity limit: nothing is dropped                  */
 } sc_drop_policy;
 
+/* How sc_model_load reads and runs a model. By default the weight files are
+ * mapped, not copied: they must not be modified or truncated while a model
+ * uses them (touching a page cut from a mapped file kills the process with
+ * SIGBUS); no_mmap reads them into private memory instead. */
 typedef struct sc_model_params {
     int n_threads;              /* threads of each session (every session owns a pool
                                    created once): 0 = SWITCHC_THREADS if set, else one

@@ -659,7 +659,7 @@ static const hcase cases[] = {
     {"K05", SC_ERR_INVALID_ARG, "switchc inspect: unknown option '--fast'", k_inspect_opt, "`switchc inspect -m x --fast`"},
     {"K06", SC_ERR_INVALID_ARG, "switchc inspect: more than one model directory", k_inspect_two, "`switchc inspect a b`"},
     {"K07", SC_ERR_INVALID_ARG, "switchc verify: unknown option '--bogus'", k_verify_opt, "`switchc verify x --bogus`"},
-    {"K08", SC_ERR_FORMAT, "hostile-no-such-dir/config.json: cannot open: No such file or directory", k_inspect_missing, "`switchc inspect -m` a missing directory (exit 1, JSON/text report still printed)"},
+    {"K08", SC_ERR_FORMAT, "hostile-no-such-dir: no such file or directory", k_inspect_missing, "`switchc inspect -m` a missing directory (exit 1, said before any report: -m is resolved first)"},
     {"N01", SC_ERR_FORMAT, "spiece.model: the model has no pieces", sp_empty, "empty spiece.model"},
     {"N02", SC_ERR_FORMAT, "field 1 length 8 runs past the end of its message", sp_cut, "spiece.model cut inside a piece"},
     {"N03", SC_ERR_FORMAT, "field 1 length 4294967295 runs past the end of its message", sp_biglen, "spiece.model claiming a 4 GiB field"},

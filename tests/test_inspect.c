@@ -1,7 +1,10 @@
 /* `switchc inspect` end to end: runs the binary on every fixture model
  * (safetensors and, where present, .bin) with --json and checks its facts
  * against the case's manifest.json and parameter counts computed here from
- * config.json by formula; then usage errors and a broken directory. */
+ * config.json by formula; then "ready to generate" (a tokenizer that loads
+ * and fits) beside "loadable", -m ORG/NAME through a fake Hugging Face
+ * cache, usage errors and a broken directory. */
+#include "hf_cache_test_util.h"
 #include "io/json.h"
 #include "test_util.h"
 
@@ -124,6 +127,12 @@ static void check_case(const char *name, const char *fmt_flag, const char *want_
                want_format);
         CHECKF(get_b(r, "loadable"), "%s not loadable", name);
         CHECK(sc_json_len(sc_json_get(r, "problems")) == 0);
+        /* the fixtures hold no tokenizer: the weights load, but not ready */
+        CHECKF(!get_b(r, "ready_to_generate"), "%s: ready without a tokenizer", name);
+        const char *why = sc_json_string(sc_json_get(r, "not_ready"), NULL);
+        CHECKF(why && strstr(why, "no tokenizer"), "%s: not_ready '%s'", name, why ? why : "(null)");
+        const sc_json *tk = sc_json_get(r, "tokenizer");
+        CHECK(tk && sc_json_type_of(sc_json_get(tk, "file")) == SC_JSON_NULL && !get_b(tk, "loaded"));
         CHECK(get_i(r, "file_bytes") > 0);
         CHECKF(same_int_list(sc_json_get(r, "encoder_sparse_layers"),
                              sc_json_get(man, "encoder_sparse_layers")),
@@ -173,6 +182,128 @@ static void check_case(const char *name, const char *fmt_flag, const char *want_
     sc_json_free(doc);
     sc_json_free(cdoc);
     sc_json_free(mdoc);
+    free(out);
+}
+
+/* Runs inspect --json with `env` before the command; returns the parsed
+ * document (NULL if the output is not JSON). */
+static sc_json_doc *inspect_json(const char *env, const char *args, int *rc) {
+    char cmd[8192];
+    snprintf(cmd, sizeof cmd, "%s '%s' inspect %s --json", env, SC_SWITCHC_BIN, args);
+    char *out = run_capture(cmd, rc);
+    sc_json_doc *doc = NULL;
+    sc_error err;
+    if (!out || sc_json_parse(out, strlen(out), "inspect output", &doc, &err) != SC_OK) doc = NULL;
+    CHECKF(doc != NULL, "%s: no JSON: %s", cmd, out ? out : "(nothing)");
+    free(out);
+    return doc;
+}
+
+static const char *get_s(const sc_json *o, const char *key) {
+    const char *s = sc_json_string(sc_json_get(o, key), NULL);
+    return s ? s : "(null)";
+}
+
+/* "ready to generate" beside "loadable": a model with a tokenizer that fits,
+ * and one whose tokenizer is a Git LFS pointer. */
+static void check_ready(void) {
+    char dir[2048], cmd[16384];
+    snprintf(dir, sizeof dir, "%s/../../models/switch-tiny-t5vocab", SC_FIXTURES_DIR);
+    int rc;
+    char args[4200];
+    snprintf(args, sizeof args, "-m '%s'", dir);
+    sc_json_doc *doc = inspect_json("", args, &rc);
+    CHECK(rc == 0);
+    if (doc) {
+        const sc_json *r = sc_json_root(doc), *tk = sc_json_get(r, "tokenizer");
+        CHECK(get_b(r, "loadable"));
+        CHECKF(get_b(r, "ready_to_generate"), "switch-tiny-t5vocab not ready: %s", get_s(r, "not_ready"));
+        CHECK(sc_json_type_of(sc_json_get(r, "not_ready")) == SC_JSON_NULL);
+        CHECK(!strcmp(get_s(tk, "file"), "spiece.model") && get_b(tk, "loaded") && get_i(tk, "vocab_size") == 32100);
+        CHECK(sc_json_len(sc_json_get(r, "problems")) == 0);
+    }
+    sc_json_free(doc);
+    snprintf(cmd, sizeof cmd, "'%s' inspect -m '%s'", SC_SWITCHC_BIN, dir);
+    char *out = run_capture(cmd, &rc);
+    CHECKF(rc == 0 && out && strstr(out, "loadable:   yes") && strstr(out, "tokenizer:  spiece.model, 32100 ids") &&
+               strstr(out, "ready to generate: yes"),
+           "text output: %s", out ? out : "");
+    free(out);
+
+    /* weights that load, a tokenizer that is a Git LFS pointer: loadable
+     * (exit 0), not ready, and a warning that names the pointer */
+    char lfs[2048];
+    snprintf(lfs, sizeof lfs, "%s/inspect_lfs_tokenizer", SC_TMP_DIR);
+    snprintf(cmd, sizeof cmd,
+             "rm -rf '%s' && mkdir -p '%s' && cp -L '%s/config.json' '%s/model.safetensors' '%s/' && "
+             "printf 'version https://git-lfs.github.com/spec/v1\noid sha256:00\nsize 791656\n' > '%s/spiece.model'",
+             lfs, lfs, dir, dir, lfs, lfs);
+    hf_sh(cmd);
+    snprintf(args, sizeof args, "-m '%s'", lfs);
+    doc = inspect_json("", args, &rc);
+    CHECK(rc == 0);
+    if (doc) {
+        const sc_json *r = sc_json_root(doc), *pr = sc_json_get(r, "problems");
+        CHECK(get_b(r, "loadable") && !get_b(r, "ready_to_generate"));
+        CHECKF(strstr(get_s(r, "not_ready"), "spiece.model is a Git LFS pointer, not the tokenizer"), "not_ready: %s",
+               get_s(r, "not_ready"));
+        CHECK(sc_json_len(pr) == 1 && !strcmp(get_s(sc_json_at(pr, 0), "severity"), "warning"));
+        CHECK(!strcmp(get_s(sc_json_get(r, "tokenizer"), "file"), "spiece.model"));
+    }
+    sc_json_free(doc);
+}
+
+#define HASH_A "0123456789abcdef0123456789abcdef01234567"
+#define HASH_B "89abcdef0123456789abcdef0123456789abcdef"
+
+/* -m ORG/NAME found in a fake hub cache through HF_HUB_CACHE in the
+ * command's environment, by branch and by --revision. */
+static void check_cache(void) {
+    char hub[2048], fix[2048], tok[2048], cmd[8192], env[4200];
+    snprintf(hub, sizeof hub, "%s/inspect_hf_cache/hub", SC_TMP_DIR);
+    snprintf(fix, sizeof fix, "%s/models/e4_step1_tied_bias_overflow", SC_FIXTURES_DIR);
+    snprintf(tok, sizeof tok, "%s/tokenizer", SC_FIXTURES_DIR);
+    snprintf(cmd, sizeof cmd, "rm -rf '%s' && mkdir -p '%s'", hub, hub);
+    hf_sh(cmd);
+    const char *const model_files[] = {"config.json", "model.safetensors", NULL};
+    const char *const tok_files[] = {"spiece.model", NULL};
+    hf_fake_snapshot(hub, "models--acme--tiny-switch", HASH_A, "main", fix, model_files);
+    hf_fake_snapshot(hub, "models--acme--tiny-switch", HASH_A, NULL, tok, tok_files);
+    hf_fake_snapshot(hub, "models--acme--tiny-switch", HASH_B, "dev", fix, model_files);
+    snprintf(env, sizeof env, "env -u HUGGINGFACE_HUB_CACHE HF_HUB_CACHE='%s'", hub);
+
+    int rc;
+    sc_json_doc *doc = inspect_json(env, "-m acme/tiny-switch", &rc);
+    CHECK(rc == 0);
+    if (doc) {
+        const sc_json *r = sc_json_root(doc);
+        CHECK(!strcmp(get_s(r, "name"), "acme/tiny-switch"));
+        CHECKF(strstr(get_s(r, "dir"), "/models--acme--tiny-switch/snapshots/" HASH_A), "dir %s", get_s(r, "dir"));
+        CHECK(get_b(r, "loadable"));
+        /* the T5 tokenizer's 32100 ids do not fit this model's 256 rows */
+        CHECK(get_b(sc_json_get(r, "tokenizer"), "loaded") && !get_b(r, "ready_to_generate"));
+        CHECKF(strstr(get_s(r, "not_ready"), "32100 ids, more than the model's 256 embedding rows"), "not_ready: %s",
+               get_s(r, "not_ready"));
+    }
+    sc_json_free(doc);
+    doc = inspect_json(env, "-m acme/tiny-switch --revision dev", &rc);
+    CHECK(rc == 0);
+    if (doc) {
+        const sc_json *r = sc_json_root(doc);
+        CHECKF(strstr(get_s(r, "dir"), "/snapshots/" HASH_B), "dir %s", get_s(r, "dir"));
+        CHECK(get_b(r, "loadable") && sc_json_type_of(sc_json_get(sc_json_get(r, "tokenizer"), "file")) == SC_JSON_NULL);
+    }
+    sc_json_free(doc);
+    /* not in the cache: exit 1, the command's name and where it looked */
+    snprintf(cmd, sizeof cmd, "%s '%s' inspect -m acme/nothing 2>&1", env, SC_SWITCHC_BIN);
+    char *out = run_capture(cmd, &rc);
+    CHECKF(rc == 1 && out && strstr(out, "switchc inspect: ") && strstr(out, "models--acme--nothing") &&
+               strstr(out, "does not download"),
+           "rc %d: %s", rc, out ? out : "");
+    free(out);
+    snprintf(cmd, sizeof cmd, "%s '%s' inspect -m acme/tiny-switch --revision nobranch 2>&1", env, SC_SWITCHC_BIN);
+    out = run_capture(cmd, &rc);
+    CHECKF(rc == 1 && out && strstr(out, "refs/nobranch"), "rc %d: %s", rc, out ? out : "");
     free(out);
 }
 
@@ -228,5 +359,8 @@ int main(void) {
     }
     sc_json_free(doc);
     free(out);
+
+    check_ready();
+    check_cache();
     TEST_MAIN_END();
 }

@@ -1,7 +1,9 @@
 /* sc_model_load on broken model directories built at test time from a
  * fixture: each must fail with a non-zero status and a message naming the
  * file and the tensor or key (leaks are caught when run under ASan).
- * Includes a tiny safetensors writer to drop or alter one tensor. */
+ * Includes a tiny safetensors writer to drop or alter one tensor, and
+ * truncated copies of the weight files (which, mapped, would raise SIGBUS
+ * if any tensor's range were trusted past the end). */
 #include "core/mapfile.h"
 #include "io/safetensors.h"
 #include "io/tensor_list.h"
@@ -131,6 +133,39 @@ static void expect_fail(const char *what, const char *dir, sc_status code, const
     sc_error err;
     sc_model_params p = sc_model_default_params();
     p.n_threads = 1;
+    sc_status st = sc_model_load(dir, &p, &m, &err);
+    CHECKF(st == code, "%s: status %s, want %s (%s)", what, sc_status_name(st), sc_status_name(code),
+           st ? err.msg : "");
+    CHECK(m == NULL);
+    if (st) {
+        CHECKF(!n1 || strstr(err.msg, n1), "%s: message '%s' lacks '%s'", what, err.msg, n1);
+        CHECKF(!n2 || strstr(err.msg, n2), "%s: message '%s' lacks '%s'", what, err.msg, n2);
+    }
+    sc_model_free(m);
+    printf("%-28s %s\n", what, st ? err.msg : "(loaded)");
+}
+
+/* Copies the fixture's `file` into dir, keeping only its first `keep` bytes
+ * (all of it when keep is larger). */
+static void copy_truncated(const char *dir, const char *file, size_t keep) {
+    char src[4200], dst[4200];
+    snprintf(src, sizeof src, "%s/models/%s/%s", SC_FIXTURES_DIR, CASE, file);
+    snprintf(dst, sizeof dst, "%s/%s", dir, file);
+    char *buf = NULL;
+    size_t n = 0;
+    CHECK(sc_file_read(src, (size_t)1 << 30, &buf, &n, NULL) == SC_OK);
+    if (buf) write_file(dst, buf, keep < n ? keep : n);
+    free(buf);
+}
+
+/* Like expect_fail, with the files read into memory (no_mmap). */
+static void expect_fail_no_mmap(const char *what, const char *dir, sc_status code, const char *n1,
+                                const char *n2) {
+    sc_model *m = NULL;
+    sc_error err;
+    sc_model_params p = sc_model_default_params();
+    p.n_threads = 1;
+    p.no_mmap = true;
     sc_status st = sc_model_load(dir, &p, &m, &err);
     CHECKF(st == code, "%s: status %s, want %s (%s)", what, sc_status_name(st), sc_status_name(code),
            st ? err.msg : "");
@@ -287,6 +322,45 @@ int main(void) {
     snprintf(buf, sizeof buf, "%s/model.safetensors", d);
     write_file(buf, "\x10\0\0\0\0\0\0\0{}", 10);
     expect_fail("truncated safetensors", d, SC_ERR_FORMAT, "model.safetensors", "header length 16");
+
+    /* Weight files cut short (a download or copy that stopped): refused at
+     * load, naming the file and a tensor whose data is gone. */
+    size_t st_size = sc_file_size(fixture_path("models/" CASE "/model.safetensors"));
+    size_t bin_size = sc_file_size(fixture_path("models/" CASE "/pytorch_model.bin"));
+    CHECK(st_size > 4096 && bin_size > 4096);
+    d = new_dir("cut_safetensors");
+    copy_fixture(d, "config.json");
+    copy_truncated(d, "model.safetensors", st_size / 2);
+    expect_fail("safetensors cut in half", d, SC_ERR_FORMAT, "cut_safetensors/model.safetensors",
+                "truncated");
+    expect_fail_no_mmap("... read with no_mmap", d, SC_ERR_FORMAT, "cut_safetensors/model.safetensors",
+                        "data_offsets end");
+    d = new_dir("cut_safetensors_1");
+    copy_fixture(d, "config.json");
+    copy_truncated(d, "model.safetensors", st_size - 1);
+    /* only the last tensor (in data order) loses a byte */
+    expect_fail("safetensors short by 1 byte", d, SC_ERR_FORMAT, "cut_safetensors_1/model.safetensors",
+                "tensor 'shared.weight'");
+
+    d = new_dir("cut_bin");
+    copy_fixture(d, "config.json");
+    copy_truncated(d, "pytorch_model.bin", bin_size / 2);
+    expect_fail("pytorch_model.bin cut in half", d, SC_ERR_FORMAT, "cut_bin/pytorch_model.bin",
+                "is cut short at byte");
+    expect_fail("pytorch_model.bin cut in half", d, SC_ERR_FORMAT, "lies past the end", "' (storage '");
+    expect_fail_no_mmap("... read with no_mmap", d, SC_ERR_FORMAT, "cut_bin/pytorch_model.bin", "tensor '");
+    /* cut after the last tensor's data, inside the zip directory */
+    d = new_dir("cut_bin_dir");
+    copy_fixture(d, "config.json");
+    copy_truncated(d, "pytorch_model.bin", bin_size - 30);
+    expect_fail("pytorch_model.bin short by 30", d, SC_ERR_FORMAT, "cut_bin_dir/pytorch_model.bin",
+                "every tensor's data is there");
+    /* cut inside data.pkl, the first entry: nothing to name */
+    d = new_dir("cut_bin_pickle");
+    copy_fixture(d, "config.json");
+    copy_truncated(d, "pytorch_model.bin", 200);
+    expect_fail("pytorch_model.bin cut at 200", d, SC_ERR_FORMAT, "cut_bin_pickle/pytorch_model.bin",
+                "not a zip archive");
 
     TEST_MAIN_END();
 }

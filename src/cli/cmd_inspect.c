@@ -3,8 +3,12 @@
  * tensor the HF name table expects for that config (missing, wrong shape,
  * non-float dtype), lists unexpected tensors, counts parameters (total and
  * active per token) and bytes per component, then confirms with a real
- * sc_model_load. Leaves out reading tensor values (no NaN scan). */
+ * sc_model_load. Then tells "the weights load" from "ready to generate":
+ * the latter also needs a tokenizer that loads and whose ids all have an
+ * embedding row. -m may name a Hugging Face repo in the local cache.
+ * Leaves out reading tensor values (no NaN scan). */
 #include "cli/args.h"
+#include "cli/cli_model.h"
 #include "cli/commands.h"
 #include "core/error.h"
 #include "core/mapfile.h"
@@ -22,12 +26,16 @@
 
 static void usage(FILE *f) {
     fprintf(f,
-            "usage: switchc inspect -m DIR [--json] [--format safetensors|bin]\n\n"
+            "usage: switchc inspect -m DIR [--json] [--format safetensors|bin] [--revision REF]\n\n"
             "Describes the Switch Transformers checkpoint in DIR: format, file bytes, dtypes,\n"
             "config summary, sparse blocks, parameters (total and active per token), bytes per\n"
             "component, and problems (missing tensors, wrong shapes or dtypes are errors;\n"
-            "unexpected tensors are warnings). Then loads the model to confirm it is usable.\n"
-            "  -m, --model DIR  model directory (config.json + weights)\n"
+            "unexpected tensors are warnings). Then loads the model to confirm it is usable,\n"
+            "and says whether it is ready to generate: the weights load, and a tokenizer\n"
+            "(spiece.model or tokenizer.json) loads and fits the model's embeddings.\n"
+            "  -m, --model DIR  model directory (config.json + weights), or a Hugging Face\n"
+            "                   repo id ORG/NAME found in the local cache (docs/models.md)\n"
+            "  --revision REF   with a repo id: branch, tag or commit (default: main)\n"
             "  --format F       weights to inspect: safetensors | bin (default: safetensors first)\n"
             "  --json           one JSON object on stdout instead of text\n\n"
             "Counting: 'total' is every parameter of the model (shared embedding once; lm_head\n"
@@ -41,7 +49,9 @@ static void usage(FILE *f) {
             "params {total, active_per_token, embeddings},\n"
             "components {embeddings, attention, dense_ff, experts, router, norms: {params, bytes}},\n"
             "tensors {expected, found, missing, bad, unexpected, aliases},\n"
-            "problems [{severity: \"error\"|\"warning\", message}], loadable (bool).\n"
+            "problems [{severity: \"error\"|\"warning\", message}], loadable (bool: the weights load),\n"
+            "tokenizer {file (string or null), loaded (bool), vocab_size (int or null)},\n"
+            "ready_to_generate (bool), not_ready (string: why not, or null), name (the -m argument).\n"
             "Exit status: 0 usable, 1 problems make it unloadable, 2 bad usage.\n");
 }
 
@@ -233,10 +243,56 @@ static uint64_t active_params(const report *r, const sc_config *c) {
     return total - r->expert0_params * (uint64_t)(c->num_experts - 1);
 }
 
-static void print_text(const char *dir, const report *r, const sc_config *cfg, bool loadable,
-                       unsigned dtype_mask) {
+/* Whether the model is ready to generate, beyond its weights loading. */
+typedef struct readiness {
+    const char *file; /* the tokenizer file sc_tokenizer_load picks, or NULL */
+    bool loaded;
+    int32_t vocab;    /* its ids (with the sentinels), when loaded */
+    bool ready;
+    char why[600];    /* when not ready */
+} readiness;
+
+/* The tokenizer in dir, by the rule sc_tokenizer_load applies to a
+ * directory, and whether its ids fit the model's embedding rows. */
+static void check_ready(const char *dir, const sc_config *cfg, bool loadable, report *r, readiness *rd) {
+    static const char *const files[] = {"spiece.model", "tokenizer.json"};
+    for (int i = 0; i < 2 && !rd->file; i++) {
+        char *p = sc_path_join(dir, files[i]);
+        if (p && sc_path_is_file(p)) rd->file = files[i];
+        free(p);
+    }
+    if (!rd->file) {
+        snprintf(rd->why, sizeof rd->why, "no tokenizer (spiece.model or tokenizer.json) in %s", dir);
+        return;
+    }
+    sc_tokenizer *t = NULL;
+    sc_error err;
+    if (sc_tokenizer_load(dir, &t, &err)) {
+        snprintf(rd->why, sizeof rd->why, "the tokenizer does not load: %s", err.msg);
+        add_problem(r, false, "tokenizer: %s", err.msg);
+        return;
+    }
+    rd->loaded = true;
+    rd->vocab = sc_tokenizer_vocab_size(t);
+    sc_tokenizer_free(t);
+    if (cfg && rd->vocab > cfg->vocab_size) {
+        snprintf(rd->why, sizeof rd->why, "the tokenizer has %d ids, more than the model's %lld embedding rows",
+                 (int)rd->vocab, (long long)cfg->vocab_size);
+        add_problem(r, false, "%s", rd->why);
+        return;
+    }
+    if (!loadable) {
+        snprintf(rd->why, sizeof rd->why, "the weights do not load");
+        return;
+    }
+    rd->ready = true;
+}
+
+static void print_text(const char *name, const char *dir, const report *r, const sc_config *cfg, bool loadable,
+                       unsigned dtype_mask, const readiness *rd) {
     const sc_checkpoint *ck = r->ck;
-    printf("model:      %s\n", dir);
+    if (strcmp(name, dir) != 0) printf("model:      %s (%s)\n", dir, name);
+    else printf("model:      %s\n", dir);
     printf("format:     %s\n", ck ? sc_checkpoint_format_name(sc_checkpoint_format(ck)) : "(none)");
     printf("file bytes: %zu\n", ck ? sc_checkpoint_file_bytes(ck) : (size_t)0);
     printf("dtypes:    ");
@@ -272,11 +328,15 @@ static void print_text(const char *dir, const report *r, const sc_config *cfg, b
     if (r->unlisted_bad) printf("error: ... and %zu more bad tensors\n", r->unlisted_bad);
     if (r->unlisted_unexpected)
         printf("warning: ... and %zu more unexpected tensors\n", r->unlisted_unexpected);
-    printf("loadable:   %s\n", loadable ? "yes" : "no");
+    printf("loadable:   %s\n", loadable ? "yes (the weights load)" : "no");
+    if (rd->loaded) printf("tokenizer:  %s, %d ids\n", rd->file, (int)rd->vocab);
+    else printf("tokenizer:  %s\n", rd->file ? "does not load" : "none");
+    if (rd->ready) printf("ready to generate: yes\n");
+    else printf("ready to generate: no (%s)\n", rd->why);
 }
 
-static void print_json(const char *dir, const report *r, const sc_config *cfg, bool loadable,
-                       unsigned dtype_mask) {
+static void print_json(const char *name, const char *dir, const report *r, const sc_config *cfg, bool loadable,
+                       unsigned dtype_mask, const readiness *rd) {
     FILE *f = stdout;
     const sc_checkpoint *ck = r->ck;
     fputs("{\"dir\":", f);
@@ -330,11 +390,23 @@ static void print_json(const char *dir, const report *r, const sc_config *cfg, b
         json_str(f, r->problems[i].msg);
         fputs("}", f);
     }
-    fprintf(f, "],\"loadable\":%s}\n", loadable ? "true" : "false");
+    fprintf(f, "],\"loadable\":%s,\"tokenizer\":{\"file\":", loadable ? "true" : "false");
+    if (rd->file) json_str(f, rd->file);
+    else fputs("null", f);
+    fprintf(f, ",\"loaded\":%s,\"vocab_size\":", rd->loaded ? "true" : "false");
+    if (rd->loaded) fprintf(f, "%d", (int)rd->vocab);
+    else fputs("null", f);
+    fprintf(f, "},\"ready_to_generate\":%s,\"not_ready\":", rd->ready ? "true" : "false");
+    if (rd->ready) fputs("null", f);
+    else json_str(f, rd->why);
+    fputs(",\"name\":", f);
+    json_str(f, name);
+    fputs("}\n", f);
 }
 
 typedef struct inspect_opts {
     const char *dir;
+    const char *revision;
     bool json;
     int format;
 } inspect_opts;
@@ -343,6 +415,7 @@ typedef struct inspect_opts {
 static const args_opt inspect_options[] = {
     {"-m", "--model", ARGS_STRING, AT(dir)},
     {NULL, "--format", ARGS_FORMAT, AT(format)},
+    {NULL, "--revision", ARGS_STRING, AT(revision)},
     {NULL, "--json", ARGS_FLAG, AT(json)},
     {0},
 };
@@ -363,6 +436,8 @@ int cmd_inspect(int argc, char **argv) {
         usage(stderr);
         return SC_EXIT_USAGE;
     }
+    const char *name = opt.dir;
+    if (!cli_model_resolve("inspect", &opt.dir, opt.revision)) return SC_EXIT_FAIL;
 
     report r;
     memset(&r, 0, sizeof r);
@@ -413,10 +488,13 @@ int cmd_inspect(int argc, char **argv) {
         else loadable = true;
         sc_model_free(m);
     }
+    readiness rd;
+    memset(&rd, 0, sizeof rd);
+    check_ready(opt.dir, have_cfg ? &cfg : NULL, loadable, &r, &rd);
     if (r.oom) fprintf(stderr, "switchc inspect: out of memory\n");
 
-    if (opt.json) print_json(opt.dir, &r, have_cfg ? &cfg : NULL, loadable, dtype_mask);
-    else print_text(opt.dir, &r, have_cfg ? &cfg : NULL, loadable, dtype_mask);
+    if (opt.json) print_json(name, opt.dir, &r, have_cfg ? &cfg : NULL, loadable, dtype_mask, &rd);
+    else print_text(name, opt.dir, &r, have_cfg ? &cfg : NULL, loadable, dtype_mask, &rd);
 
     for (size_t i = 0; i < r.n_problems; i++) free(r.problems[i].msg);
     free(r.problems);

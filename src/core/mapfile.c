@@ -3,14 +3,73 @@
 #include "core/error.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+/* Git LFS pointer files: git-lfs itself never parses a blob of 1024 bytes or
+ * more as a pointer, and the spec fixes the first line. The hawser URL is
+ * what the earliest clients wrote. */
+#define LFS_POINTER_MAX 1024
+
+static bool ends_with(const char *s, const char *suffix) {
+    size_t n = strlen(s), k = strlen(suffix);
+    return n >= k && memcmp(s + n - k, suffix, k) == 0;
+}
+
+/* What the file should have held, by its name, for the message. */
+static const char *lfs_what(const char *path) {
+    const char *b = strrchr(path, '/');
+    b = b ? b + 1 : path;
+    static const char *const weights[] = {".safetensors", ".bin", ".index.json", ".pt", ".pth", ".ckpt", ".h5",
+                                          ".msgpack", ".gguf"};
+    static const char *const tokenizer[] = {".model", "tokenizer.json", "tokenizer_config.json",
+                                            "special_tokens_map.json", "added_tokens.json"};
+    for (size_t i = 0; i < sizeof weights / sizeof weights[0]; i++)
+        if (ends_with(b, weights[i])) return "the weights";
+    for (size_t i = 0; i < sizeof tokenizer / sizeof tokenizer[0]; i++)
+        if (ends_with(b, tokenizer[i])) return "the tokenizer";
+    return "the file itself";
+}
+
+sc_status sc_file_check_lfs_pointer(const char *path, const void *data, size_t size, sc_error *err) {
+    static const char *const first[] = {"version https://git-lfs.github.com/spec/v1",
+                                        "version https://hawser.github.com/spec/v1"};
+    const char *s = data;
+    if (!s || size >= LFS_POINTER_MAX) return SC_OK;
+    bool pointer = false;
+    for (size_t i = 0; i < 2 && !pointer; i++) {
+        size_t k = strlen(first[i]);
+        pointer = size > k && memcmp(s, first[i], k) == 0 && (s[k] == '\n' || s[k] == '\r');
+    }
+    if (!pointer) return SC_OK;
+    /* The pointer's "size N" line says how big the real file is: worth telling
+     * someone who is about to download it. */
+    char real[64] = "";
+    for (size_t i = 0; i + 5 < size; i++) {
+        if ((i == 0 || s[i - 1] == '\n') && memcmp(s + i, "size ", 5) == 0) {
+            uint64_t v = 0;
+            size_t j = i + 5, digits = 0;
+            while (j < size && s[j] >= '0' && s[j] <= '9' && digits < 19) {
+                v = v * 10 + (uint64_t)(s[j++] - '0');
+                digits++;
+            }
+            if (digits) snprintf(real, sizeof real, " (the real file is %" PRIu64 " bytes)", v);
+            break;
+        }
+    }
+    const char *p = path ? path : "<buffer>";
+    return sc_fail(err, SC_ERR_FORMAT, 0,
+                   "%s is a Git LFS pointer, not %s: install git-lfs and run `git lfs pull` in the clone%s", p,
+                   lfs_what(p), real);
+}
 
 /* Opens path read-only and checks that it is a regular file. */
 static sc_status open_regular(const char *path, int *fd_out, struct stat *st, sc_error *err) {
@@ -54,6 +113,24 @@ sc_status sc_file_map(const char *path, sc_mapped_file *out, sc_error *err) {
          * experts stream measurably faster from them (docs/memory.md). */
         madvise(data, size, MADV_HUGEPAGE);
 #endif
+        /* Pages past the file's end raise SIGBUS when touched, and every
+         * parser trusts `size`: a file cut (or grown) between the fstat above
+         * and the mmap is refused here, before anything reads it. One that
+         * changes later is the caller's to avoid (docs/memory.md). */
+        struct stat now = {.st_size = -1};
+        sc_status s2 = SC_OK;
+        if (fstat(fd, &now) != 0 || (size_t)now.st_size != size)
+            s2 = sc_fail(err, SC_ERR_IO, SC_NO_OFFSET,
+                         "%s: the file changed size while being opened (%zu bytes, then %lld): a weight file "
+                         "must not be written to while it is loaded",
+                         path, size, (long long)now.st_size);
+        if (!s2) s2 = sc_file_check_lfs_pointer(path, data, size, err);
+        if (s2) {
+            munmap(data, size);
+            close(fd);
+            free(pcopy);
+            return s2;
+        }
     }
     close(fd);
     out->data = data;
@@ -159,6 +236,7 @@ sc_status sc_file_load(const char *path, int threads, const sc_file_progress *pr
                                   strerror(failed - 1));
         goto fail;
     }
+    if ((s = sc_file_check_lfs_pointer(path, data, size, err))) goto fail;
     close(fd);
     if (data) mprotect(data, size, PROT_READ); /* like a mapping: writes are bugs */
     out->data = data;
@@ -213,6 +291,10 @@ sc_status sc_file_read(const char *path, size_t max_bytes, char **out, size_t *o
     }
     close(fd);
     buf[n] = '\0';
+    if ((s = sc_file_check_lfs_pointer(path, buf, n, err))) {
+        free(buf);
+        return s;
+    }
     *out = buf;
     if (out_len) *out_len = n;
     return SC_OK;

@@ -82,7 +82,8 @@ static sc_status parse_record(const sc_json *v, const char *key, size_t klen, si
                        path, pk, key);
     if ((uint64_t)e > data_size)
         return sc_fail(err, SC_ERR_FORMAT, base + sc_json_offset(jo),
-                       "%s: tensor '%.*s': data_offsets end %lld is past the %zu data bytes",
+                       "%s: tensor '%.*s': data_offsets end %lld is past the %zu data bytes (the file is "
+                       "truncated, or its header is wrong)",
                        path, pk, key, (long long)e, data_size);
     size_t numel, nbytes;
     if (!sc_numel(r->shape, r->ndim, &numel) ||

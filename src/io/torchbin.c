@@ -10,7 +10,14 @@
  * can do nothing but fail. Every container, the stack, the memo and the
  * total memory are bounded. Leaves out: other protocols' text opcodes,
  * sparse/quantized tensors, nested state (only a BUILD on a dict is
- * accepted, and its state is ignored, like HF's `_metadata`). */
+ * accepted, and its state is ignored, like HF's `_metadata`).
+ *
+ * A file cut short has lost its zip directory (torch writes it last), so the
+ * zip reader can only say "not a zip archive". To name what is missing, the
+ * entries are then walked again from their local headers (salvage_entries),
+ * the pickle is run with storages that have no complete entry kept as
+ * placeholders, and the first tensor whose data lies past the end is named.
+ * Such a file is never loaded. */
 #include "io/torchbin.h"
 #include "core/checked.h"
 #include "core/error.h"
@@ -55,8 +62,10 @@ struct pseq {
 
 struct pstorage {
     sc_dtype dtype;
-    const sc_zip_entry *entry;
+    const sc_zip_entry *entry; /* NULL: past the end of a cut file (salvage) */
     size_t nbytes;
+    const char *key;           /* into the pickle, for messages */
+    uint32_t key_len;
 };
 
 struct ptensor {
@@ -92,6 +101,7 @@ typedef struct vm {
     size_t memo_cap, memo_count;
     ablock *arena;
     size_t arena_total, arena_limit;
+    bool salvage;              /* the zip directory was rebuilt from a cut file */
     sc_error *err;
 } vm;
 
@@ -340,20 +350,22 @@ static sc_status persistent_load(vm *m, pv pid) {
     memcpy(name + m->prefix_len + 5, t[2].u.s, t[2].len);
     size_t name_len = m->prefix_len + 5 + t[2].len;
     const sc_zip_entry *e = sc_zip_find(m->zip, name, name_len);
-    if (!e)
+    if (!e && !m->salvage)
         return vfail(m, SC_ERR_FORMAT, "storage '%s' has no zip entry",
                      printable(kb, sizeof kb, t[2].u.s, t[2].len));
     size_t nbytes;
     if ((uint64_t)numel > SIZE_MAX || !sc_mul_size((size_t)numel, sc_dtype_size(dt), &nbytes) ||
-        nbytes != e->size)
+        (e && nbytes != e->size))
         return vfail(m, SC_ERR_FORMAT, "storage '%s': %lld elements of %s do not match its %zu-byte entry",
                      printable(kb, sizeof kb, t[2].u.s, t[2].len), (long long)numel,
-                     sc_dtype_name(dt), e->size);
+                     sc_dtype_name(dt), e ? e->size : 0);
     pstorage *s = aalloc(m, sizeof *s);
     if (!s) return oom(m);
     s->dtype = dt;
     s->entry = e;
     s->nbytes = nbytes;
+    s->key = t[2].u.s;
+    s->key_len = t[2].len;
     pv v = {.kind = V_STORAGE};
     v.u.st = s;
     return push(m, v);
@@ -415,8 +427,7 @@ static sc_status rebuild_tensor(vm *m, const pseq *args) {
         char kb[128];
         return vfail(m, SC_ERR_FORMAT,
                      "tensor (offset %lld) reaches past the end of its %zu-byte storage '%s'",
-                     (long long)off, s->nbytes,
-                     printable(kb, sizeof kb, s->entry->name, s->entry->name_len));
+                     (long long)off, s->nbytes, printable(kb, sizeof kb, s->key, s->key_len));
     }
     /* Stride-0 (expanded) tensors could ask for a copy far larger than the
      * file; a state dict never needs more than its storage holds. */
@@ -720,6 +731,117 @@ static const sc_zip_entry *find_pickle(const sc_zip *z) {
     return NULL;
 }
 
+/* ------------------------------------------------------------- cut files */
+
+#define SIG_LOCAL 0x04034b50u
+#define SIG_DESCRIPTOR 0x08074b50u
+#define SIG_EOCD 0x06054b50u
+
+static uint64_t rdu(const uint8_t *p, int k) { return rdle(p, k); }
+
+/* Whether an end-of-central-directory signature is anywhere it could be
+ * (the last 22 + 65535 bytes): if so the file is not merely cut short. */
+static bool has_eocd(const uint8_t *d, size_t size) {
+    if (size < 22) return false;
+    size_t lowest = size - 22 > 65535 ? size - 22 - 65535 : 0;
+    for (size_t i = size - 22 + 1; i-- > lowest;)
+        if (rdu(d + i, 4) == SIG_EOCD) return true;
+    return false;
+}
+
+/* End of the data of a local entry whose sizes were deferred to a data
+ * descriptor (torch's writer does this): the first descriptor signature
+ * after `at` whose sizes both equal the distance from `at`, in the 32- or
+ * 64-bit form. Sets *next to the byte after the descriptor. Random tensor
+ * bytes that happen to match all three fields do not occur in practice. */
+static bool find_descriptor(const uint8_t *d, size_t size, size_t at, size_t *len, size_t *next) {
+    for (size_t q = at; q + 16 <= size; q++) {
+        const uint8_t *hit = memchr(d + q, 'P', size - 16 - q + 1);
+        if (!hit) return false;
+        q = (size_t)(hit - d);
+        if (rdu(d + q, 4) != SIG_DESCRIPTOR) continue;
+        uint64_t n = q - at;
+        if (rdu(d + q + 8, 4) == n && rdu(d + q + 12, 4) == n) {
+            *len = (size_t)n;
+            *next = q + 16;
+            return true;
+        }
+        if (q + 24 <= size && rdu(d + q + 8, 8) == n && rdu(d + q + 16, 8) == n) {
+            *len = (size_t)n;
+            *next = q + 24;
+            return true;
+        }
+    }
+    return false;
+}
+
+static int cmp_zentry(const void *a, const void *b) {
+    const sc_zip_entry *x = *(const sc_zip_entry *const *)a, *y = *(const sc_zip_entry *const *)b;
+    size_t n = x->name_len < y->name_len ? x->name_len : y->name_len;
+    int c = memcmp(x->name, y->name, n);
+    return c ? c : x->name_len < y->name_len ? -1 : x->name_len > y->name_len;
+}
+
+/* Rebuilds the directory of a zip that has lost its end from the local
+ * headers, keeping only entries whose data is whole (stored, sizes known).
+ * False when the file does not start like a zip or nothing is found. */
+static bool salvage_entries(const uint8_t *d, size_t size, sc_zip *z) {
+    memset(z, 0, sizeof *z);
+    size_t p = 0, cap = 0;
+    while (size - p >= 30 && rdu(d + p, 4) == SIG_LOCAL) {
+        unsigned flags = (unsigned)rdu(d + p + 6, 2), method = (unsigned)rdu(d + p + 8, 2);
+        uint64_t csize = rdu(d + p + 18, 4);
+        size_t nl = (size_t)rdu(d + p + 26, 2), xl = (size_t)rdu(d + p + 28, 2);
+        if (method != 0 || size - p - 30 < nl + xl) break;
+        size_t at = p + 30 + nl + xl, len, next;
+        if (flags & 8) {
+            if (!find_descriptor(d, size, at, &len, &next)) break;
+        } else {
+            if (csize == 0xFFFFFFFFu || csize > size - at) break; /* zip64 sizes are not walked */
+            len = (size_t)csize;
+            next = at + len;
+        }
+        if (z->n == cap) {
+            size_t nc = cap ? cap * 2 : 64;
+            sc_zip_entry *ne = realloc(z->entries, nc * sizeof *ne);
+            if (!ne) break;
+            z->entries = ne;
+            cap = nc;
+        }
+        z->entries[z->n++] = (sc_zip_entry){.name = (const char *)d + p + 30, .name_len = nl,
+                                            .header_offset = p, .data_offset = at, .size = len};
+        p = next;
+    }
+    if (z->n) z->sorted = malloc(z->n * sizeof *z->sorted);
+    if (!z->sorted) {
+        sc_zip_close(z);
+        return false;
+    }
+    for (size_t i = 0; i < z->n; i++) z->sorted[i] = &z->entries[i];
+    qsort(z->sorted, z->n, sizeof *z->sorted, cmp_zentry);
+    return true;
+}
+
+/* The verdict on a cut file whose pickle ran: the first tensor (in the
+ * state dict's order) whose storage did not survive. */
+static sc_status name_cut_tensor(vm *m, const pv *result, size_t size) {
+    char kb[128], sb[128];
+    for (size_t i = 0; i + 1 < result->u.seq->n; i += 2) {
+        const pv *k = &result->u.seq->v[i], *v = &result->u.seq->v[i + 1];
+        if (k->kind != V_STR || v->kind != V_TENSOR || v->u.t->st->entry) continue;
+        const pstorage *s = v->u.t->st;
+        return sc_fail(m->err, SC_ERR_FORMAT, size,
+                       "%s: the file is cut short at byte %zu (its zip directory is gone): the data of tensor "
+                       "'%s' (storage '%s') lies past the end",
+                       m->path, size, printable(kb, sizeof kb, k->u.s, k->len),
+                       printable(sb, sizeof sb, s->key, s->key_len));
+    }
+    return sc_fail(m->err, SC_ERR_FORMAT, size,
+                   "%s: the file is cut short at byte %zu: its zip directory is gone, though every tensor's data "
+                   "is there",
+                   m->path, size);
+}
+
 sc_status sc_torchbin_parse_into(sc_tensor_list *l, const uint8_t *data, size_t size,
                                  const char *path, sc_error *err) {
     if (!l || (!data && size)) return sc_fail(err, SC_ERR_INVALID_ARG, SC_NO_OFFSET, "torchbin: NULL argument");
@@ -727,7 +849,17 @@ sc_status sc_torchbin_parse_into(sc_tensor_list *l, const uint8_t *data, size_t 
     if (size == 0) return sc_fail(err, SC_ERR_FORMAT, 0, "%s: empty file", path);
     sc_zip zip;
     sc_status st = sc_zip_open(data, size, path, &zip, err);
-    if (st) return st;
+    bool salvage = false;
+    if (st) {
+        /* Only a file that lost its end is worth walking again; the first
+         * message stands when no data.pkl survives. */
+        if (st != SC_ERR_FORMAT || has_eocd(data, size) || !salvage_entries(data, size, &zip)) return st;
+        if (!find_pickle(&zip)) {
+            sc_zip_close(&zip);
+            return st;
+        }
+        salvage = true;
+    }
     const sc_zip_entry *pk = find_pickle(&zip);
     if (!pk) {
         sc_zip_close(&zip);
@@ -761,7 +893,7 @@ sc_status sc_torchbin_parse_into(sc_tensor_list *l, const uint8_t *data, size_t 
     }
     vm m = {.pk = data + pk->data_offset, .n = pk->size, .path = path,
             .pk_file_off = pk->data_offset, .file = data, .zip = &zip, .prefix = prefix,
-            .prefix_len = prefix_len, .err = err};
+            .prefix_len = prefix_len, .salvage = salvage, .err = err};
     /* Everything the pickle builds is proportional to its length (each opcode
      * adds at most a few values), so this bound only stops pathological input. */
     if (!sc_mul_size(pk->size, 64, &m.arena_limit) || !sc_add_size(m.arena_limit, 1 << 20, &m.arena_limit))
@@ -771,6 +903,16 @@ sc_status sc_torchbin_parse_into(sc_tensor_list *l, const uint8_t *data, size_t 
     if (!st && result.kind != V_DICT) {
         m.op = m.n ? m.n - 1 : 0;
         st = vfail(&m, SC_ERR_FORMAT, "the pickle is not a dict of tensors");
+    }
+    if (salvage) {
+        st = st ? sc_fail(err, SC_ERR_FORMAT, size,
+                          "%s: not a zip archive (no end-of-central-directory record): the file looks cut short "
+                          "at byte %zu",
+                          path, size)
+                : name_cut_tensor(&m, &result, size);
+        vm_free(&m);
+        sc_zip_close(&zip);
+        return st;
     }
     for (size_t i = 0; !st && i + 1 < result.u.seq->n; i += 2) {
         const pv *k = &result.u.seq->v[i], *v = &result.u.seq->v[i + 1];
