@@ -17,13 +17,17 @@
  *  - A leading UTF-8 byte order mark is skipped.
  *  - Objects keep every member in order (sc_json_len counts duplicates);
  *    sc_json_get returns the last member with a given key. Objects with more
- *    than a few members get an open-addressing hash index built at parse
- *    time, so lookups are O(1) on safetensors headers with many keys.
+ *    than a few members get an open-addressing hash index (linear probing,
+ *    load <= 1/2) built at parse time, so lookups are O(1) on safetensors
+ *    headers with many keys. Keys are hashed with the library's keyed
+ *    SipHash (core/hash.h): crafted colliding keys cannot make a parse
+ *    quadratic.
  *  - Nesting deeper than SC_JSON_MAX_DEPTH is refused (SC_ERR_LIMIT).
  * Not supported: comments, trailing commas, single quotes, other encodings. */
 #include "io/json.h"
 #include "core/checked.h"
 #include "core/error.h"
+#include "core/hash.h"
 #include "core/mapfile.h"
 
 #include <stdlib.h>
@@ -36,7 +40,7 @@
 typedef struct json_key {
     const char *s; /* NUL-terminated, decoded */
     size_t len;
-    uint64_t hash;
+    uint64_t hash;  /* sc_hash_bytes of the key; 0 in objects without an index */
 } json_key;
 
 typedef struct json_index {
@@ -76,6 +80,7 @@ typedef struct arena_chunk {
 struct sc_json_doc {
     arena_chunk *chunks;
     size_t next_chunk;
+    size_t index_probes; /* slots visited while building object indexes */
     sc_json root;
 };
 
@@ -150,16 +155,6 @@ static bool grow(void **arr, size_t *cap, size_t need, size_t elem) {
     *arr = n;
     *cap = nc;
     return true;
-}
-
-static uint64_t hash_bytes(const char *s, size_t n) {
-    /* FNV-1a: simple and good enough for key strings. */
-    uint64_t h = 1469598103934665603ull;
-    for (size_t i = 0; i < n; i++) {
-        h ^= (unsigned char)s[i];
-        h *= 1099511628211ull;
-    }
-    return h;
 }
 
 static int hex_val(unsigned char c) {
@@ -416,16 +411,24 @@ static sc_status build_index(parser *ps, sc_json *obj, json_key *keys, size_t n)
     ix->mask = 0;
     obj->u.box.index = ix;
     if (n <= JSON_LINEAR_MAX) return SC_OK;
+    /* Slots hold member index + 1 in 32 bits. */
     if (n >= UINT32_MAX / 4) return fail_at(ps, ps->p, SC_ERR_LIMIT, "object has too many members");
-    size_t cap = 16;
-    while (cap < 2 * n) cap *= 2;
-    uint32_t *slots = arena_alloc(ps->doc, cap * sizeof *slots);
+    /* At least two slots per member: linear probing stays short (about 2.5
+     * slots per insert at worst) when the hash spreads keys evenly. */
+    size_t cap = 16, bytes;
+    while (cap < n || cap - n < n) {
+        if (!sc_mul_size(cap, 2, &cap)) return nomem(ps);
+    }
+    if (!sc_mul_size(cap, sizeof(uint32_t), &bytes)) return nomem(ps);
+    uint32_t *slots = arena_alloc(ps->doc, bytes);
     if (!slots) return nomem(ps);
-    memset(slots, 0, cap * sizeof *slots);
-    size_t mask = cap - 1;
+    memset(slots, 0, bytes);
+    size_t mask = cap - 1, probes = 0;
     for (size_t i = 0; i < n; i++) {
+        keys[i].hash = sc_hash_bytes(keys[i].s, keys[i].len);
         size_t h = (size_t)keys[i].hash & mask;
         while (true) {
+            probes++;
             uint32_t s = slots[h];
             if (s == 0) {
                 slots[h] = (uint32_t)(i + 1);
@@ -440,6 +443,7 @@ static sc_status build_index(parser *ps, sc_json *obj, json_key *keys, size_t n)
             h = (h + 1) & mask;
         }
     }
+    ps->doc->index_probes += probes;
     ix->slots = slots;
     ix->mask = mask;
     return SC_OK;
@@ -520,7 +524,7 @@ static sc_status parse_object(parser *ps, sc_json *v, int depth) {
         json_key k;
         sc_status st = parse_string(ps, &k.s, &k.len);
         if (st) return st;
-        k.hash = hash_bytes(k.s, k.len);
+        k.hash = 0; /* set by build_index, only for objects that get an index */
         skip_ws(ps);
         if (ps->p >= ps->end) return fail_at(ps, ps->p, SC_ERR_FORMAT, "unexpected end of input in object");
         if (*ps->p != ':') return fail_at(ps, ps->p, SC_ERR_FORMAT, "expected ':' after key in object");
@@ -646,6 +650,8 @@ void sc_json_free(sc_json_doc *doc) {
 
 const sc_json *sc_json_root(const sc_json_doc *doc) { return doc ? &doc->root : NULL; }
 
+size_t sc_json_index_probes(const sc_json_doc *doc) { return doc ? doc->index_probes : 0; }
+
 sc_json_type sc_json_type_of(const sc_json *v) { return v ? (sc_json_type)v->type : SC_JSON_NULL; }
 
 size_t sc_json_offset(const sc_json *v) { return v ? v->offset : SC_NO_OFFSET; }
@@ -678,7 +684,7 @@ const sc_json *sc_json_getn(const sc_json *v, const char *key, size_t key_len) {
         }
         return NULL;
     }
-    uint64_t h = hash_bytes(key, key_len);
+    uint64_t h = sc_hash_bytes(key, key_len);
     size_t s = (size_t)h & ix->mask;
     while (ix->slots[s]) {
         size_t i = ix->slots[s] - 1;

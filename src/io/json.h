@@ -36,6 +36,14 @@ void sc_json_free(sc_json_doc *doc);
 
 const sc_json *sc_json_root(const sc_json_doc *doc);
 
+/* A statistic for tests: the hash slots visited while building this
+ * document's object indexes (objects over 8 members), at least one per
+ * member. A member's insert visits as many slots as a later lookup of it,
+ * so total / members is the average lookup cost; it stays a small constant
+ * on any key set because keys are hashed with a per-process secret key.
+ * 0 for NULL. */
+size_t sc_json_index_probes(const sc_json_doc *doc);
+
 sc_json_type sc_json_type_of(const sc_json *v);
 size_t sc_json_offset(const sc_json *v);       /* byte offset of the value in the input */
 

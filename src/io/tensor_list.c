@@ -1,11 +1,14 @@
 /* sc_tensor_list: entries in file order, names in a chunked arena (stable
  * pointers while entries are appended), owned tensor copies, and an
- * open-addressing hash index (FNV-1a) built once by sc_tensor_list_index.
+ * open-addressing hash index (linear probing, load <= 1/2, names hashed with
+ * the keyed SipHash of core/hash.h so a crafted header cannot make it
+ * quadratic) built once by sc_tensor_list_index.
  * It leaves out deletion and re-indexing: lists are built once, then read. */
 #include "io/tensor_list.h"
 #include "core/alloc.h"
 #include "core/checked.h"
 #include "core/error.h"
+#include "core/hash.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -28,6 +31,7 @@ struct sc_tensor_list {
     size_t n_files, cap_files;
     uint32_t *index;       /* slot -> entry index + 1, 0 = empty */
     size_t index_mask;
+    size_t index_probes;   /* slots visited by the last sc_tensor_list_index */
 };
 
 static bool grow(void **arr, size_t *cap, size_t need, size_t elem) {
@@ -127,22 +131,25 @@ void *sc_tensor_list_own(sc_tensor_list *l, size_t size) {
     return p;
 }
 
-static uint64_t hash_name(const char *s) {
-    uint64_t h = 1469598103934665603ull;
-    for (; *s; s++) h = (h ^ (unsigned char)*s) * 1099511628211ull;
-    return h;
-}
+static uint64_t hash_name(const char *s) { return sc_hash_bytes(s, strlen(s)); }
 
 sc_status sc_tensor_list_index(sc_tensor_list *l, sc_error *err) {
     free(l->index);
     l->index = NULL;
+    l->index_probes = 0;
+    /* At least two slots per entry keeps linear probing short. */
     size_t slots = 16;
-    while (slots < l->n * 2) slots *= 2; /* n < 2^32, so no overflow on 64-bit */
+    while (slots < l->n || slots - l->n < l->n) {
+        if (!sc_mul_size(slots, 2, &slots))
+            return sc_fail(err, SC_ERR_LIMIT, SC_NO_OFFSET, "tensor index: too many tensors");
+    }
     l->index = calloc(slots, sizeof(uint32_t));
     if (!l->index) return sc_fail(err, SC_ERR_NOMEM, SC_NO_OFFSET, "tensor index: out of memory");
     l->index_mask = slots - 1;
+    size_t probes = 0;
     for (size_t i = 0; i < l->n; i++) {
         size_t s = (size_t)hash_name(l->entries[i].name) & l->index_mask;
+        probes++;
         while (l->index[s]) {
             const sc_tensor_entry *o = &l->entries[l->index[s] - 1];
             if (strcmp(o->name, l->entries[i].name) == 0) {
@@ -155,11 +162,15 @@ sc_status sc_tensor_list_index(sc_tensor_list *l, sc_error *err) {
                 return st;
             }
             s = (s + 1) & l->index_mask;
+            probes++;
         }
         l->index[s] = (uint32_t)(i + 1);
     }
+    l->index_probes = probes;
     return SC_OK;
 }
+
+size_t sc_tensor_list_index_probes(const sc_tensor_list *l) { return l ? l->index_probes : 0; }
 
 size_t sc_tensor_list_count(const sc_tensor_list *l) { return l ? l->n : 0; }
 

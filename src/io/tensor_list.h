@@ -28,6 +28,13 @@ void *sc_tensor_list_own(sc_tensor_list *l, size_t size);
  * and builds the lookup index. Must be called after the last add. */
 sc_status sc_tensor_list_index(sc_tensor_list *l, sc_error *err);
 
+/* A statistic for tests: the index slots visited by the last successful
+ * sc_tensor_list_index (at least one per entry; equal to what looking every
+ * entry up costs). Names are hashed with a per-process secret key, so
+ * total / count stays a small constant on any set of names. 0 for NULL or
+ * before indexing. */
+size_t sc_tensor_list_index_probes(const sc_tensor_list *l);
+
 /* True when p is aligned to the element size of t (zero copy is allowed). */
 static inline bool sc_tensor_aligned(const void *p, sc_dtype t) {
     size_t a = sc_dtype_size(t);

@@ -5,11 +5,15 @@
  * treat_whitespace_as_suffix, unk_surface, and normalizer_spec
  * precompiled_charsmap, add_dummy_prefix, remove_extra_whitespaces,
  * escape_whitespaces. normalization_rule_tsv, self-test data and the
- * denormalizer are ignored (T5 has none). */
+ * denormalizer are ignored (T5 has none).
+ * The piece -> id map is open addressing with linear probing (load <= 1/2)
+ * over the keyed SipHash of core/hash.h, so a crafted vocabulary cannot
+ * make building or lookups quadratic. */
 #include "tokenizer/sp_model.h"
 
 #include "core/checked.h"
 #include "core/error.h"
+#include "core/hash.h"
 
 #include <float.h>
 #include <stdlib.h>
@@ -373,16 +377,10 @@ static bool trie_build(sp_trie *t, const sp_model *m, const int32_t *ids, size_t
 
 /* ----------------------------------------------------------------- build */
 
-static uint64_t hash_bytes(const char *s, size_t n) {
-    uint64_t h = 1469598103934665603ull;
-    for (size_t i = 0; i < n; i++) h = (h ^ (unsigned char)s[i]) * 1099511628211ull;
-    return h;
-}
-
 int32_t sp_piece_to_id(const sp_model *m, const char *s, size_t n) {
     if (!m->hash_cap) return -1;
     size_t mask = m->hash_cap - 1;
-    for (size_t i = (size_t)hash_bytes(s, n) & mask;; i = (i + 1) & mask) {
+    for (size_t i = (size_t)sc_hash_bytes(s, n) & mask;; i = (i + 1) & mask) {
         int32_t id = m->hash[i];
         if (id < 0) return -1;
         if (m->len[id] == n && !memcmp(piece_str(m, (size_t)id), s, n)) return id;
@@ -406,9 +404,12 @@ sc_status sp_model_build(sp_model *m, const char *path, sc_error *err) {
         if (!m->unk_surface) return sc_fail(err, SC_ERR_NOMEM, SC_NO_OFFSET, "%s: out of memory", path);
         memcpy(m->unk_surface, " \xE2\x81\x87 ", 6);
     }
-    m->hash_cap = 16;
-    while (m->hash_cap < 2 * n) m->hash_cap *= 2;
-    m->hash = malloc(m->hash_cap * sizeof *m->hash);
+    /* At least two slots per piece keeps linear probing short; n is at most
+     * SP_MAX_PIECES, so none of these sizes can overflow. */
+    size_t cap = 16;
+    while (cap < 2 * n) cap *= 2;
+    m->hash_probes = 0;
+    m->hash = malloc(cap * sizeof *m->hash);
     int32_t *ids = malloc(n * sizeof *ids), *tmp = malloc(n * sizeof *tmp);
     int32_t *uids = malloc(n * sizeof *uids);
     if (!m->hash || !ids || !tmp || !uids) {
@@ -417,7 +418,8 @@ sc_status sp_model_build(sp_model *m, const char *path, sc_error *err) {
         free(uids);
         return sc_fail(err, SC_ERR_NOMEM, SC_NO_OFFSET, "%s: out of memory", path);
     }
-    memset(m->hash, 0xff, m->hash_cap * sizeof *m->hash);
+    memset(m->hash, 0xff, cap * sizeof *m->hash);
+    m->hash_cap = cap;
     for (int i = 0; i < 256; i++) m->byte_id[i] = -1;
     m->unk_id = -1;
     m->min_score = FLT_MAX;
@@ -427,13 +429,19 @@ sc_status sp_model_build(sp_model *m, const char *path, sc_error *err) {
     for (size_t i = 0; i < n; i++) {
         const char *s = piece_str(m, i);
         size_t len = m->len[i];
-        if (sp_piece_to_id(m, s, len) >= 0) {
-            st = sc_fail(err, SC_ERR_FORMAT, SC_NO_OFFSET, "%s: piece %zu (\"%.64s\") is already defined",
-                         path, i, s);
-            goto done;
+        /* One probe walk both finds a duplicate and the free slot. */
+        size_t mask = cap - 1, h = (size_t)sc_hash_bytes(s, len) & mask;
+        m->hash_probes++;
+        while (m->hash[h] >= 0) {
+            size_t o = (size_t)m->hash[h];
+            if (m->len[o] == len && !memcmp(piece_str(m, o), s, len)) {
+                st = sc_fail(err, SC_ERR_FORMAT, SC_NO_OFFSET,
+                             "%s: piece %zu (\"%.64s\") is already defined", path, i, s);
+                goto done;
+            }
+            h = (h + 1) & mask;
+            m->hash_probes++;
         }
-        size_t mask = m->hash_cap - 1, h = (size_t)hash_bytes(s, len) & mask;
-        while (m->hash[h] >= 0) h = (h + 1) & mask;
         m->hash[h] = (int32_t)i;
         int ty = m->type[i];
         if (ty == SP_NORMAL || ty == SP_USER_DEFINED || ty == SP_UNUSED) ids[ni++] = (int32_t)i;

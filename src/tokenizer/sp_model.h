@@ -63,8 +63,10 @@ typedef struct sp_model {
     sp_trie pieces;    /* normal, user-defined and unused pieces */
     sp_trie user;      /* user-defined pieces only (normalizer prefix matcher) */
     bool has_user;
-    int32_t *hash;     /* [hash_cap] open addressing piece -> id, -1 empty */
+    int32_t *hash;     /* [hash_cap] open addressing piece -> id, -1 empty; keyed
+                        * SipHash (core/hash.h), linear probing, load <= 1/2 */
     size_t hash_cap;
+    size_t hash_probes; /* slots visited building `hash` (a statistic for tests) */
     int32_t byte_id[256]; /* id of <0xXX>, -1 if absent */
 } sp_model;
 
