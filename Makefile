@@ -5,12 +5,17 @@ CMAKE_FLAGS ?=
 MODEL ?= models/switch-tiny-t5vocab
 PROMPT ?= A <extra_id_0> walks into a bar a orders a <extra_id_1> with <extra_id_2> pinch of <extra_id_3>.
 
-.PHONY: all build run test asan test-aarch64 fuzz clean
+.PHONY: all build run test asan tsan test-aarch64 fuzz clean
 
 all: build
 
+# CMake's own status lines are hidden (--log-level=NOTICE); the project's
+# summary stays: one "switchc: <part>: on|off (how to get it)" line per
+# optional part. Warnings and errors show as always.
+CMAKE_CONFIGURE = cmake --log-level=NOTICE
+
 build:
-	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=Release $(CMAKE_FLAGS) >/dev/null
+	$(CMAKE_CONFIGURE) -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=Release $(CMAKE_FLAGS)
 	cmake --build $(BUILD) -j $(JOBS)
 
 # The quick start's main job: generate with the model shipped in the repo.
@@ -24,14 +29,23 @@ test: build
 asan:
 	$(MAKE) test BUILD=build-asan CMAKE_FLAGS="-DSWITCHC_SANITIZE=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo"
 
+# The threaded tests (the pool, MoE on threads, the expert store shared by
+# sessions) under ThreadSanitizer; a race fails the test (exit 66).
+TSAN_FLAGS = -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_C_FLAGS=-fsanitize=thread \
+	-DCMAKE_EXE_LINKER_FLAGS=-fsanitize=thread -DCMAKE_SHARED_LINKER_FLAGS=-fsanitize=thread
+tsan:
+	$(CMAKE_CONFIGURE) -S . -B build-tsan $(TSAN_FLAGS) $(CMAKE_FLAGS)
+	cmake --build build-tsan -j $(JOBS) --target switchc test_pool test_moe_threads test_expert_store_threads
+	cd build-tsan && ctest --output-on-failure -R '^test_(pool|moe_threads|expert_store_threads)$$'
+
 # The portable build for 64-bit ARM, cross-compiled, its tests run under
 # qemu-user (Debian: gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user).
 test-aarch64:
 	$(MAKE) test BUILD=build-aarch64 CMAKE_FLAGS="-DCMAKE_TOOLCHAIN_FILE=$(CURDIR)/cmake/aarch64-linux-gnu.cmake -DSWITCHC_NATIVE=OFF"
 
 fuzz:
-	CC=clang cmake -S . -B build-fuzz -DSWITCHC_FUZZ=ON -DSWITCHC_TESTS=OFF -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+	CC=clang $(CMAKE_CONFIGURE) -S . -B build-fuzz -DSWITCHC_FUZZ=ON -DSWITCHC_TESTS=OFF -DCMAKE_BUILD_TYPE=RelWithDebInfo
 	cmake --build build-fuzz -j $(JOBS)
 
 clean:
-	rm -rf build build-asan build-aarch64 build-fuzz
+	rm -rf build build-asan build-tsan build-aarch64 build-fuzz

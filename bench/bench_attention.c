@@ -77,7 +77,7 @@ int main(int argc, char **argv) {
             if (!scratch) return 1;
             double best = 1e30;
             for (int r = 0; r < reps + 1; r++) {
-                double t0 = peak_now();
+                double t0 = sc_clock_seconds();
                 for (int64_t s = 0; s < SEQS; s++) {
                     sc_attn_args a = {.q = q + s * T * I, .k = k + s * T * I, .v = v + s * T * I,
                                       .ctx = ctx + s * T * I, .Tq = bc->Tq, .Tk = bc->Tk, .H = H, .Dh = Dh,
@@ -92,7 +92,7 @@ int main(int argc, char **argv) {
                     }
                     sc_attention(&a);
                 }
-                double dt = peak_now() - t0;
+                double dt = sc_clock_seconds() - t0;
                 if (r > 0 && dt < best) best = dt;
             }
             double flops = 4.0 * (double)bc->Tq * (double)bc->Tk * (double)Dh * (double)H * SEQS;

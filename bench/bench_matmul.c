@@ -37,10 +37,11 @@
 
 /* Calls are timed in CPU time of the process when one thread runs them (the
  * kernels then run on the calling thread), so time the shared machine gives
- * to other jobs is not counted; with more threads, wall time. */
+ * to other jobs is not counted; with more threads, the library's monotonic
+ * clock. */
 static int cpu_clock;
 static double now(void) {
-    if (!cpu_clock) return peak_now();
+    if (!cpu_clock) return sc_clock_seconds();
     struct timespec ts;
     clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;

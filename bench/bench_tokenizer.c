@@ -3,18 +3,12 @@
  * decodes the ids back; prints one JSON object.
  * Usage: bench_tokenizer TOKENIZER_DIR CORPUS [PASSES] */
 #define _POSIX_C_SOURCE 200809L
+#include "core/clock.h"
 #include "switchc.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
-
-static double now(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
 
 int main(int argc, char **argv) {
     if (argc < 3) {
@@ -62,7 +56,7 @@ int main(int argc, char **argv) {
     double best = 1e30, best_dec = 1e30;
     size_t tokens = 0;
     for (int p = 0; p < passes; p++) {
-        double t0 = now(), dec = 0;
+        double t0 = sc_clock_seconds(), dec = 0;
         tokens = 0;
         for (size_t i = 0; i < n; i++) {
             size_t k;
@@ -72,15 +66,15 @@ int main(int argc, char **argv) {
             }
             tokens += k;
         }
-        double dt = now() - t0;
+        double dt = sc_clock_seconds() - t0;
         if (dt < best) best = dt;
-        t0 = now();
+        t0 = sc_clock_seconds();
         for (size_t i = 0; i < n; i++) {
             size_t k, dl;
             sc_tokenizer_encode(t, lines[i], lens[i], true, ids, icap, &k, &err);
-            double d0 = now();
+            double d0 = sc_clock_seconds();
             sc_tokenizer_decode(t, ids, k, 0, dbuf, dcap, &dl, &err);
-            dec += now() - d0;
+            dec += sc_clock_seconds() - d0;
         }
         if (dec < best_dec) best_dec = dec;
     }

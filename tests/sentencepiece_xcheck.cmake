@@ -1,12 +1,14 @@
 # Cross-check against the SentencePiece C++ library (Debian libsentencepiece-dev)
-# and a comparison benchmark. Needs a C++ compiler; enabled only when the
-# library and its header are found.
+# and a comparison benchmark. Enabled only when a C++ compiler, the library
+# and its header are found; the configure output says which is missing.
 find_path(SC_SPM_INCLUDE_DIR sentencepiece_processor.h)
 find_library(SC_SPM_LIBRARY sentencepiece)
-if(SC_SPM_INCLUDE_DIR AND SC_SPM_LIBRARY)
+include(CheckLanguage)
+check_language(CXX)
+if(SC_SPM_INCLUDE_DIR AND SC_SPM_LIBRARY AND CMAKE_CXX_COMPILER)
   enable_language(CXX)
   set(CMAKE_CXX_STANDARD 17)
-  message(STATUS "switchc: SentencePiece found (${SC_SPM_LIBRARY}); registering sentencepiece_xcheck")
+  message(NOTICE "switchc: SentencePiece cross-check: on (${SC_SPM_LIBRARY})")
   add_executable(xcheck_sentencepiece ${CMAKE_CURRENT_SOURCE_DIR}/tests/xcheck_sentencepiece.cc)
   target_include_directories(xcheck_sentencepiece PRIVATE ${SC_SPM_INCLUDE_DIR})
   target_link_libraries(xcheck_sentencepiece PRIVATE switchc_static ${SC_SPM_LIBRARY})
@@ -17,7 +19,8 @@ if(SC_SPM_INCLUDE_DIR AND SC_SPM_LIBRARY)
   add_executable(xcheck_bench_sentencepiece ${CMAKE_CURRENT_SOURCE_DIR}/tests/xcheck_bench_sentencepiece.cc)
   target_include_directories(xcheck_bench_sentencepiece PRIVATE ${SC_SPM_INCLUDE_DIR})
   target_link_libraries(xcheck_bench_sentencepiece PRIVATE ${SC_SPM_LIBRARY})
+elseif(NOT CMAKE_CXX_COMPILER)
+  message(NOTICE "switchc: SentencePiece cross-check: off (install a C++ compiler, e.g. g++)")
 else()
-  message(STATUS "switchc: SentencePiece library/header not found: the sentencepiece_xcheck test "
-                 "is skipped (install libsentencepiece-dev to enable it)")
+  message(NOTICE "switchc: SentencePiece cross-check: off (install libsentencepiece-dev)")
 endif()

@@ -5,8 +5,11 @@
  * converted is never evicted, a failed conversion leaves the expert not
  * resident and is reported to each session that tried, random acquire /
  * release from two threads under a small cap always sees correct weights,
- * and two sessions generating at once on one model (lazy q8 / bf16, caps of
- * one byte and unbounded) give the ids and logits each gives alone.
+ * two sessions generating at once on one model (lazy q8 / bf16, caps of
+ * one byte and unbounded) give the ids and logits each gives alone, and two
+ * threads advising the mapped experts of two models at once share nothing
+ * unguarded (the page size is read once per store; under ThreadSanitizer,
+ * `make tsan`, a lazily set global shared by every store was a race).
  *
  * The conversion hook (the q8 kernel of a copied kernels table) blocks with
  * a time limit, so a store that converted under its lock fails these checks
@@ -399,6 +402,50 @@ static sc_model *load(const char *dir, sc_dtype dt, size_t cap) {
     return m;
 }
 
+typedef struct advise_job {
+    sc_model *m;
+    pthread_barrier_t *start;
+} advise_job;
+
+static void *advise_thread(void *arg) {
+    advise_job *j = arg;
+    int64_t counts[64];
+    for (int e = 0; e < 64; e++) counts[e] = 1;
+    pthread_barrier_wait(j->start);
+    for (int side = 0; side < 2; side++) {
+        const sc_stack_weights *st = side ? &j->m->dec : &j->m->enc;
+        for (int64_t l = 0; l < st->n_blocks; l++)
+            if (st->blocks[l].sparse) sc_expert_store_prefetch(j->m->experts, st->blocks[l].moe_index, counts);
+    }
+    return NULL;
+}
+
+/* Two models (two stores, two locks), each prefetching its mapped experts
+ * on its own thread from the same moment: the first madvise of the process
+ * happens on both at once. Run first, before anything else has advised. */
+static void test_first_advice_two_stores(void) {
+    char dir[4400];
+    snprintf(dir, sizeof dir, "%s/%s", fixture_path("models"), "e8_step2_untied_heads_ne_dmodel");
+    sc_model *m[2] = {load(dir, SC_DTYPE_AS_STORED, 0), load(dir, SC_DTYPE_AS_STORED, 0)};
+    if (m[0] && m[1]) {
+        CHECK(m[0]->cfg.num_experts <= 64);
+        pthread_barrier_t start;
+        pthread_barrier_init(&start, NULL, 2);
+        advise_job j[2] = {{m[0], &start}, {m[1], &start}};
+        pthread_t th[2];
+        bool ok[2];
+        for (int i = 0; i < 2; i++) ok[i] = pthread_create(&th[i], NULL, advise_thread, &j[i]) == 0;
+        for (int i = 0; i < 2; i++)
+            if (ok[i]) pthread_join(th[i], NULL);
+        CHECK(ok[0] && ok[1]);
+        pthread_barrier_destroy(&start);
+        /* advice only: nothing became resident */
+        CHECK(sc_model_expert_resident_bytes(m[0]) == 0 && sc_model_expert_resident_bytes(m[1]) == 0);
+    }
+    sc_model_free(m[0]);
+    sc_model_free(m[1]);
+}
+
 static void test_two_sessions(const char *name) {
     char dir[4400];
     snprintf(dir, sizeof dir, "%s/%s", fixture_path("models"), name);
@@ -454,6 +501,7 @@ int main(void) {
             src[e][1][i] = (float)((e * 17 + i * 13) % 199 - 99) * 0.02f;
         }
     make_want(SC_DTYPE_I8);
+    test_first_advice_two_stores();
     test_parallel_conversion();
     test_same_expert();
     test_failed_conversion();

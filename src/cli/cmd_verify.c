@@ -3,9 +3,12 @@
  * the manifest lists. One line per array, exactly
  *     <name> max_abs=<x> max_rel=<y> PASS|FAIL
  * or  <name> SKIP <reason>
- * then a summary line. Exit 0 only if nothing failed or was skipped.
+ * (a FAIL that has no numbers reads max_abs=inf max_rel=inf FAIL (<why>): a
+ * wrong shape, or the bf16 compute path failed), then a summary line.
+ * Exit 0 only if nothing failed or was skipped.
  * max_rel is normwise: max|ours - ref| / max|ref|. */
 #include "cli/args.h"
+#include "cli/cli_model.h"
 #include "cli/commands.h"
 #include "cli/verify_case.h"
 #include "core/error.h"
@@ -20,21 +23,25 @@
 
 static void usage(FILE *f) {
     fprintf(f,
-            "usage: switchc verify CASE_DIR [-m MODEL_DIR] [--reference | --kernels NAME]\n\n"
+            "usage: switchc verify CASE_DIR [-m MODEL_DIR] [--reference | --kernels NAME]\n"
+            "                      [--bf16-kernels NAME]\n\n"
             "Runs the reference case in CASE_DIR (manifest.json + arrays/) on the model in\n"
             "MODEL_DIR (default: CASE_DIR) and compares every output array the manifest lists.\n"
             "Prints '<name> max_abs=<x> max_rel=<y> PASS|FAIL' or '<name> SKIP <reason>' per array.\n"
-            "  -m DIR          model directory (default: CASE_DIR)\n"
+            "  -m DIR          model directory (default: CASE_DIR), or a Hugging Face repo id\n"
+            "                  ORG/NAME in the local cache (--revision REF: branch, tag, commit)\n"
             "  --reference     use the plain-C reference kernels\n"
             "  --kernels NAME  kernel table for the fp32 arrays (default: exact, the fastest\n"
-            "                  fp32-compute table; bf16_compute.* arrays always run the\n"
-            "                  bf16-compute kernels: amx, else avx512-bf16, else ref-bf16)\n"
+            "                  fp32-compute table)\n"
+            "  --bf16-kernels NAME  kernel table for the bf16_compute.* arrays (default: amx,\n"
+            "                  else avx512-bf16, else ref-bf16); if it cannot load, those\n"
+            "                  arrays FAIL with the reason\n"
             "  --format F      weights to load: safetensors | bin (default: safetensors when present)\n"
             "Exit status: 0 all passed, 1 something failed or was skipped, 2 bad usage.\n");
 }
 
 typedef struct verify_opts {
-    const char *case_dir, *model_dir, *kernels;
+    const char *case_dir, *model_dir, *revision, *kernels, *bf16_kernels;
     bool reference;
     int format;
 } verify_opts;
@@ -42,9 +49,11 @@ typedef struct verify_opts {
 #define AT(field) .off = offsetof(verify_opts, field)
 static const args_opt verify_options[] = {
     {"-m", "--model", ARGS_STRING, AT(model_dir)},
+    {NULL, "--revision", ARGS_STRING, AT(revision)},
     {NULL, "--format", ARGS_FORMAT, AT(format)},
     {NULL, "--reference", ARGS_FLAG, AT(reference)},
     {NULL, "--kernels", ARGS_STRING, AT(kernels)},
+    {NULL, "--bf16-kernels", ARGS_STRING, AT(bf16_kernels)},
     {0},
 };
 #undef AT
@@ -69,9 +78,10 @@ int cmd_verify(int argc, char **argv) {
         fprintf(stderr, "switchc verify: --reference and --kernels exclude each other\n");
         return SC_EXIT_USAGE;
     }
+    if (opt.model_dir && !cli_model_resolve("verify", &opt.model_dir, opt.revision)) return SC_EXIT_FAIL;
     const char *kernels = opt.reference ? "ref" : opt.kernels;
-    sc_status st = sc_verify_case(opt.case_dir, opt.model_dir ? opt.model_dir : opt.case_dir, kernels, opt.format,
-                                  stdout, &counts, &err);
+    sc_status st = sc_verify_case(opt.case_dir, opt.model_dir ? opt.model_dir : opt.case_dir, kernels,
+                                  opt.bf16_kernels, opt.format, stdout, &counts, &err);
     if (st) {
         fprintf(stderr, "switchc verify: %s\n", err.msg);
         return SC_EXIT_FAIL;

@@ -1,19 +1,14 @@
 /* Instruction peak loops; see peak.h. */
 #include "kernels/peak.h"
+#include "core/clock.h"
 #include "kernels/cpu/cpu_kernels.h"
+#include "kernels/cpu/dot_tiles.h"
 #include "kernels/cpu_features.h"
 
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
-
-static double now(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
 
 const char *sc_peak_name(sc_peak_kind k) {
     static const char *const names[SC_PEAK_COUNT] = {"fp32-fma", "bf16-dot", "int8-vnni", "amx-bf16", "amx-int8"};
@@ -33,9 +28,9 @@ const char *sc_peak_name(sc_peak_kind k) {
 #define SUM_ONE(c) s = SUM(s, a##c);
 #define BODY(OPS, iters)                                                                      \
     EACH(DECL)                                                                                \
-    double t = now();                                                                         \
+    double t = sc_clock_seconds();                                                            \
     for (long i = 0; i < (iters); i++) { EACH(STEP) }                                         \
-    t = now() - t;                                                                            \
+    t = sc_clock_seconds() - t;                                                               \
     T s = INIT(0);                                                                            \
     EACH(SUM_ONE)                                                                             \
     volatile T sink = s;                                                                      \
@@ -102,7 +97,7 @@ static SC_TARGET_AMX double loop_amx(int i8, long iters) {
                      "tilezero %%tmm0\n\ttilezero %%tmm1\n\ttilezero %%tmm2\n\ttilezero %%tmm3" ::"r"(src),
                      "r"((int64_t)64)
                      : "memory");
-    double t = now();
+    double t = sc_clock_seconds();
     if (i8)
         for (long i = 0; i < iters; i++)
             __asm__ volatile("tdpbssd %tmm6, %tmm4, %tmm0\n\ttdpbssd %tmm7, %tmm4, %tmm1\n\t"
@@ -111,7 +106,7 @@ static SC_TARGET_AMX double loop_amx(int i8, long iters) {
         for (long i = 0; i < iters; i++)
             __asm__ volatile("tdpbf16ps %tmm6, %tmm4, %tmm0\n\ttdpbf16ps %tmm7, %tmm4, %tmm1\n\t"
                              "tdpbf16ps %tmm6, %tmm5, %tmm2\n\ttdpbf16ps %tmm7, %tmm5, %tmm3");
-    t = now() - t;
+    t = sc_clock_seconds() - t;
     __asm__ volatile("tilerelease" ::: "memory");
     return 4.0 * 16 * 16 * (i8 ? 64 : 32) * 2 * (double)iters / t;
 }
@@ -185,6 +180,7 @@ typedef struct {
     const float *p;
     size_t n;
     int reps; /* times over the slice */
+    int tasks; /* rows pattern: the slice is this many tasks of 4 streams; 0: one forward stream */
     double sum;
 } read_arg;
 
@@ -216,16 +212,80 @@ static double sum_floats(const float *p, size_t n) {
     return (double)(s[0] + s[1] + s[2] + s[3] + s[4] + s[5] + s[6] + s[7]);
 }
 
+/* The decode kernels' reading of W (kernels/cpu/dot_tiles.h,
+ * matmul_avx512.c's decode path): rows of ROW_FLOATS (an expert's K = 768
+ * in fp32) cut into 4 quarters of q rows, one row of each quarter at a
+ * time, each of the 4 streams prefetched SC_DOT_PF_BYTES ahead once per
+ * cache line. */
+#define ROW_FLOATS 768
+#if SC_HAVE_X86_KERNELS
+static SC_TARGET_AVX512 double sum_rows4_avx512(const float *p, size_t rows) {
+    const size_t q = rows / 4;
+    __m512 s0 = _mm512_setzero_ps(), s1 = s0, s2 = s0, s3 = s0;
+    for (size_t r = 0; r < q; r++) {
+        const float *w0 = p + r * ROW_FLOATS, *w1 = w0 + q * ROW_FLOATS, *w2 = w1 + q * ROW_FLOATS,
+                    *w3 = w2 + q * ROW_FLOATS;
+        for (size_t k = 0; k < ROW_FLOATS; k += 16) {
+            _mm_prefetch((const char *)(w0 + k) + SC_DOT_PF_BYTES, _MM_HINT_T0);
+            _mm_prefetch((const char *)(w1 + k) + SC_DOT_PF_BYTES, _MM_HINT_T0);
+            _mm_prefetch((const char *)(w2 + k) + SC_DOT_PF_BYTES, _MM_HINT_T0);
+            _mm_prefetch((const char *)(w3 + k) + SC_DOT_PF_BYTES, _MM_HINT_T0);
+            s0 = _mm512_add_ps(s0, _mm512_loadu_ps(w0 + k));
+            s1 = _mm512_add_ps(s1, _mm512_loadu_ps(w1 + k));
+            s2 = _mm512_add_ps(s2, _mm512_loadu_ps(w2 + k));
+            s3 = _mm512_add_ps(s3, _mm512_loadu_ps(w3 + k));
+        }
+    }
+    double r = _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(s0, s1), _mm512_add_ps(s2, s3)));
+    /* the rows left over (fewer than 4) go one at a time, as in the kernels */
+    return r + sum_avx512(p + 4 * q * ROW_FLOATS, (rows - 4 * q) * ROW_FLOATS);
+}
+#endif
+
+static double sum_rows4(const float *p, size_t rows) {
+#if SC_HAVE_X86_KERNELS
+    if (sc_cpu_has_avx512(sc_cpu_features_get())) return sum_rows4_avx512(p, rows);
+#endif
+    const size_t q = rows / 4;
+    float s[4] = {0};
+    for (size_t r = 0; r < q; r++)
+        for (size_t k = 0; k < ROW_FLOATS; k++)
+            for (int j = 0; j < 4; j++) s[j] += p[(r + (size_t)j * q) * ROW_FLOATS + k];
+    return (double)(s[0] + s[1] + s[2] + s[3]) + sum_floats(p + 4 * q * ROW_FLOATS, (rows - 4 * q) * ROW_FLOATS);
+}
+
 static void *read_slice(void *v) {
     read_arg *a = v;
-    for (int r = 0; r < a->reps; r++) a->sum += sum_floats(a->p, a->n);
+    for (int r = 0; r < a->reps; r++) {
+        if (!a->tasks) {
+            a->sum += sum_floats(a->p, a->n);
+            continue;
+        }
+        /* the slice's rows split into `tasks` ranges as the kernels split N */
+        const int64_t rows = (int64_t)(a->n / ROW_FLOATS);
+        for (int t = 0; t < a->tasks; t++) {
+            int64_t r0, r1;
+            sc_split_range(rows, 4, t, a->tasks, &r0, &r1);
+            if (r1 > r0) a->sum += sum_rows4(a->p + (size_t)r0 * ROW_FLOATS, (size_t)(r1 - r0));
+        }
+    }
     return NULL;
 }
 
-double sc_read_bw_measure(size_t bytes, int threads, int passes) {
+static double read_bw(size_t bytes, int threads, int passes, int tasks_per_thread);
+
+double sc_read_bw_measure(size_t bytes, int threads, int passes) { return read_bw(bytes, threads, passes, 0); }
+
+double sc_read_bw_measure_rows(size_t bytes, int threads, int passes) {
+    return read_bw(bytes, threads, passes, 4);
+}
+
+static double read_bw(size_t bytes, int threads, int passes, int tasks_per_thread) {
     if (threads < 1) threads = 1;
     if (threads > 64) threads = 64;
-    const size_t n = bytes / sizeof(float), per = n / (size_t)threads;
+    /* the rows pattern reads whole rows: each thread's slice is whole rows */
+    const size_t unit = tasks_per_thread ? ROW_FLOATS : 1;
+    const size_t n = bytes / sizeof(float), per = n / unit / (size_t)threads * unit;
     float *buf = n ? malloc(n * sizeof(float)) : NULL;
     if (!buf || !per) {
         free(buf);
@@ -241,8 +301,9 @@ double sc_read_bw_measure(size_t bytes, int threads, int passes) {
     double best = 0;
     for (int pass = 0; pass < passes; pass++) {
         bool running[64] = {false};
-        for (int i = 0; i < threads; i++) a[i] = (read_arg){buf + (size_t)i * per, per, reps, 0};
-        double t = now();
+        for (int i = 0; i < threads; i++)
+            a[i] = (read_arg){buf + (size_t)i * per, per, reps, tasks_per_thread, 0};
+        double t = sc_clock_seconds();
         for (int i = 1; i < threads; i++) running[i] = pthread_create(&th[i], NULL, read_slice, &a[i]) == 0;
         read_slice(&a[0]);
         size_t done = per;
@@ -251,7 +312,7 @@ double sc_read_bw_measure(size_t bytes, int threads, int passes) {
                 pthread_join(th[i], NULL);
                 done += per;
             }
-        t = now() - t;
+        t = sc_clock_seconds() - t;
         volatile double sink = a[0].sum;
         (void)sink;
         const double bw = (double)(done * sizeof(float)) * reps / t;

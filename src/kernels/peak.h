@@ -40,6 +40,16 @@ double sc_peak_measure(sc_peak_kind k, int threads);
  * than the caches measures DRAM. 0 when the buffer cannot be allocated. */
 double sc_read_bw_measure(size_t bytes, int threads, int passes);
 
+/* The same, read the way the decode kernels (1-4 x rows) read W, so that
+ * weight bytes per second of a decode can be divided by it: each thread's
+ * slice is 4 tasks (the kernels split N into up to 4 tasks per thread), a
+ * task's rows of 768 floats are cut in 4 quarters read at once as 4 forward
+ * streams, each prefetched SC_DOT_PF_BYTES ahead. Pass the bytes a decode
+ * step reads, so the caches hold as much of the buffer as of the weights.
+ * 0 when the buffer cannot be allocated or holds less than a row per
+ * thread. */
+double sc_read_bw_measure_rows(size_t bytes, int threads, int passes);
+
 /* The instruction a kernels table runs weights of dtype `dt` on at encoder
  * sizes (many rows), e.g. SC_PEAK_AMX_BF16 for BF16 on the "amx" table. */
 sc_peak_kind sc_peak_of_table(const sc_kernels *t, sc_dtype dt);

@@ -42,6 +42,7 @@ struct sc_expert_store {
     const sc_kernels *k;
     size_t max_bytes;        /* 0 = unbounded */
     size_t resident, peak, owned;
+    uintptr_t page;          /* the system page size, read once at creation (0: unknown) */
     int64_t head, tail;      /* LRU: head most recent */
     sc_owned_list eager;     /* sc_expert_store_convert's buffers (never evicted) */
     pthread_mutex_t mu;
@@ -66,6 +67,10 @@ sc_status sc_expert_store_new(int64_t n_layers, int64_t n_experts, sc_expert_sto
     s->u = u;
     s->to = SC_DTYPE_AS_STORED;
     s->head = s->tail = NONE;
+    /* Read here, before any session can share the store: advise() runs with
+     * and without the lock on several threads, so it only reads it. */
+    const long page = sysconf(_SC_PAGESIZE);
+    s->page = page > 0 && !(page & (page - 1)) ? (uintptr_t)page : 0;
     for (size_t i = 0; i < n; i++) u[i].prev = u[i].next = NONE;
     pthread_mutex_init(&s->mu, NULL);
     pthread_cond_init(&s->converted, NULL);
@@ -217,24 +222,25 @@ sc_status sc_expert_store_configure(sc_expert_store *s, sc_dtype to, const sc_ke
  * ends included: tensors in a checkpoint are rarely page aligned, and a
  * first touch of a page not read ahead makes the kernel read a whole
  * read-around window centred on it (half of it neighbouring experts). */
-static void advise(const void *p, size_t len, int advice) {
-    static long page;
-    if (!page) page = sysconf(_SC_PAGESIZE);
-    if (page <= 0 || !p) return;
-    const uintptr_t mask = ~((uintptr_t)page - 1), a = (uintptr_t)p;
-    uintptr_t lo = (a + (uintptr_t)page - 1) & mask, hi = (a + len) & mask;
+static void advise(uintptr_t page, const void *p, size_t len, int advice) {
+    if (!page || !p) return;
+    const uintptr_t mask = ~(page - 1), a = (uintptr_t)p;
+    uintptr_t lo = (a + page - 1) & mask, hi = (a + len) & mask;
     if (advice == MADV_WILLNEED) {
         lo = a & mask;
-        hi = (a + len + (uintptr_t)page - 1) & mask;
+        hi = (a + len + page - 1) & mask;
     }
     if (hi > lo) madvise((void *)lo, hi - lo, advice);
 }
 
-static void advise_unit(const unit *x, int advice) {
+static void advise_unit(const sc_expert_store *s, const unit *x, int advice) {
     if (!x->mapped) return;
     for (int i = 0; i < 3; i++) {
         const sc_tensor *t = mats(&x->src, i);
-        if (t->data) advise(t->data, (size_t)t->shape[0] * (size_t)sc_tensor_cols(t) * sc_dtype_size(t->dtype), advice);
+        if (t->data) {
+            const size_t len = (size_t)t->shape[0] * (size_t)sc_tensor_cols(t) * sc_dtype_size(t->dtype);
+            advise(s->page, t->data, len, advice);
+        }
     }
 }
 
@@ -264,7 +270,7 @@ static void evict(sc_expert_store *s, int64_t i, sc_expert_stats *st) {
     x->resident = false;
     s->resident -= x->bytes;
     if (x->convert) free_converted(s, x);
-    else advise_unit(x, MADV_DONTNEED);
+    else advise_unit(s, x, MADV_DONTNEED);
     if (st && i / s->n_experts < st->n_layers) st->layers[i / s->n_experts].evictions++;
 }
 
@@ -303,7 +309,7 @@ static sc_status convert_views(const sc_expert_store *s, const unit *x, int64_t 
         *t = conv;
     }
     /* The source pages are not read again until the next conversion. */
-    advise_unit(x, MADV_DONTNEED);
+    advise_unit(s, x, MADV_DONTNEED);
     return SC_OK;
 }
 
@@ -380,7 +386,7 @@ void sc_expert_store_prefetch(sc_expert_store *s, int64_t layer, const int64_t *
     pthread_mutex_lock(&s->mu);
     for (int64_t e = 0; e < s->n_experts; e++) {
         unit *x = &s->u[layer * s->n_experts + e];
-        if (counts[e] > 0 && !x->resident && !x->converting && !x->forever) advise_unit(x, MADV_WILLNEED);
+        if (counts[e] > 0 && !x->resident && !x->converting && !x->forever) advise_unit(s, x, MADV_WILLNEED);
     }
     pthread_mutex_unlock(&s->mu);
 }
