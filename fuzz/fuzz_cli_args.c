@@ -1,11 +1,15 @@
 /* libFuzzer target: the CLI option parser (args_parse) on arbitrary argument
  * vectors. The input's first byte picks how positionals and unknown
- * arguments are taken (every args_pos x args_dash x args_say); the rest,
- * split at NUL bytes, is argv[1..] (at most 64 arguments). The table has
- * every option kind, short and long names, a range-checked int and double,
- * a list of words and a callback, so values, ranges and missing values are
- * all reached. The parse must never read past argv or write outside the
- * options struct; its messages go to stdout/stderr (run_all.sh closes them). */
+ * arguments are taken (every args_pos x args_dash x args_say) and whether
+ * there is a table; the rest, split at NUL bytes, is argv[1..] (at most 64
+ * arguments). The table has every option kind, short and long names, a
+ * range-checked int and double, a list of words, a callback and a name
+ * longer than the suggestion search compares, so values inline
+ * ("--opt=v") and apart, ranges, missing values, "--", "-m=v" and the
+ * nearest-name search on unknown options are all reached. The parse must
+ * never read past argv or write outside the options struct, and every
+ * string it stores must point into argv; its messages go to stdout/stderr
+ * (run_all.sh closes them). */
 #include "cli/args.h"
 
 #include <stdint.h>
@@ -50,6 +54,7 @@ static const args_opt options[] = {
     {NULL, "--mode", ARGS_CHOICE, AT(choice), .choices = words},
     {"-c", NULL, ARGS_CALL, AT(called), .call = take_call},
     {"-m", "--model", ARGS_STRING, AT(pos)}, /* shares the ARGS_POS_ONE field */
+    {NULL, "--a-name-longer-than-any-that-the-nearest-name-search-compares-with-its-table", ARGS_FLAG, AT(flag)},
     {0},
 };
 #undef AT
@@ -81,6 +86,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     /* what the parse reports must hold together */
     if (rc == ARGS_GO && spec.pos == ARGS_POS_REST && (o.rest < 1 || o.rest > argc)) abort();
     if (o.str && (o.str < buf || o.str >= buf + size)) abort();
+    if (o.called && (o.called < buf || o.called >= buf + size)) abort();
+    if (o.pos && (o.pos < buf || o.pos >= buf + size)) abort();
+    if (rc == ARGS_GO && o.n && (o.n < -5 || o.n > 1000)) abort();
+    if (rc == ARGS_GO && !(o.d >= 0.0 && o.d <= 1.0)) abort();
     free(buf);
     return 0;
 }

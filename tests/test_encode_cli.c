@@ -1,9 +1,53 @@
 /* `switchc encode` end to end: the fixture's texts through the tokenizer and
- * the encoder give HF's SwitchTransformersEncoderModel states. */
+ * the encoder give HF's SwitchTransformersEncoderModel states. Then texts on
+ * stdin through a pipe: each line answered before the next is written (a
+ * poll with a generous timeout guards against a hang), with the answer the
+ * same text gets as an argument. */
+#define _GNU_SOURCE
 #include "io/json.h"
 #include "test_util.h"
 
+#include <poll.h>
+#include <signal.h>
+#include <stdbool.h>
 #include <sys/wait.h>
+#include <unistd.h>
+
+/* Starts argv with stdin and stdout on pipes (*in, *out); stderr stays. */
+static pid_t spawn(char *const argv[], int *in, int *out) {
+    int pin[2], pout[2];
+    if (pipe(pin) || pipe(pout)) return -1;
+    pid_t pid = fork();
+    if (pid == 0) {
+        dup2(pin[0], 0);
+        dup2(pout[1], 1);
+        for (int fd = 3; fd < 64; fd++) close(fd);
+        execv(argv[0], argv);
+        _exit(127);
+    }
+    close(pin[0]);
+    close(pout[1]);
+    *in = pin[1];
+    *out = pout[0];
+    return pid;
+}
+
+/* The next line of fd into line (without '\n'); false at EOF, or when
+ * nothing comes for 60 s. Reads one byte at a time: nothing is left over. */
+static bool read_line(int fd, char *line, size_t cap) {
+    size_t n = 0;
+    for (;;) {
+        struct pollfd p = {.fd = fd, .events = POLLIN};
+        char ch;
+        if (poll(&p, 1, 60000) <= 0 || read(fd, &ch, 1) != 1) return false;
+        if (ch == '\n') break;
+        if (n + 1 < cap) line[n++] = ch;
+    }
+    line[n] = '\0';
+    return true;
+}
+
+static bool say(int fd, const char *s) { return write(fd, s, strlen(s)) == (ssize_t)strlen(s); }
 
 #define MODEL SC_FIXTURES_DIR "/../../models/switch-tiny-t5vocab"
 #define CASE SC_FIXTURES_DIR "/models/t5vocab_e4_step2"
@@ -62,5 +106,43 @@ int main(void) {
     snprintf(cmd + at, sizeof cmd - at, " --no-mmap");
     CHECK(sc_test_run(cmd, out2, sizeof out2) == 0 && !strcmp(out, out2));
     sc_json_free(m);
+
+    /* stdin: one answer line per line as it comes, equal to the argument's
+     * answer (a batch of one either way); an empty line gets an empty line */
+    signal(SIGPIPE, SIG_IGN);
+    static char want[2][1 << 16], got[1 << 16];
+    const char *words[2] = {"hello", "The <extra_id_0> walks in <extra_id_1> park"};
+    for (int k = 0; k < 2; k++) {
+        snprintf(cmd, sizeof cmd, "'%s' encode -m '%s' --json --pool first '%s' </dev/null", SC_SWITCHC_BIN, MODEL,
+                 words[k]);
+        CHECK(sc_test_run(cmd, want[k], sizeof want[k]) == 0 && strchr(want[k], '\n'));
+        *strchr(want[k], '\n') = '\0';
+    }
+    char *argv[] = {SC_SWITCHC_BIN, "encode", "--model=" MODEL, "--json", "--pool=first", NULL};
+    int in, o;
+    pid_t pid = spawn(argv, &in, &o);
+    CHECK(pid > 0);
+    if (pid > 0) {
+        CHECK(say(in, "hello\n") && read_line(o, got, sizeof got));
+        CHECKF(!strcmp(got, want[0]), "got '%.200s'\nwant '%.200s'", got, want[0]);
+        CHECK(say(in, "\n") && read_line(o, got, sizeof got) && !strcmp(got, ""));
+        CHECK(say(in, words[1]) && say(in, "\r\n") && read_line(o, got, sizeof got));
+        CHECKF(!strcmp(got, want[1]), "got '%.200s'\nwant '%.200s'", got, want[1]);
+        close(in);
+        CHECK(!read_line(o, got, sizeof got)); /* nothing more */
+        close(o);
+        int st;
+        waitpid(pid, &st, 0);
+        CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    }
+    /* plain mean vectors: one line each; --pool none needs --json on stdin */
+    snprintf(cmd, sizeof cmd, "printf 'hello\\n\\nhello\\n' | '%s' encode -m '%s'", SC_SWITCHC_BIN, MODEL);
+    CHECK(sc_test_run(cmd, out, sizeof out) == 0);
+    const char *l1 = out, *l2 = strchr(l1, '\n'), *l3 = l2 ? l2 + 2 : NULL;
+    CHECKF(l2 && l2[1] == '\n' && l3 && !strncmp(l1, l3, (size_t)(l2 - l1) + 1) && !l3[l2 - l1 + 1],
+           "got '%.300s'", out);
+    snprintf(cmd, sizeof cmd, "'%s' encode -m '%s' --pool none </dev/null 2>&1", SC_SWITCHC_BIN, MODEL);
+    CHECK(sc_test_run(cmd, out, sizeof out) == 2);
+    CHECKF(!strcmp(out, "switchc encode: --pool none reads standard input only with --json\n"), "got '%s'", out);
     TEST_MAIN_END();
 }

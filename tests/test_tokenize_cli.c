@@ -1,12 +1,134 @@
 /* `switchc tokenize --jsonl` and `detokenize` end to end against the HF
- * T5Tokenizer cases. */
+ * T5Tokenizer cases: the ids, and pieces paired one to one with them (</s>
+ * included). Then tokenize reading stdin through pipes, answering each line
+ * before the next is written (a poll with a generous timeout guards against
+ * a hang: an answer that only comes at EOF fails), and the notice it gives
+ * when stdin is a terminal (a pseudo-terminal here). */
+#define _GNU_SOURCE
 #include "io/json.h"
 #include "test_util.h"
 
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #define MODEL SC_FIXTURES_DIR "/../../models/switch-tiny-t5vocab"
 #define CASES SC_FIXTURES_DIR "/tokenizer/t5_tokenizer_cases.jsonl"
+
+/* A running switchc with its stdin and stdout on pipes (stdin on a
+ * pseudo-terminal when asked) and its stderr on a pipe. */
+typedef struct child {
+    pid_t pid;
+    int in, out, err;
+    char buf[1 << 16]; /* stdout read but not yet taken as lines */
+    size_t have;
+} child;
+
+static bool spawn(child *c, char *const argv[], bool tty) {
+    int pin[2] = {-1, -1}, pout[2], perr[2];
+    int slave = -1;
+    if (tty) {
+        pin[1] = posix_openpt(O_RDWR | O_NOCTTY);
+        if (pin[1] < 0 || grantpt(pin[1]) || unlockpt(pin[1])) return false;
+        slave = open(ptsname(pin[1]), O_RDWR | O_NOCTTY);
+        if (slave < 0) return false;
+        pin[0] = slave;
+    } else if (pipe(pin)) {
+        return false;
+    }
+    if (pipe(pout) || pipe(perr)) return false;
+    c->pid = fork();
+    if (c->pid < 0) return false;
+    if (c->pid == 0) {
+        dup2(pin[0], 0);
+        dup2(pout[1], 1);
+        dup2(perr[1], 2);
+        for (int fd = 3; fd < 64; fd++) close(fd);
+        execv(argv[0], argv);
+        _exit(127);
+    }
+    close(pin[0]);
+    close(pout[1]);
+    close(perr[1]);
+    c->in = pin[1];
+    c->out = pout[0];
+    c->err = perr[0];
+    c->have = 0;
+    return true;
+}
+
+/* The next line of fd (without its '\n') into line; false at EOF or when
+ * nothing comes for 60 s. buf/have keep what was read past the line. */
+static bool read_line_from(int fd, char *buf, size_t *have, size_t bufcap, char *line, size_t cap) {
+    for (;;) {
+        char *nl = memchr(buf, '\n', *have);
+        if (nl) {
+            size_t n = (size_t)(nl - buf);
+            snprintf(line, cap, "%.*s", (int)n, buf);
+            memmove(buf, nl + 1, *have - n - 1);
+            *have -= n + 1;
+            return true;
+        }
+        struct pollfd p = {.fd = fd, .events = POLLIN};
+        if (poll(&p, 1, 60000) <= 0 || *have == bufcap) return false;
+        ssize_t r = read(fd, buf + *have, bufcap - *have);
+        if (r <= 0) return false;
+        *have += (size_t)r;
+    }
+}
+
+static bool child_line(child *c, char *line, size_t cap) {
+    return read_line_from(c->out, c->buf, &c->have, sizeof c->buf, line, cap);
+}
+
+static bool child_say(child *c, const char *s) { return write(c->in, s, strlen(s)) == (ssize_t)strlen(s); }
+
+/* Closes stdin, drains stdout (how much is left goes to *extra) and returns
+ * the exit status (-1: did not exit in 60 s, killed). */
+static int child_end(child *c, size_t *extra) {
+    close(c->in);
+    char tmp[4096];
+    size_t left = c->have;
+    for (;;) {
+        struct pollfd p = {.fd = c->out, .events = POLLIN};
+        if (poll(&p, 1, 60000) <= 0) {
+            kill(c->pid, SIGKILL);
+            break;
+        }
+        ssize_t r = read(c->out, tmp, sizeof tmp);
+        if (r <= 0) break;
+        left += (size_t)r;
+    }
+    if (extra) *extra = left;
+    close(c->out);
+    close(c->err);
+    int st;
+    waitpid(c->pid, &st, 0);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+/* Everything the child wrote on stderr so far (non-blocking). */
+static void child_stderr(child *c, char *out, size_t cap) {
+    size_t n = 0;
+    int fl = fcntl(c->err, F_GETFL);
+    fcntl(c->err, F_SETFL, fl | O_NONBLOCK);
+    ssize_t r;
+    while (n + 1 < cap && (r = read(c->err, out + n, cap - 1 - n)) > 0) n += (size_t)r;
+    out[n] = '\0';
+    fcntl(c->err, F_SETFL, fl);
+}
+
+/* Waits up to 60 s for the child's stderr to hold a line. */
+static bool stderr_line(child *c, char *line, size_t cap) {
+    static char buf[4096];
+    static size_t have;
+    return read_line_from(c->err, buf, &have, sizeof buf, line, cap);
+}
 
 static int same_ids(const sc_json *a, const sc_json *b) {
     if (sc_json_len(a) != sc_json_len(b)) return 0;
@@ -18,6 +140,7 @@ static int same_ids(const sc_json *a, const sc_json *b) {
 }
 
 int main(void) {
+    signal(SIGPIPE, SIG_IGN); /* a child that died early is a failed check, not a dead test */
     char cmd[8192];
     snprintf(cmd, sizeof cmd, "'%s' tokenize -m '%s' --jsonl < '%s'", SC_SWITCHC_BIN, MODEL, CASES);
     FILE *out = popen(cmd, "r"), *in = fopen(CASES, "r");
@@ -39,9 +162,24 @@ int main(void) {
             bad++;
             continue;
         }
-        if (!same_ids(sc_json_get(sc_json_root(da), "ids"), sc_json_get(sc_json_root(db), "ids"))) {
+        const sc_json *ids = sc_json_get(sc_json_root(db), "ids"), *pieces = sc_json_get(sc_json_root(db), "pieces");
+        if (!same_ids(sc_json_get(sc_json_root(da), "ids"), ids)) {
             bad++;
             fprintf(stderr, "ids differ for line %d\n", lines + 1);
+        }
+        /* one piece per id: HF's tokenize() pieces, then "</s>" for the appended eos */
+        const sc_json *hf = sc_json_get(sc_json_root(da), "pieces");
+        bool paired = sc_json_len(pieces) == sc_json_len(ids) && sc_json_len(hf) <= sc_json_len(pieces);
+        for (size_t i = 0; paired && i < sc_json_len(pieces); i++) {
+            size_t la, lb;
+            const char *pa = i < sc_json_len(hf) ? sc_json_string(sc_json_at(hf, i), &la) : "</s>";
+            if (i >= sc_json_len(hf)) la = 4;
+            const char *pb = sc_json_string(sc_json_at(pieces, i), &lb);
+            paired = pa && pb && la == lb && !memcmp(pa, pb, la);
+        }
+        if (!paired) {
+            bad++;
+            fprintf(stderr, "pieces do not pair with the ids on line %d\n", lines + 1);
         }
         sc_json_free(da);
         sc_json_free(db);
@@ -68,5 +206,62 @@ int main(void) {
     CHECK(WIFEXITED(rc) && WEXITSTATUS(rc) == 1);
     free(a);
     free(b);
+
+    /* plain lines on stdin: one line of ids per line, each answered before
+     * the next is written; an empty line gets an empty line; "\r\n" ends a
+     * line like "\n"; nothing on stderr when stdin is not a terminal */
+    char ln[4096];
+    child c;
+    char *plain[] = {SC_SWITCHC_BIN, "tokenize", "-m", MODEL, NULL};
+    CHECK(spawn(&c, plain, false));
+    CHECK(child_say(&c, "hello\n") && child_line(&c, ln, sizeof ln));
+    CHECKF(!strcmp(ln, "21820 1"), "got '%s'", ln);
+    CHECK(child_say(&c, "\n") && child_line(&c, ln, sizeof ln));
+    CHECKF(!strcmp(ln, ""), "got '%s'", ln);
+    CHECK(child_say(&c, "hello world\r\n") && child_line(&c, ln, sizeof ln));
+    CHECKF(!strcmp(ln, "21820 296 1"), "got '%s'", ln);
+    char errs[4096];
+    child_stderr(&c, errs, sizeof errs);
+    size_t extra = 1;
+    CHECK(child_end(&c, &extra) == 0 && extra == 0);
+    CHECKF(errs[0] == '\0', "stderr '%s'", errs);
+
+    /* --jsonl the same way, --no-eos honoured, pieces and ids paired */
+    char *jsonl[] = {SC_SWITCHC_BIN, "tokenize", "--model=" MODEL, "--jsonl", NULL};
+    CHECK(spawn(&c, jsonl, false));
+    CHECK(child_say(&c, "{\"text\": \"hello\"}\n") && child_line(&c, ln, sizeof ln));
+    CHECKF(!strcmp(ln, "{\"ids\": [21820, 1], \"pieces\": [\"\u2581hello\", \"</s>\"]}"), "got '%s'", ln);
+    CHECK(child_say(&c, "\n") && child_line(&c, ln, sizeof ln));
+    CHECKF(!strcmp(ln, ""), "got '%s'", ln);
+    CHECK(child_say(&c, "{\"text\": \"a </s>\"}\n") && child_line(&c, ln, sizeof ln));
+    CHECKF(!strcmp(ln, "{\"ids\": [3, 9, 1], \"pieces\": [\"\u2581\", \"a\", \"</s>\"]}"), "got '%s'", ln);
+    CHECK(child_end(&c, NULL) == 0);
+    char *noeos[] = {SC_SWITCHC_BIN, "tokenize", "-m", MODEL, "--no-eos", "--jsonl", NULL};
+    CHECK(spawn(&c, noeos, false));
+    CHECK(child_say(&c, "{\"text\": \"hello\"}\n") && child_line(&c, ln, sizeof ln));
+    CHECKF(!strcmp(ln, "{\"ids\": [21820], \"pieces\": [\"\u2581hello\"]}"), "got '%s'", ln);
+    /* a bad line stops with its number, after the good ones were answered */
+    CHECK(child_say(&c, "{\"txt\": 1}\n"));
+    CHECK(child_end(&c, &extra) == 1 && extra == 0);
+
+    /* stdin a terminal: it says it is reading, then works the same */
+    char *tty[] = {SC_SWITCHC_BIN, "tokenize", "-m", MODEL, NULL};
+    CHECK(spawn(&c, tty, true));
+    CHECK(stderr_line(&c, ln, sizeof ln));
+    CHECKF(!strcmp(ln, "switchc tokenize: reading text from standard input, one per line (Ctrl-D ends)"),
+           "got '%s'", ln);
+    CHECK(child_say(&c, "hello\n") && child_line(&c, ln, sizeof ln));
+    CHECKF(!strcmp(ln, "21820 1"), "got '%s'", ln);
+    CHECK(child_say(&c, "\x04")); /* Ctrl-D at the start of a line: end of input */
+    CHECK(child_end(&c, &extra) == 0 && extra == 0);
+
+    /* empty stdin: nothing to answer, success */
+    static char text[1 << 16];
+    snprintf(cmd, sizeof cmd, "'%s' tokenize -m '%s' </dev/null", SC_SWITCHC_BIN, MODEL);
+    CHECK(sc_test_run(cmd, text, sizeof text) == 0 && text[0] == '\0');
+    /* TEXT arguments: the pieces line has </s> too */
+    snprintf(cmd, sizeof cmd, "'%s' tokenize -m '%s' hello </dev/null", SC_SWITCHC_BIN, MODEL);
+    CHECK(sc_test_run(cmd, text, sizeof text) == 0);
+    CHECKF(!strcmp(text, "ids: 21820 1\npieces: \"\u2581hello\" \"</s>\"\n"), "got '%s'", text);
     TEST_MAIN_END();
 }

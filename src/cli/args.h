@@ -4,14 +4,19 @@
  * where its value goes as an offset into the command's own options struct
  * (written `.off = offsetof(...)`), and describes its positionals in an
  * args_spec. args_parse walks argv once, in order: "-h"/"--help" prints the
- * usage on stdout (exit 0); an option of the table takes its value, which is
- * the next argument whatever it looks like ("-m --json" names the directory
- * "--json"), checked whole (a number in range, one of the words), and the
- * last of a repeated option wins; anything else is a positional or, by the
- * spec's rules, an unknown option. Errors print on stderr as
+ * usage on stdout (exit 0); an option of the table takes its value, either
+ * written "--opt=value" (long names only) or as the next argument whatever
+ * it looks like ("-m --json" names the directory "--json"), checked whole
+ * (an integer or number in range, one of the words), and the last of a
+ * repeated option wins; "--" ends the options (everything after it is a
+ * positional); anything else is a positional or, by the spec's rules, an
+ * unknown option, told with the nearest known name when one is close
+ * ("did you mean '--max-new-tokens'?"). Errors print on stderr as
  * "switchc CMD: ..." and stop the parse at the first one (exit 2).
- * Left out: "--opt=value", bundled short flags, optional values, options
- * valid only with others (commands check those after parsing). */
+ * Left out: "-m=value" (a usage error that shows both accepted forms: a
+ * short option's value is always the next argument), bundled short flags,
+ * optional values, options valid only with others (commands check those
+ * after parsing). */
 #ifndef SC_CLI_ARGS_H
 #define SC_CLI_ARGS_H
 
@@ -46,20 +51,23 @@ typedef struct args_opt {
 
 /* What the arguments the table does not match are. */
 typedef enum args_pos {
-    ARGS_POS_NONE, /* all unknown */
+    ARGS_POS_NONE, /* all unknown (after "--": "unknown argument") */
     ARGS_POS_ONE,  /* one, stored in the const char * at pos_off; when that is
                       already set (by a positional or an option sharing the
                       field) pos_extra is the error */
     ARGS_POS_CALL, /* each goes to pos_call */
     ARGS_POS_REST, /* the first one, or what follows "--", ends the options:
                       the int at pos_off gets its index (argc: none) */
+    /* For ARGS_POS_ONE and ARGS_POS_CALL, "--" ends the options too: every
+     * argument after it is a positional, "-x" and "--help" included. */
 } args_pos;
 
 /* With positionals, which of those arguments are unknown options. */
 typedef enum args_dash {
     ARGS_DASHED,          /* any starting with '-', a lone "-" too */
     ARGS_DASHED_NOT_LONE, /* any starting with '-' but "-" (a positional) */
-    ARGS_DASH_POSITIONAL, /* none: negative numbers are positionals */
+    ARGS_DASH_POSITIONAL, /* only "--x...": negative numbers and a lone "-"
+                             are positionals */
 } args_dash;
 
 /* How an unknown argument X is told (exit 2). */
@@ -69,6 +77,9 @@ typedef enum args_say {
     ARGS_SAY_OPTION_SEE_HELP, /* "unknown option 'X' (see --help)" */
     ARGS_SAY_ARGUMENT,        /* "unknown argument 'X' (see --help)" */
 } args_say;
+/* A dashed X close to a known name gets "; did you mean 'Y'?" after 'X'
+ * (in place of " (see --help)"): the same name with '_' for '-' or other
+ * dashes, within a few edits, or the names X begins. */
 
 typedef struct args_spec {
     const char *cmd;         /* "generate", for "switchc generate: ..." */
@@ -86,8 +97,15 @@ typedef struct args_spec {
 #define ARGS_GO (-1)
 
 /* Parses argv[1..argc) (argv[0] is the command) into the struct at opts.
- * Returns ARGS_GO when the command should run, else its exit status. */
+ * Returns ARGS_GO when the command should run, else its exit status.
+ * ARGS_INT values are decimal digits with an optional sign ("1e3", " 5",
+ * "5 ", "0x10" are refused); ARGS_DOUBLE values are decimal numbers (no
+ * spaces, hex, inf or nan); the error states the range accepted. */
 int args_parse(const args_spec *spec, int argc, char **argv, void *opts);
+
+/* Whether s is a decimal integer (ARGS_INT's syntax) in [lo, hi]; stores
+ * it in *out when it is. Prints nothing: for commands' own positionals. */
+bool args_int_value(const char *s, int64_t lo, int64_t hi, int64_t *out);
 
 /* Writes a JSON string literal (quotes and escapes) of s[0..n) to f. */
 void json_write_string(FILE *f, const char *s, size_t n);

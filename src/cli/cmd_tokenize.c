@@ -1,34 +1,45 @@
 /* switchc tokenize / detokenize: text -> ids and pieces, ids -> text, with
- * the T5 tokenizer of a model directory. `tokenize --jsonl` reads
- * {"text": ...} lines on stdin and writes {"ids": [...], "pieces": [...]}. */
+ * the T5 tokenizer of a model directory. tokenize takes its text from the
+ * arguments, else from stdin one line at a time (plain lines, or {"text":
+ * ...} lines with --jsonl), answering each line as it arrives so it can sit
+ * at the end of a pipe. Left out: reading ids for detokenize from stdin. */
+#define _GNU_SOURCE
 #include "cli/args.h"
+#include "cli/cli_model.h"
 #include "cli/commands.h"
 #include "io/json.h"
 #include "switchc.h"
 
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static void tokenize_usage(FILE *f) {
     fprintf(f,
-            "usage: switchc tokenize -m DIR [--no-eos] [--jsonl] [TEXT...]\n\n"
+            "usage: switchc tokenize -m DIR [--no-eos] [--jsonl] [--] [TEXT...]\n\n"
             "Encodes TEXT (the arguments joined by spaces) with the T5 tokenizer in DIR\n"
             "(spiece.model or tokenizer.json, or the file itself) and prints the ids\n"
-            "(</s> appended unless --no-eos) and the pieces.\n\n"
-            "  -m, --model DIR  model directory or tokenizer file\n"
+            "(</s> appended unless --no-eos) and the pieces. Options end at the first TEXT\n"
+            "word or at \"--\". Without TEXT, reads standard input one line at a time and\n"
+            "answers each line as it comes: one line of ids per line (an empty line gets an\n"
+            "empty line).\n\n"
+            "  -m, --model DIR  model directory or tokenizer file, or a Hugging Face repo id\n"
+            "                   ORG/NAME in the local cache (--revision REF: branch, tag, commit)\n"
             "  --no-eos         do not append </s>\n"
             "  --jsonl          read {\"text\": ...} lines on stdin, write\n"
-            "                   {\"ids\": [...], \"pieces\": [...]} lines\n"
-            "  -h, --help       this help\n\nExit status: 0 ok, 1 failure, 2 bad usage.\n");
+            "                   {\"ids\": [...], \"pieces\": [...]} lines (one piece per id)\n"
+            "  -h, --help       this help\n\n"
+            "Options taking a value accept --opt VALUE and --opt=VALUE.\n"
+            "Exit status: 0 ok, 1 failure, 2 bad usage.\n");
 }
 
 static void detokenize_usage(FILE *f) {
     fprintf(f,
-            "usage: switchc detokenize -m DIR [--skip-special] [--no-cleanup] ID...\n\n"
+            "usage: switchc detokenize -m DIR [--skip-special] [--no-cleanup] [--] ID...\n\n"
             "Decodes token ids to text as Hugging Face's T5Tokenizer.decode does.\n\n"
-            "  -m, --model DIR   model directory or tokenizer file\n"
+            "  -m, --model DIR   model directory or tokenizer file, or a Hugging Face repo id\n"
+            "                    ORG/NAME in the local cache (--revision REF: branch, tag, commit)\n"
             "  --skip-special    drop </s>, <pad>, <unk> and the sentinels\n"
             "  --no-cleanup      clean_up_tokenization_spaces=False\n"
             "  -h, --help        this help\n\nExit status: 0 ok, 1 failure, 2 bad usage.\n");
@@ -41,22 +52,25 @@ typedef struct tok_out {
     size_t pcap;
 } tok_out;
 
+/* The pieces of text and their ids; with eos, </s> appended as encode()
+ * appends it, as a piece of its own (offset UINT32_MAX: not in buf), so the
+ * ids and the pieces always pair up one to one. */
 static sc_status run_tokenize(const sc_tokenizer *t, const char *text, size_t len, bool eos,
                               tok_out *o, size_t *n, sc_error *err) {
     for (;;) {
         size_t need = 0;
         sc_status st = sc_tokenizer_tokenize(t, text, len, o->buf, o->cap, &need, o->pieces, o->pcap, n, err);
         if (st != SC_ERR_BUFFER_TOO_SMALL) {
-            if (!st && eos && sc_tokenizer_eos_id(t) >= 0) { /* the ids as encode() gives them */
+            if (!st && eos && sc_tokenizer_eos_id(t) >= 0) {
                 if (*n == 0 || o->pieces[*n - 1].id != sc_tokenizer_eos_id(t)) {
                     if (*n + 1 > o->pcap) {
-                        o->pcap = *n + 1;
-                        sc_token_piece *p = realloc(o->pieces, o->pcap * sizeof *p);
+                        sc_token_piece *p = realloc(o->pieces, (*n + 1) * sizeof *p);
                         if (!p) return SC_ERR_NOMEM;
                         o->pieces = p;
+                        o->pcap = *n + 1;
                     }
                     o->pieces[*n].id = sc_tokenizer_eos_id(t);
-                    o->pieces[*n].offset = UINT32_MAX; /* not a piece of the text */
+                    o->pieces[*n].offset = UINT32_MAX;
                     o->pieces[*n].len = 0;
                     (*n)++;
                 }
@@ -78,8 +92,20 @@ static sc_status run_tokenize(const sc_tokenizer *t, const char *text, size_t le
     }
 }
 
+/* Piece i as a JSON string: its text, or the token's own piece ("</s>"). */
+static void write_piece(const sc_tokenizer *t, const tok_out *o, size_t i) {
+    const sc_token_piece *p = &o->pieces[i];
+    if (p->offset == UINT32_MAX) {
+        size_t pl;
+        const char *s = sc_tokenizer_piece(t, p->id, &pl);
+        json_write_string(stdout, s ? s : "", s ? pl : 0);
+    } else {
+        json_write_string(stdout, o->buf + p->offset, p->len);
+    }
+}
+
 typedef struct tokenize_opts {
-    const char *model;
+    const char *model, *revision;
     bool no_eos, jsonl;
     int first_text; /* argv[first_text..argc) is the TEXT */
 } tokenize_opts;
@@ -87,6 +113,7 @@ typedef struct tokenize_opts {
 #define AT(field) .off = offsetof(tokenize_opts, field)
 static const args_opt tokenize_options[] = {
     {"-m", "--model", ARGS_STRING, AT(model)},
+    {NULL, "--revision", ARGS_STRING, AT(revision)},
     {NULL, "--no-eos", ARGS_FLAG, AT(no_eos)},
     {NULL, "--jsonl", ARGS_FLAG, AT(jsonl)},
     {0},
@@ -98,105 +125,127 @@ static const args_spec tokenize_args = {
     .pos = ARGS_POS_REST, .dash = ARGS_DASHED_NOT_LONE, .pos_off = offsetof(tokenize_opts, first_text),
 };
 
-int cmd_tokenize(int argc, char **argv) {
-    tokenize_opts opt = {0};
-    int rc = args_parse(&tokenize_args, argc, argv, &opt);
-    if (rc != ARGS_GO) return rc;
-    const bool eos = !opt.no_eos;
-    if (!opt.model) {
-        fprintf(stderr, "switchc tokenize: -m DIR is required\n");
-        tokenize_usage(stderr);
-        return SC_EXIT_USAGE;
-    }
-    if (opt.jsonl == (opt.first_text < argc)) {
-        fprintf(stderr, "switchc tokenize: give TEXT arguments or --jsonl (not both)\n");
-        return SC_EXIT_USAGE;
+/* The TEXT arguments: an "ids:" line and a "pieces:" line. */
+static int tokenize_args_text(const sc_tokenizer *t, int argc, char **argv, int first, bool eos, tok_out *o) {
+    size_t len = 0;
+    for (int i = first; i < argc; i++) len += strlen(argv[i]) + 1;
+    char *text = malloc(len + 1);
+    if (!text) return SC_EXIT_FAIL;
+    size_t at = 0;
+    for (int i = first; i < argc; i++) {
+        if (i > first) text[at++] = ' ';
+        size_t l = strlen(argv[i]);
+        memcpy(text + at, argv[i], l);
+        at += l;
     }
     sc_error err;
-    sc_tokenizer *t;
-    if (sc_tokenizer_load(opt.model, &t, &err)) {
-        fprintf(stderr, "switchc tokenize: %s\n", err.msg);
-        return SC_EXIT_FAIL;
-    }
-    rc = SC_EXIT_OK;
-    tok_out o = {0};
     size_t n;
-    if (!opt.jsonl) {
-        size_t len = 0;
-        for (int i = opt.first_text; i < argc; i++) len += strlen(argv[i]) + 1;
-        char *text = malloc(len + 1);
-        if (!text) {
-            sc_tokenizer_free(t);
-            return SC_EXIT_FAIL;
-        }
-        size_t at = 0;
-        for (int i = opt.first_text; i < argc; i++) {
-            if (i > opt.first_text) text[at++] = ' ';
-            size_t l = strlen(argv[i]);
-            memcpy(text + at, argv[i], l);
-            at += l;
-        }
-        if (run_tokenize(t, text, at, eos, &o, &n, &err)) {
-            fprintf(stderr, "switchc tokenize: %s\n", err.msg);
-            rc = SC_EXIT_FAIL;
-        } else {
-            printf("ids:");
-            for (size_t i = 0; i < n; i++) printf(" %d", o.pieces[i].id);
-            printf("\npieces:");
-            for (size_t i = 0; i < n; i++) {
-                fputc(' ', stdout);
-                if (o.pieces[i].offset == UINT32_MAX) {
-                    size_t pl;
-                    const char *p = sc_tokenizer_piece(t, o.pieces[i].id, &pl);
-                    json_write_string(stdout, p, pl);
-                } else {
-                    json_write_string(stdout, o.buf + o.pieces[i].offset, o.pieces[i].len);
-                }
-            }
-            printf("\n");
-        }
-        free(text);
+    int rc = SC_EXIT_OK;
+    if (run_tokenize(t, text, at, eos, o, &n, &err)) {
+        fprintf(stderr, "switchc tokenize: %s\n", err.msg);
+        rc = SC_EXIT_FAIL;
     } else {
-        char *line = NULL;
-        size_t cap = 0, lineno = 0;
-        ssize_t ln;
-        while ((ln = getline(&line, &cap, stdin)) > 0) {
-            lineno++;
-            sc_json_doc *doc;
-            if (sc_json_parse(line, (size_t)ln, "<stdin>", &doc, &err)) {
+        printf("ids:");
+        for (size_t i = 0; i < n; i++) printf(" %d", o->pieces[i].id);
+        printf("\npieces:");
+        for (size_t i = 0; i < n; i++) {
+            fputc(' ', stdout);
+            write_piece(t, o, i);
+        }
+        printf("\n");
+    }
+    free(text);
+    return rc;
+}
+
+/* Standard input, one answer line per input line, each written and flushed
+ * before the next line is read (so a caller may wait for it). A line's end
+ * ("\n" or "\r\n") is not part of its text; an empty line gets an empty
+ * line. The first bad line stops with its number (exit 1). */
+static int tokenize_stdin(const sc_tokenizer *t, bool jsonl, bool eos, tok_out *o) {
+    if (isatty(STDIN_FILENO))
+        fprintf(stderr, "switchc tokenize: reading %s from standard input, one per line (Ctrl-D ends)\n",
+                jsonl ? "{\"text\": ...} objects" : "text");
+    char *line = NULL;
+    size_t cap = 0, lineno = 0;
+    ssize_t ln;
+    int rc = SC_EXIT_OK;
+    sc_error err;
+    while (rc == SC_EXIT_OK && (ln = getline(&line, &cap, stdin)) > 0) {
+        lineno++;
+        size_t len = (size_t)ln;
+        while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r')) len--;
+        if (len == 0) {
+            fputc('\n', stdout);
+            if (fflush(stdout)) rc = SC_EXIT_FAIL;
+            continue;
+        }
+        const char *text = line;
+        size_t tl = len, n;
+        sc_json_doc *doc = NULL;
+        if (jsonl) {
+            if (sc_json_parse(line, len, "<stdin>", &doc, &err)) {
                 fprintf(stderr, "switchc tokenize: line %zu: %s\n", lineno, err.msg);
                 rc = SC_EXIT_FAIL;
                 break;
             }
-            size_t tl;
-            const char *text = sc_json_string(sc_json_get(sc_json_root(doc), "text"), &tl);
+            text = sc_json_string(sc_json_get(sc_json_root(doc), "text"), &tl);
             if (!text) {
                 fprintf(stderr, "switchc tokenize: line %zu: no \"text\" string\n", lineno);
                 sc_json_free(doc);
                 rc = SC_EXIT_FAIL;
                 break;
             }
-            if (run_tokenize(t, text, tl, eos, &o, &n, &err)) {
-                fprintf(stderr, "switchc tokenize: line %zu: %s\n", lineno, err.msg);
-                sc_json_free(doc);
-                rc = SC_EXIT_FAIL;
-                break;
-            }
+        }
+        if (run_tokenize(t, text, tl, eos, o, &n, &err)) {
+            fprintf(stderr, "switchc tokenize: line %zu: %s\n", lineno, err.msg);
             sc_json_free(doc);
+            rc = SC_EXIT_FAIL;
+            break;
+        }
+        sc_json_free(doc);
+        if (jsonl) {
             printf("{\"ids\": [");
-            for (size_t i = 0; i < n; i++) printf(i ? ", %d" : "%d", o.pieces[i].id);
+            for (size_t i = 0; i < n; i++) printf(i ? ", %d" : "%d", o->pieces[i].id);
             printf("], \"pieces\": [");
-            bool first = true;
             for (size_t i = 0; i < n; i++) {
-                if (o.pieces[i].offset == UINT32_MAX) continue; /* eos: not a piece (HF tokenize) */
-                if (!first) printf(", ");
-                first = false;
-                json_write_string(stdout, o.buf + o.pieces[i].offset, o.pieces[i].len);
+                if (i) printf(", ");
+                write_piece(t, o, i);
             }
             printf("]}\n");
+        } else {
+            for (size_t i = 0; i < n; i++) printf(i ? " %d" : "%d", o->pieces[i].id);
+            fputc('\n', stdout);
         }
-        free(line);
+        if (fflush(stdout)) rc = SC_EXIT_FAIL;
     }
+    free(line);
+    return rc;
+}
+
+int cmd_tokenize(int argc, char **argv) {
+    tokenize_opts opt = {0};
+    int rc = args_parse(&tokenize_args, argc, argv, &opt);
+    if (rc != ARGS_GO) return rc;
+    if (!opt.model) {
+        fprintf(stderr, "switchc tokenize: -m DIR is required\n");
+        tokenize_usage(stderr);
+        return SC_EXIT_USAGE;
+    }
+    if (opt.jsonl && opt.first_text < argc) {
+        fprintf(stderr, "switchc tokenize: give TEXT arguments or --jsonl (not both)\n");
+        return SC_EXIT_USAGE;
+    }
+    if (!cli_model_resolve("tokenize", &opt.model, opt.revision)) return SC_EXIT_FAIL;
+    sc_error err;
+    sc_tokenizer *t;
+    if (sc_tokenizer_load(opt.model, &t, &err)) {
+        fprintf(stderr, "switchc tokenize: %s\n", err.msg);
+        return SC_EXIT_FAIL;
+    }
+    tok_out o = {0};
+    if (opt.first_text < argc) rc = tokenize_args_text(t, argc, argv, opt.first_text, !opt.no_eos, &o);
+    else rc = tokenize_stdin(t, opt.jsonl, !opt.no_eos, &o);
     free(o.buf);
     free(o.pieces);
     sc_tokenizer_free(t);
@@ -205,7 +254,7 @@ int cmd_tokenize(int argc, char **argv) {
 }
 
 typedef struct detokenize_opts {
-    const char *model;
+    const char *model, *revision;
     bool skip_special, no_cleanup;
     int32_t *ids; /* argc slots */
     size_t n;
@@ -213,10 +262,8 @@ typedef struct detokenize_opts {
 
 static int add_id(void *vo, const char *arg) {
     detokenize_opts *o = vo;
-    char *end;
-    errno = 0;
-    long v = strtol(arg, &end, 10);
-    if (errno || end == arg || *end || v < INT32_MIN || v > INT32_MAX) {
+    int64_t v;
+    if (!args_int_value(arg, INT32_MIN, INT32_MAX, &v)) {
         fprintf(stderr, "switchc detokenize: '%s' is not an id\n", arg);
         detokenize_usage(stderr);
         return SC_EXIT_USAGE;
@@ -228,12 +275,13 @@ static int add_id(void *vo, const char *arg) {
 #define AT(field) .off = offsetof(detokenize_opts, field)
 static const args_opt detokenize_options[] = {
     {"-m", "--model", ARGS_STRING, AT(model)},
+    {NULL, "--revision", ARGS_STRING, AT(revision)},
     {NULL, "--skip-special", ARGS_FLAG, AT(skip_special)},
     {NULL, "--no-cleanup", ARGS_FLAG, AT(no_cleanup)},
     {0},
 };
 #undef AT
-/* every other argument is an ID, "-5" too */
+/* every other argument is an ID, "-5" too; "--x" is an unknown option */
 static const args_spec detokenize_args = {
     .cmd = "detokenize", .usage = detokenize_usage, .opts = detokenize_options, .pos = ARGS_POS_CALL,
     .dash = ARGS_DASH_POSITIONAL, .pos_call = add_id,
@@ -254,6 +302,16 @@ int cmd_detokenize(int argc, char **argv) {
         detokenize_usage(stderr);
         free(opt.ids);
         return SC_EXIT_USAGE;
+    }
+    if (opt.n == 0) { /* an empty decode would print an empty line and look like success */
+        fprintf(stderr, "switchc detokenize: no ID given\n");
+        detokenize_usage(stderr);
+        free(opt.ids);
+        return SC_EXIT_USAGE;
+    }
+    if (!cli_model_resolve("detokenize", &opt.model, opt.revision)) {
+        free(opt.ids);
+        return SC_EXIT_FAIL;
     }
     sc_error err;
     sc_tokenizer *t;
