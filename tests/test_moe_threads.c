@@ -63,7 +63,7 @@ static const char *odd_experts_model(void) {
                "\"relative_attention_num_buckets\": 16, \"relative_attention_max_distance\": 32}\n",
             ODD_EXPERTS);
     fclose(f);
-    snprintf(cmd, sizeof cmd, "'%s' init --config '%s' -o '%s' --seed 7 2>&1", SC_SWITCHC_BIN, cfg, dir);
+    snprintf(cmd, sizeof cmd, "'%s' init --config '%s' -o '%s' --seed 7 --force 2>&1", SC_SWITCHC_BIN, cfg, dir);
     char out[4096];
     int st = sc_test_run(cmd, out, sizeof out);
     CHECKF(st == 0, "switchc init: %s", out);

@@ -1,9 +1,15 @@
 /* switchc convert: a checkpoint directory (any format the loader reads) to
  * safetensors with matrices in f32, bf16, f16 or q8 (docs/q8-format.md),
  * streaming tensor by tensor; copies config (q8: adds a "quantization"
- * entry), generation config and tokenizer files. */
+ * entry), generation config and tokenizer files. Every output file is
+ * staged and renamed into place only after all were written
+ * (io/staged_dir.h), so OUT may be IN (the input is only ever read, from
+ * its mapping; the new files replace it after all were written) and links
+ * in OUT are replaced, never written through. Leaves out: writing .bin
+ * checkpoints. */
 #include "cli/args.h"
 #include "cli/cli_files.h"
+#include "cli/cli_model.h"
 #include "cli/commands.h"
 #include "core/error.h"
 #include "core/mapfile.h"
@@ -17,12 +23,20 @@
 #include <time.h>
 
 static void usage(FILE *f) {
-    fprintf(f, "usage: switchc convert -m IN -o OUT --dtype f32|bf16|f16|q8 [--shard-size 5G] [--json]\n\n"
+    fprintf(f, "usage: switchc convert -m IN -o OUT --dtype f32|bf16|f16|q8 [--shard-size 5G] [--force]\n"
+               "                       [--json]\n\n"
                "Writes OUT/model.safetensors (or shards + model.safetensors.index.json when larger\n"
                "than --shard-size) with the matrices in DTYPE and norms/router/relative bias in F32;\n"
                "copies config.json, generation_config.json and the tokenizer files.\n"
+               "Files are written to OUT/.tmp-XXXXXX and moved into OUT only when all are complete:\n"
+               "a failure leaves OUT as it was. OUT may be IN (the checkpoint is converted in place);\n"
+               "safetensors weights of another layout in OUT (model.safetensors against shards +\n"
+               "index) are removed, so OUT loads what was written.\n"
+               "IN may be a Hugging Face repo id ORG/NAME found in the local cache (docs/models.md);\n"
+               "--revision REF picks its branch, tag or commit (default: main).\n"
+               "  --force  replace a checkpoint OUT already holds (other than IN); without it, refused\n"
                "  --json   print a summary object on stdout\n"
-               "Exit status: 0 ok, 1 failure, 2 bad usage.\n");
+               "Exit status: 0 ok, 1 failure (OUT refused included), 2 bad usage.\n");
 }
 
 typedef struct src_ctx {
@@ -70,15 +84,16 @@ static const char *const side_files[] = {"generation_config.json", "spiece.model
                                          "tokenizer_config.json", "special_tokens_map.json",
                                          "added_tokens.json", NULL};
 
-static bool write_config(const char *in, const char *out, sc_dtype t) {
+static bool write_config(const char *in, sc_staged_dir *out, sc_dtype t) {
     char *path = sc_path_join(in, "config.json");
     char *text = NULL;
     size_t len = 0;
     sc_error err;
-    bool ok = path && !sc_file_read(path, 16u << 20, &text, &len, &err);
+    const bool have_path = path != NULL;
+    bool ok = have_path && !sc_file_read(path, 16u << 20, &text, &len, &err);
     free(path);
     if (!ok) {
-        fprintf(stderr, "switchc convert: cannot read %s/config.json\n", in);
+        fprintf(stderr, "switchc convert: %s\n", have_path ? err.msg : "out of memory");
         return false;
     }
     const char *brace = strchr(text, '{');
@@ -104,18 +119,20 @@ static bool write_config(const char *in, const char *out, sc_dtype t) {
 }
 
 typedef struct convert_opts {
-    const char *in, *out, *dtype;
+    const char *in, *revision, *out, *dtype;
     size_t shard;
-    bool json;
+    bool json, force;
 } convert_opts;
 
 #define AT(field) .off = offsetof(convert_opts, field)
 static const args_opt convert_options[] = {
     {"-m", "--model", ARGS_STRING, AT(in)},
+    {NULL, "--revision", ARGS_STRING, AT(revision)},
     {"-o", "--output", ARGS_STRING, AT(out)},
     {NULL, "--dtype", ARGS_STRING, AT(dtype)},
     {NULL, "--shard-size", ARGS_CALL, AT(shard), .call = cli_shard_size_arg},
     {NULL, "--json", ARGS_FLAG, AT(json)},
+    {NULL, "--force", ARGS_FLAG, AT(force)},
     {0},
 };
 #undef AT
@@ -131,6 +148,7 @@ int cmd_convert(int argc, char **argv) {
         fprintf(stderr, "switchc convert: needs -m IN, -o OUT and --dtype f32|bf16|f16|q8\n");
         return SC_EXIT_USAGE;
     }
+    if (!cli_model_resolve("convert", &opt.in, opt.revision)) return SC_EXIT_FAIL;
     struct timespec t0, t1;
     clock_gettime(CLOCK_MONOTONIC, &t0);
     sc_error err;
@@ -143,7 +161,8 @@ int cmd_convert(int argc, char **argv) {
         return SC_EXIT_FAIL;
     }
     free(cfg_path);
-    if (!cli_mkdirs("convert", opt.out)) {
+    sc_staged_dir *stage = NULL;
+    if (!cli_output_check("convert", opt.out, opt.in, opt.force) || !(stage = cli_stage("convert", opt.out))) {
         sc_checkpoint_close(ck);
         return SC_EXIT_FAIL;
     }
@@ -151,19 +170,34 @@ int cmd_convert(int argc, char **argv) {
     sc_write_opts o = {.dtype = t, .shard_bytes = opt.shard, .rows = src_rows, .ctx = &sctx, .progress = cli_progress,
                        .kern = sc_kernels_ref()};
     sc_write_summary sum;
-    sc_status st = sc_model_write(opt.out, &cfg, &o, &sum, &err);
+    sc_status st = sc_model_write(stage, &cfg, &o, &sum, &err);
     size_t in_bytes = sc_checkpoint_file_bytes(ck);
     sc_checkpoint_close(ck);
     if (st) {
         fprintf(stderr, "switchc convert: %s\n", err.msg);
+        sc_staged_dir_abort(stage);
         return SC_EXIT_FAIL;
     }
-    bool ok = write_config(opt.in, opt.out, t);
+    bool ok = write_config(opt.in, stage, t);
     int copied = 0;
-    for (int i = 0; side_files[i]; i++) {
-        int r = cli_copy_file("convert", opt.in, opt.out, side_files[i]);
+    for (int i = 0; ok && side_files[i]; i++) {
+        int r = cli_copy_file("convert", opt.in, stage, side_files[i]);
         if (r < 0) ok = false;
         copied += r > 0;
+    }
+    if (!ok) {
+        sc_staged_dir_abort(stage);
+        return SC_EXIT_FAIL;
+    }
+    /* config.json last: a directory with the new config has every other new file */
+    const char *side[sizeof side_files / sizeof side_files[0] + 1];
+    size_t ns = 0;
+    for (int i = 0; side_files[i]; i++) side[ns++] = side_files[i];
+    side[ns++] = "config.json";
+    side[ns] = NULL;
+    if (sc_model_write_commit(stage, &sum, side, &err)) {
+        fprintf(stderr, "switchc convert: %s\n", err.msg);
+        return SC_EXIT_FAIL;
     }
     clock_gettime(CLOCK_MONOTONIC, &t1);
     double secs = (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec);
@@ -175,5 +209,5 @@ int cmd_convert(int argc, char **argv) {
         fprintf(stderr, "switchc convert: %zu tensors, %zu shard(s), %.1f MB -> %.1f MB (%s) in %.1fs\n",
                 sum.n_tensors, sum.n_shards, (double)in_bytes / 1e6, (double)sum.file_bytes / 1e6,
                 sc_weights_dtype_label(t), secs);
-    return ok ? SC_EXIT_OK : SC_EXIT_FAIL;
+    return SC_EXIT_OK;
 }

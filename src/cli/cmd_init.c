@@ -10,7 +10,9 @@
  *   router bias 0 (HF leaves torch's default there).
  * Every row of every tensor has its own random stream derived from (seed,
  * tensor, row), so the writer can stream (and re-read rows for q8 scales)
- * and the files are identical for a seed. Not torch's numbers. */
+ * and the files are identical for a seed. Not torch's numbers.
+ * Output is staged and renamed into place when complete (io/staged_dir.h);
+ * a directory that already holds a checkpoint is refused without --force. */
 #include "cli/args.h"
 #include "cli/cli_files.h"
 #include "cli/commands.h"
@@ -24,13 +26,21 @@
 #include <string.h>
 
 static void usage(FILE *f) {
-    fprintf(f, "usage: switchc init --config config.json -o DIR [--seed N] [--dtype f32|bf16|f16|q8] [--json]\n\n"
+    fprintf(f, "usage: switchc init --config config.json -o DIR [--seed N] [--dtype f32|bf16|f16|q8]\n"
+               "                    [--tokenizer TOKDIR] [--force] [--json]\n\n"
                "Writes DIR/model.safetensors with random weights (HF init scales), DIR/config.json\n"
                "and DIR/generation_config.json. Same seed, same files.\n"
+               "  --tokenizer TOKDIR  copy the tokenizer files of TOKDIR (spiece.model and/or\n"
+               "                  tokenizer.json, tokenizer_config.json, special_tokens_map.json,\n"
+               "                  added_tokens.json) so that DIR is ready to generate\n"
+               "  --force         replace the checkpoint DIR already holds (config.json or weights);\n"
+               "                  without it such a DIR is refused\n"
                "  --embed-std X   std of the shared embedding instead of initializer_factor\n"
                "                  (for tests of large activations)\n"
                "  --shard-size S  shard above this size (default 5G)\n"
-               "Exit status: 0 ok, 1 failure, 2 bad usage.\n");
+               "Files are written to DIR/.tmp-XXXXXX and moved into DIR only when all are complete:\n"
+               "a failure leaves DIR as it was.\n"
+               "Exit status: 0 ok, 1 failure (DIR refused included), 2 bad usage.\n");
 }
 
 typedef struct init_ctx {
@@ -96,12 +106,25 @@ static sc_status init_rows(void *vctx, const sc_weight_ref *ref, size_t index, i
     return SC_OK;
 }
 
+static const char *const tokenizer_files[] = {"spiece.model", "tokenizer.json", "tokenizer_config.json",
+                                              "special_tokens_map.json", "added_tokens.json", NULL};
+
+static bool tokenizer_present(const char *dir) {
+    bool ok = false;
+    for (int i = 0; i < 2 && !ok; i++) {
+        char *p = sc_path_join(dir, tokenizer_files[i]);
+        ok = sc_path_is_file(p);
+        free(p);
+    }
+    return ok;
+}
+
 typedef struct init_opts {
-    const char *config, *out, *dtype;
+    const char *config, *out, *dtype, *tokenizer;
     int64_t seed;
     double embed_std;
     size_t shard;
-    bool json;
+    bool json, force;
 } init_opts;
 
 #define AT(field) .off = offsetof(init_opts, field)
@@ -113,6 +136,8 @@ static const args_opt init_options[] = {
     {NULL, "--embed-std", ARGS_DOUBLE, AT(embed_std), .dlo = 0, .dhi = 1e30},
     {NULL, "--shard-size", ARGS_CALL, AT(shard), .call = cli_shard_size_arg},
     {NULL, "--json", ARGS_FLAG, AT(json)},
+    {NULL, "--tokenizer", ARGS_STRING, AT(tokenizer)},
+    {NULL, "--force", ARGS_FLAG, AT(force)},
     {0},
 };
 #undef AT
@@ -136,22 +161,48 @@ int cmd_init(int argc, char **argv) {
         fprintf(stderr, "switchc init: %s\n", err.msg);
         return SC_EXIT_FAIL;
     }
-    if (!cli_mkdirs("init", opt.out) || !cli_write_text("init", opt.out, "config.json", text, len)) {
+    /* the tokenizer is checked before any work: a model without one cannot generate */
+    if (opt.tokenizer && !tokenizer_present(opt.tokenizer)) {
+        fprintf(stderr, "switchc init: --tokenizer %s: no spiece.model or tokenizer.json there\n",
+                opt.tokenizer);
         free(text);
         return SC_EXIT_FAIL;
     }
+    sc_staged_dir *stage = NULL;
+    if (!cli_output_check("init", opt.out, NULL, opt.force) || !(stage = cli_stage("init", opt.out))) {
+        free(text);
+        return SC_EXIT_FAIL;
+    }
+    bool ok = cli_write_text("init", stage, "config.json", text, len);
     free(text);
     char gen[256];
     int gl = snprintf(gen, sizeof gen,
                       "{\n  \"decoder_start_token_id\": %lld,\n  \"eos_token_id\": %lld,\n  \"pad_token_id\": %lld,\n"
                       "  \"transformers_version\": \"4.41.2\"\n}\n",
                       (long long)cfg.decoder_start_token_id, (long long)cfg.eos_token_id, (long long)cfg.pad_token_id);
-    if (!cli_write_text("init", opt.out, "generation_config.json", gen, (size_t)gl)) return SC_EXIT_FAIL;
+    ok = ok && cli_write_text("init", stage, "generation_config.json", gen, (size_t)gl);
+    for (int i = 0; ok && opt.tokenizer && tokenizer_files[i]; i++)
+        ok = cli_copy_file("init", opt.tokenizer, stage, tokenizer_files[i]) >= 0;
     init_ctx ctx = {.c = &cfg, .seed = (uint64_t)opt.seed, .embed_std = opt.embed_std};
     sc_write_opts o = {.dtype = t, .shard_bytes = opt.shard, .rows = init_rows, .ctx = &ctx, .progress = cli_progress,
                        .kern = sc_kernels_ref()};
     sc_write_summary sum;
-    if (sc_model_write(opt.out, &cfg, &o, &sum, &err)) {
+    if (ok && sc_model_write(stage, &cfg, &o, &sum, &err)) {
+        fprintf(stderr, "switchc init: %s\n", err.msg);
+        ok = false;
+    }
+    if (!ok) {
+        sc_staged_dir_abort(stage);
+        return SC_EXIT_FAIL;
+    }
+    /* weights, index, then the side files, config.json last */
+    const char *side[sizeof tokenizer_files / sizeof tokenizer_files[0] + 2];
+    size_t ns = 0;
+    side[ns++] = "generation_config.json";
+    for (int i = 0; tokenizer_files[i]; i++) side[ns++] = tokenizer_files[i];
+    side[ns++] = "config.json";
+    side[ns] = NULL;
+    if (sc_model_write_commit(stage, &sum, side, &err)) {
         fprintf(stderr, "switchc init: %s\n", err.msg);
         return SC_EXIT_FAIL;
     }

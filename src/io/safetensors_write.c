@@ -4,10 +4,12 @@
 #include "core/error.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 /* The stream's buffer. Every write to the file is then a whole, aligned
  * 4 MiB (until the last), so the page cache keeps what was written in 2 MiB
@@ -149,8 +151,16 @@ sc_status sc_st_writer_open(const char *path, const sc_st_desc *d, size_t n, con
         }
         return sc_fail(err, SC_ERR_NOMEM, SC_NO_OFFSET, "out of memory");
     }
-    w->f = fopen(path, "wb");
+    /* O_EXCL: the writer never truncates an existing file or writes through a
+     * link (a file being read could be that file); outputs are staged
+     * (io/staged_dir.h) and renamed into place */
+    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
+    w->f = fd >= 0 ? fdopen(fd, "wb") : NULL;
     if (!w->f) {
+        if (fd >= 0) {
+            close(fd);
+            unlink(path);
+        }
         st = sc_fail(err, SC_ERR_IO, SC_NO_OFFSET, "%s: cannot create: %s", path, strerror(errno));
         free(b.p);
         free(w->buf);

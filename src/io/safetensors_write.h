@@ -7,7 +7,8 @@
  * tensor by tensor, in any chunk sizes; nothing but the header is held.
  * A tensor whose offset is not a multiple of its element size is refused at
  * open (declare wider dtypes first), so every tensor loads zero-copy.
- * Leaves out: reading (io/safetensors.h). */
+ * Leaves out: reading (io/safetensors.h), fsync and putting the file in
+ * place (io/staged_dir.h). */
 #ifndef SC_IO_SAFETENSORS_WRITE_H
 #define SC_IO_SAFETENSORS_WRITE_H
 
@@ -22,8 +23,9 @@ typedef struct sc_st_desc {
 
 typedef struct sc_st_writer sc_st_writer;
 
-/* Creates `path` and writes the header. meta: key, value, key, value, ...,
- * NULL (string metadata; may be NULL). */
+/* Creates `path`, which must not exist yet (an existing file or link is an
+ * error, never truncated or written through), and writes the header.
+ * meta: key, value, key, value, ..., NULL (string metadata; may be NULL). */
 sc_status sc_st_writer_open(const char *path, const sc_st_desc *d, size_t n, const char *const *meta,
                             sc_st_writer **out, sc_error *err);
 /* Appends bytes of the current tensor (moving on to the next when one is

@@ -7,6 +7,7 @@
 #include "io/safetensors_write.h"
 #include "model/weights_convert.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -108,35 +109,33 @@ static sc_status write_tensor(writer_ctx *c, sc_st_writer *w, const out_tensor *
     return SC_OK;
 }
 
-static void shard_name(char *buf, size_t cap, int i, int n) {
+void sc_model_weight_file_name(char *buf, size_t cap, int i, int n) {
     if (n == 1) snprintf(buf, cap, "model.safetensors");
     else snprintf(buf, cap, "model-%05d-of-%05d.safetensors", i + 1, n);
 }
 
-static sc_status write_index(const char *dir, const plan *p, int n_shards, size_t total, sc_error *err) {
-    char *path = sc_path_join(dir, "model.safetensors.index.json");
-    FILE *f = path ? fopen(path, "w") : NULL;
-    if (!f) {
-        sc_status st = sc_fail(err, SC_ERR_IO, SC_NO_OFFSET, "%s: cannot create", path ? path : dir);
-        free(path);
-        return st;
-    }
+static const char index_name[] = "model.safetensors.index.json";
+
+static sc_status write_index(sc_staged_dir *stage, const plan *p, int n_shards, size_t total, sc_error *err) {
+    FILE *f = sc_staged_dir_fopen(stage, index_name, err);
+    if (!f) return err ? err->code : SC_ERR_IO;
     fprintf(f, "{\n  \"metadata\": {\"total_size\": %zu},\n  \"weight_map\": {\n", total);
     for (size_t i = 0; i < p->n; i++) {
         char fn[64];
-        shard_name(fn, sizeof fn, p->t[i].shard, n_shards);
+        sc_model_weight_file_name(fn, sizeof fn, p->t[i].shard, n_shards);
         fprintf(f, "    \"%s\": \"%s\"%s\n", p->t[i].name, fn, i + 1 < p->n ? "," : "");
     }
     fprintf(f, "  }\n}\n");
-    bool ok = fclose(f) == 0;
-    sc_status st = ok ? SC_OK : sc_fail(err, SC_ERR_IO, SC_NO_OFFSET, "%s: write failed", path);
-    free(path);
-    return st;
+    bool ok = !ferror(f);
+    ok = fclose(f) == 0 && ok;
+    return ok ? SC_OK
+              : sc_fail(err, SC_ERR_IO, SC_NO_OFFSET, "%s/%s: write failed: %s", sc_staged_dir_tmp(stage),
+                        index_name, strerror(errno));
 }
 
-sc_status sc_model_write(const char *dir, const sc_config *cfg, const sc_write_opts *o,
+sc_status sc_model_write(sc_staged_dir *stage, const sc_config *cfg, const sc_write_opts *o,
                          sc_write_summary *sum, sc_error *err) {
-    if (!dir || !cfg || !o || !o->rows || !sc_weights_dtype_ok(o->dtype))
+    if (!stage || !cfg || !o || !o->rows || !sc_weights_dtype_ok(o->dtype))
         return sc_fail(err, SC_ERR_INVALID_ARG, SC_NO_OFFSET, "sc_model_write: bad arguments");
     plan p = {.dtype = o->dtype};
     sc_hf_for_each(cfg, plan_add, &p);
@@ -192,8 +191,8 @@ sc_status sc_model_write(const char *dir, const sc_config *cfg, const sc_write_o
                     nd++;
                 }
         char fn[64];
-        shard_name(fn, sizeof fn, s, n_shards);
-        char *path = sc_path_join(dir, fn);
+        sc_model_weight_file_name(fn, sizeof fn, s, n_shards);
+        char *path = sc_staged_dir_path(stage, fn);
         sc_st_writer *w = NULL;
         if (!path) st = sc_fail(err, SC_ERR_NOMEM, SC_NO_OFFSET, "out of memory");
         if (!st) file_bytes += sc_st_file_bytes(d, nd, meta);
@@ -203,7 +202,7 @@ sc_status sc_model_write(const char *dir, const sc_config *cfg, const sc_write_o
         else st = sc_st_writer_close(w, err);
         free(path);
     }
-    if (!st && n_shards > 1) st = write_index(dir, &p, n_shards, total, err);
+    if (!st && n_shards > 1) st = write_index(stage, &p, n_shards, total, err);
     if (!st && sum) {
         sum->n_tensors = p.n;
         sum->n_shards = (size_t)n_shards;
@@ -216,5 +215,116 @@ sc_status sc_model_write(const char *dir, const sc_config *cfg, const sc_write_o
     free(d);
     free(order);
     free(p.t);
+    return st;
+}
+
+/* model-*.safetensors: a shard of some sharded safetensors layout. */
+static bool is_st_shard(const char *name) {
+    size_t n = strlen(name);
+    return n > 6 + 12 && !strncmp(name, "model-", 6) && !strcmp(name + n - 12, ".safetensors");
+}
+
+static bool is_bin_shard(const char *name) {
+    size_t n = strlen(name);
+    return n > 14 + 4 && !strncmp(name, "pytorch_model-", 14) && !strcmp(name + n - 4, ".bin");
+}
+
+bool sc_model_dir_has_checkpoint(const char *dir, char *found, size_t cap) {
+    static const char *const names[] = {"config.json", "model.safetensors", "model.safetensors.index.json",
+                                        "pytorch_model.bin", "pytorch_model.bin.index.json"};
+    DIR *d = dir ? opendir(dir) : NULL;
+    if (!d) return false;
+    bool hit = false;
+    struct dirent *e;
+    while (!hit && (e = readdir(d))) {
+        for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) hit = hit || !strcmp(e->d_name, names[i]);
+        hit = hit || is_st_shard(e->d_name) || is_bin_shard(e->d_name);
+        if (hit && found && cap) snprintf(found, cap, "%s", e->d_name);
+    }
+    closedir(d);
+    return hit;
+}
+
+/* Names of the commit's steps, owned here. */
+typedef struct step_list {
+    sc_stage_step *s;
+    char **owned;
+    size_t n, cap;
+    bool oom;
+} step_list;
+
+static void step_add(step_list *l, sc_stage_op op, const char *name) {
+    if (l->oom) return;
+    if (l->n == l->cap) {
+        size_t cap = l->cap ? l->cap * 2 : 32;
+        sc_stage_step *s = realloc(l->s, cap * sizeof *s);
+        if (s) l->s = s;
+        char **o = s ? realloc(l->owned, cap * sizeof *o) : NULL;
+        if (o) l->owned = o;
+        if (!s || !o) {
+            l->oom = true;
+            return;
+        }
+        l->cap = cap;
+    }
+    char *copy = strdup(name);
+    if (!copy) {
+        l->oom = true;
+        return;
+    }
+    l->owned[l->n] = copy;
+    l->s[l->n].op = op;
+    l->s[l->n].name = copy;
+    l->n++;
+}
+
+static bool is_new_shard(const char *name, int n_shards) {
+    char fn[64];
+    for (int i = 0; i < n_shards; i++) {
+        sc_model_weight_file_name(fn, sizeof fn, i, n_shards);
+        if (!strcmp(fn, name)) return true;
+    }
+    return false;
+}
+
+sc_status sc_model_write_commit(sc_staged_dir *stage, const sc_write_summary *sum, const char *const *side,
+                                sc_error *err) {
+    if (!stage || !sum || sum->n_shards < 1 || sum->n_shards > 99999) {
+        sc_staged_dir_abort(stage);
+        return sc_fail(err, SC_ERR_INVALID_ARG, SC_NO_OFFSET, "sc_model_write_commit: bad arguments");
+    }
+    const int n = (int)sum->n_shards;
+    step_list l = {0};
+    char fn[64];
+    for (int i = 0; i < n; i++) {
+        sc_model_weight_file_name(fn, sizeof fn, i, n);
+        step_add(&l, SC_STAGE_MOVE, fn);
+    }
+    if (n == 1) step_add(&l, SC_STAGE_REMOVE, index_name);
+    else {
+        step_add(&l, SC_STAGE_REMOVE, "model.safetensors");
+        step_add(&l, SC_STAGE_MOVE, index_name);
+    }
+    /* shards of an older layout, read before any step runs */
+    DIR *d = opendir(sc_staged_dir_target(stage));
+    if (d) {
+        struct dirent *e;
+        while ((e = readdir(d)))
+            if (is_st_shard(e->d_name) && !(n > 1 && is_new_shard(e->d_name, n)))
+                step_add(&l, SC_STAGE_REMOVE, e->d_name);
+        closedir(d);
+    }
+    for (size_t i = 0; side && side[i]; i++)
+        if (sc_staged_dir_has(stage, side[i])) step_add(&l, SC_STAGE_MOVE, side[i]);
+    sc_status st;
+    if (l.oom) {
+        sc_staged_dir_abort(stage);
+        st = sc_fail(err, SC_ERR_NOMEM, SC_NO_OFFSET, "out of memory");
+    } else {
+        st = sc_staged_dir_commit(stage, l.s, l.n, err);
+    }
+    for (size_t i = 0; i < l.n; i++) free(l.owned[i]);
+    free(l.owned);
+    free(l.s);
     return st;
 }
