@@ -102,7 +102,8 @@ sc_status sc_tokenizer_load(const char *dir_or_file, sc_tokenizer **out, sc_erro
 void sc_tokenizer_free(sc_tokenizer *t);
 
 /* Ids the tokenizer can produce and decode: sp pieces + extra ids (32100
- * for T5). Model embeddings may be larger; ids beyond this fail to decode. */
+ * for T5). Model embeddings may be larger; ids beyond this fail to decode
+ * unless SC_DECODE_SKIP_UNKNOWN is given. */
 int32_t sc_tokenizer_vocab_size(const sc_tokenizer *t);
 /* Number of SentencePiece pieces (32000 for T5). */
 int32_t sc_tokenizer_sp_size(const sc_tokenizer *t);
@@ -144,11 +145,18 @@ sc_status sc_tokenizer_tokenize(const sc_tokenizer *t, const char *text, size_t 
 
 #define SC_DECODE_SKIP_SPECIAL 1u /* drop </s> <pad> <unk> and sentinels */
 #define SC_DECODE_NO_CLEANUP 2u   /* clean_up_tokenization_spaces=False */
+#define SC_DECODE_SKIP_UNKNOWN 4u /* ids >= vocab_size give no text (see below) */
 
 /* HF `decode(ids)`: UTF-8 into buf[0..cap), NUL-terminated; *len_out = text
  * length (without the NUL). A too-small buffer gives SC_ERR_BUFFER_TOO_SMALL
  * with *len_out = the length needed (allocate len_out + 1). An id outside
- * [0, vocab_size) gives SC_ERR_INVALID_ARG ("piece id is out of range"). */
+ * [0, vocab_size) gives SC_ERR_INVALID_ARG ("piece id is out of range"),
+ * except with SC_DECODE_SKIP_UNKNOWN, where ids >= vocab_size are left out
+ * as if absent, as HF's fast tokenizer renders them (empty text). Model
+ * embeddings have more rows than the tokenizer has ids (32128 vs 32100 for
+ * the Switch checkpoints), so a model can emit such ids; a caller decoding
+ * model output should pass this flag and may look for ids >= vocab_size
+ * itself to tell the user. Negative ids are an error with every flag. */
 sc_status sc_tokenizer_decode(const sc_tokenizer *t, const int32_t *ids, size_t n, unsigned flags,
                               char *buf, size_t cap, size_t *len_out, sc_error *err);
 
@@ -344,9 +352,12 @@ size_t sc_model_expert_peak_bytes(const sc_model *m);
  * with decoder_start_token_id; rows that finish early are padded with
  * pad_token_id; the length of the result is that of the longest row.
  *
- * Sampling uses switchc's own random generator (xoshiro256**, one stream per
- * output row derived from `seed`), so a seed reproduces switchc's output but
- * not torch's. */
+ * Sampling uses switchc's own random generator (xoshiro256**), so a seed
+ * reproduces switchc's output but not torch's. Each output row has its own
+ * stream, derived from `seed` and its prompt's key (`prompt_keys`, by default
+ * the prompt's row in the batch) and its return-sequence number, so a prompt
+ * samples the same tokens whatever else is in its batch when callers give it
+ * the same key (its index in the caller's input, say). */
 
 /* Beam search stopping rule (HF `early_stopping`). */
 typedef enum sc_early_stopping {
@@ -383,6 +394,11 @@ typedef struct sc_generate_params {
     double repetition_penalty;    /* 1.0 (off) */
     int64_t no_repeat_ngram_size; /* 0 (off) */
     uint64_t seed;                /* 0 */
+    const uint64_t *prompt_keys;  /* NULL, or [B]: the random stream of prompt b's
+                                     j-th return sequence is keyed by (seed,
+                                     prompt_keys[b] * num_return_sequences + j);
+                                     NULL keys prompt b by b. Read during the
+                                     call only; unused without do_sample. */
     int32_t pad_token_id;         /* SC_TOKEN_FROM_MODEL */
     int32_t eos_token_id;         /* SC_TOKEN_FROM_MODEL, or SC_TOKEN_NONE */
     int32_t decoder_start_token_id; /* SC_TOKEN_FROM_MODEL */
@@ -425,11 +441,15 @@ void sc_generate_result_free(sc_generate_result *r);
 
 /* Span filling: prompt with every "<extra_id_N>" replaced by the text the
  * model generated after sentinel N in ids[0..n) (up to the next sentinel or
- * </s>; empty when the output has no such sentinel). Writes a NUL-terminated
- * string into buf[0..cap); *len_out = its length (the length needed when the
- * result is SC_ERR_BUFFER_TOO_SMALL). */
+ * </s>; <pad> and ids beyond the tokenizer's vocabulary give no text). When
+ * the output has no sentinel N at all, the marker "<extra_id_N>" is kept as
+ * it is, so a span the model left out never silently vanishes; *n_missing
+ * (may be NULL) receives how many markers were kept. A sentinel followed
+ * directly by the next one is an empty span, not a missing one. Writes a
+ * NUL-terminated string into buf[0..cap); *len_out = its length (the length
+ * needed when the result is SC_ERR_BUFFER_TOO_SMALL). */
 sc_status sc_fill_spans(const sc_tokenizer *t, const char *prompt, const int32_t *ids, size_t n,
-                        char *buf, size_t cap, size_t *len_out, sc_error *err);
+                        char *buf, size_t cap, size_t *len_out, size_t *n_missing, sc_error *err);
 
 
 #ifdef __cplusplus

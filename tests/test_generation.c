@@ -722,6 +722,62 @@ static void test_sampling_seed(void) {
     CHECK(lens[0] != lens[2] || memcmp(out[0], out[2], (size_t)(B * 2 * lens[0]) * sizeof(int32_t)) != 0);
 }
 
+/* prompt_keys: a prompt's samples depend on its key, not on its row in the
+ * batch. Prompt 1 of a batch of three (keys 10, 11, 12) equals the same
+ * prompt run alone with key 11, and differs when run alone with key 1. */
+static void test_sampling_keys(void) {
+    const int64_t V = 13, nrs = 2;
+    sc_generate_params p = base_params();
+    p.do_sample = true;
+    p.top_k = 0;
+    p.max_new_tokens = 10;
+    p.num_return_sequences = nrs;
+    p.seed = 99;
+    const uint64_t keys3[3] = {10, 11, 12}, key11[1] = {11}, key1[1] = {1};
+    int32_t rows_b1[2][11], alone[2][2][11];
+    int64_t len_b = 0, len_a[2] = {0, 0};
+    {
+        toy t;
+        toy_init(&t, V, 3, 3 * nrs, 16, 1, -1.0f, 4);
+        sc_decoder d = toy_decoder(&t);
+        p.prompt_keys = keys3;
+        sc_generate_result *res = NULL;
+        CHECK(sc_generate_decoder(&d, 3, &p, &res, NULL) == SC_OK && !t.bad);
+        int64_t rows;
+        const int32_t *seq = sc_generate_result_sequences(res, &rows, &len_b);
+        CHECK(rows == 3 * nrs && len_b <= 11);
+        for (int64_t j = 0; j < nrs; j++) memcpy(rows_b1[j], seq + (nrs + j) * len_b, (size_t)len_b * sizeof(int32_t));
+        sc_generate_result_free(res);
+        toy_free(&t);
+    }
+    for (int k = 0; k < 2; k++) {
+        toy t;
+        toy_init(&t, V, 1, nrs, 16, 1, -1.0f, 4);
+        t.prompt[0] = 1; /* the same prompt as row 1 above */
+        sc_decoder d = toy_decoder(&t);
+        p.prompt_keys = k == 0 ? key11 : key1;
+        sc_generate_result *res = NULL;
+        CHECK(sc_generate_decoder(&d, 1, &p, &res, NULL) == SC_OK && !t.bad);
+        int64_t rows;
+        const int32_t *seq = sc_generate_result_sequences(res, &rows, &len_a[k]);
+        CHECK(rows == nrs && len_a[k] <= 11);
+        for (int64_t j = 0; j < nrs; j++) memcpy(alone[k][j], seq + j * len_a[k], (size_t)len_a[k] * sizeof(int32_t));
+        sc_generate_result_free(res);
+        toy_free(&t);
+    }
+    /* rows of a batch are padded to the longest; compare up to the eos */
+    for (int64_t j = 0; j < nrs; j++) {
+        bool same = true;
+        for (int64_t c = 0; c < len_a[0]; c++) same &= alone[0][j][c] == rows_b1[j][c];
+        for (int64_t c = len_a[0]; c < len_b; c++) same &= rows_b1[j][c] == 0;
+        CHECKF(same, "sequence %lld of the keyed prompt differs alone and in a batch", (long long)j);
+    }
+    bool differs = len_a[1] != len_a[0];
+    for (int64_t j = 0; j < nrs && !differs; j++)
+        differs = memcmp(alone[0][j], alone[1][j], (size_t)len_a[0] * sizeof(int32_t)) != 0;
+    CHECK(differs);
+}
+
 /* ------------------------------------------------------------ processors */
 
 static void test_processors(void) {
@@ -890,5 +946,6 @@ int main(void) {
     test_sampling(1.3, 0, 0.6);
     test_sampling(1.0, 4, 0.8);
     test_sampling_seed();
+    test_sampling_keys();
     TEST_MAIN_END();
 }

@@ -288,6 +288,33 @@ static void test_tokenizer_json(void) {
     sc_tokenizer_free(tj);
 }
 
+/* SC_DECODE_SKIP_UNKNOWN: ids the model has rows for but the tokenizer has
+ * no piece for (32100..32127 in the Switch checkpoints) decode as if absent,
+ * as HF's fast tokenizer renders them; negative ids stay an error. */
+static void test_decode_skip_unknown(void) {
+    sc_error e;
+    char buf[128], want[128];
+    size_t len, wlen;
+    const int32_t plain[] = {8774, 296};
+    const int32_t odd[] = {32110, 8774, 32127, 296, 32100};
+    CHECK(sc_tokenizer_decode(tok, plain, 2, 0, want, sizeof want, &wlen, &e) == SC_OK);
+    CHECK(sc_tokenizer_decode(tok, odd, 5, 0, buf, sizeof buf, &len, &e) == SC_ERR_INVALID_ARG);
+    CHECK(strstr(e.msg, "ids[0] = 32110") != NULL);
+    sc_status st = sc_tokenizer_decode(tok, odd, 5, SC_DECODE_SKIP_UNKNOWN, buf, sizeof buf, &len, &e);
+    CHECKF(st == SC_OK && len == wlen && !strcmp(buf, want), "got '%s' want '%s'", st ? e.msg : buf, want);
+    /* an unknown id between a sentinel and text splits nothing */
+    const int32_t with_sentinel[] = {32099, 32120, 8774, 32099, 296};
+    const int32_t without[] = {32099, 8774, 32099, 296};
+    CHECK(sc_tokenizer_decode(tok, without, 4, 0, want, sizeof want, &wlen, &e) == SC_OK);
+    st = sc_tokenizer_decode(tok, with_sentinel, 5, SC_DECODE_SKIP_UNKNOWN, buf, sizeof buf, &len, &e);
+    CHECKF(st == SC_OK && !strcmp(buf, want), "got '%s' want '%s'", st ? e.msg : buf, want);
+    /* with the other flags, and alone (empty text) */
+    st = sc_tokenizer_decode(tok, odd, 1, SC_DECODE_SKIP_UNKNOWN | SC_DECODE_SKIP_SPECIAL, buf, sizeof buf, &len, &e);
+    CHECK(st == SC_OK && len == 0 && buf[0] == 0);
+    const int32_t neg[] = {8774, -3};
+    CHECK(sc_tokenizer_decode(tok, neg, 2, SC_DECODE_SKIP_UNKNOWN, buf, sizeof buf, &len, &e) == SC_ERR_INVALID_ARG);
+}
+
 int main(void) {
     sc_error e;
     sc_status st = sc_tokenizer_load(fixture_path("tokenizer"), &tok, &e);
@@ -296,6 +323,7 @@ int main(void) {
     test_cases();
     test_decode_cases();
     test_api();
+    test_decode_skip_unknown();
     test_hostile();
     test_tokenizer_json();
     sc_tokenizer_free(tok);

@@ -47,6 +47,7 @@ sc_generate_params sc_generate_default_params(void) {
     p.repetition_penalty = 1.0;
     p.no_repeat_ngram_size = 0;
     p.seed = 0;
+    p.prompt_keys = NULL;
     p.pad_token_id = SC_TOKEN_FROM_MODEL;
     p.eos_token_id = SC_TOKEN_FROM_MODEL;
     p.decoder_start_token_id = SC_TOKEN_FROM_MODEL;
@@ -334,7 +335,13 @@ static sc_status run_greedy(gen *g, bool *stopped, sc_error *err) {
         g->seq[r * L] = g->start;
         g->tok[r] = g->start;
         g->unfinished[r] = true;
-        if (g->rng) sc_rng_seed(&g->rng[r], p->seed, (uint64_t)r);
+        if (g->rng) {
+            /* keyed by the prompt, not by its place in this batch; with
+             * keys 0..B-1 this is stream r, as before keys existed */
+            uint64_t b = (uint64_t)(r / g->nrs), j = (uint64_t)(r % g->nrs);
+            uint64_t key = p->prompt_keys ? p->prompt_keys[b] : b;
+            sc_rng_seed(&g->rng[r], p->seed, key * (uint64_t)g->nrs + j);
+        }
     }
     g->cur_len = 1;
     for (;;) {

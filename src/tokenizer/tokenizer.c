@@ -488,11 +488,13 @@ sc_status sc_tokenizer_decode(const sc_tokenizer *t, const int32_t *ids, size_t 
                               char *buf, size_t cap, size_t *len_out, sc_error *err) {
     if (!t || !len_out || (!ids && n) || (!buf && cap))
         return sc_fail(err, SC_ERR_INVALID_ARG, SC_NO_OFFSET, "sc_tokenizer_decode: NULL argument");
+    bool skip_unknown = flags & SC_DECODE_SKIP_UNKNOWN;
     for (size_t i = 0; i < n; i++)
-        if (ids[i] < 0 || ids[i] >= t->vocab)
+        if (ids[i] < 0 || (ids[i] >= t->vocab && !skip_unknown))
             return sc_fail(err, SC_ERR_INVALID_ARG, SC_NO_OFFSET,
                            "tokenizer: piece id is out of range: ids[%zu] = %d, the tokenizer has %d ids "
-                           "(model embedding rows beyond it have no text)",
+                           "(model embedding rows beyond it have no text; SC_DECODE_SKIP_UNKNOWN leaves "
+                           "them out)",
                            i, (int)ids[i], (int)t->vocab);
     bool skip = flags & SC_DECODE_SKIP_SPECIAL;
     int32_t *g = malloc((n ? n : 1) * sizeof *g);
@@ -508,6 +510,9 @@ sc_status sc_tokenizer_decode(const sc_tokenizer *t, const int32_t *ids, size_t 
     } while (0)
     for (size_t i = 0; i < n; i++) {
         int32_t id = ids[i];
+        /* HF's fast tokenizer has no token for such an id and renders
+         * nothing, without splitting the text around it */
+        if (id >= t->vocab) continue;
         if (skip && is_special_id(t, id)) continue;
         if (id >= t->sp_size) { /* a sentinel: legacy added token */
             if (k) {
