@@ -12,7 +12,9 @@
  * reported "skipped (no AMX)".
  * The packed vdpbf16ps / vpdpbusd kernels are also called directly at every
  * M on their own edge shapes (check_packed_twin).
- * Also: quantize_rows_q8, table selection ("best", "exact"), CPU feature
+ * Batch invariance: a row's output bits do not depend on M, its place
+ * among the rows or the threads (F32 weights; I8 where x is quantized per
+ * row). Also: quantize_rows_q8, table selection ("best", "exact"), CPU feature
  * string, SWITCHC_NO_AMX hiding AMX from `switchc info`. */
 #include "core/dtype.h"
 #include "core/pool.h"
@@ -477,6 +479,75 @@ static void test_fp32_block_edges(sc_pool *pool2) {
     printf("table %s fp32 blocking edges: %d shapes %s\n", exact->name, runs, ok ? "ok" : "FAILED");
 }
 
+/* Batch invariance: one row of x through matmul with M = 1 .. 300 rows
+ * (the row at the start, middle or end, the other rows random, different
+ * per M), serially and on 1- and 2-thread pools, gives the same output
+ * bits as alone. Every table for F32 weights (its decode, tile, in-place
+ * and packed paths, K over one block or chunk); I8 weights too on the
+ * tables that quantize x per row (and the reference, which does not
+ * quantize): their integer sums are exact. docs/batching.md. */
+static int check_row_invariance(const sc_kernels *t, sc_dtype dt, int64_t N, int64_t K, sc_pool *pool1,
+                                sc_pool *pool2) {
+    static const int64_t Ms[] = {1, 2, 3, 4, 5, 8, 16, 33, 100, 200, 300};
+    const int64_t MMAX = 300;
+    float *x = malloc(sizeof(float) * (size_t)(MMAX * K)), *y = malloc(sizeof(float) * (size_t)(MMAX * N));
+    float *row = malloc(sizeof(float) * (size_t)K), *want = malloc(sizeof(float) * (size_t)N);
+    float *wf = malloc(sizeof(float) * (size_t)(N * K)), *scales = malloc(sizeof(float) * (size_t)N);
+    void *wd = malloc(sizeof(float) * (size_t)(N * K));
+    int ok = x && y && row && want && wf && scales && wd;
+    for (int64_t i = 0; ok && i < K; i++) row[i] = frand();
+    for (int64_t i = 0; ok && i < N * K; i++) wf[i] = frand();
+    if (ok && dt == SC_DTYPE_I8) t->quantize_rows_q8(wd, scales, wf, N, K);
+    else if (ok) memcpy(wd, wf, sizeof(float) * (size_t)(N * K));
+    sc_tensor W = {.dtype = dt, .ndim = 2, .shape = {N, K}, .data = wd, .scales = scales};
+    if (ok) t->matmul(want, row, &W, 1, NULL);
+    for (size_t mi = 0; ok && mi < sizeof Ms / sizeof *Ms; mi++) {
+        const int64_t M = Ms[mi];
+        if (t == sc_kernels_ref() && M * N * K > 20000000) continue; /* scalar: keep it quick */
+        for (int at = 0; at < 3; at++) {
+            const int64_t r = at == 0 ? 0 : at == 1 ? M / 2 : M - 1;
+            for (int64_t i = 0; i < M * K; i++) x[i] = frand();
+            memcpy(x + r * K, row, sizeof(float) * (size_t)K);
+            sc_pool *pools[3] = {NULL, pool1, pool2};
+            for (int p = 0; p < (at == 1 ? 3 : 1); p++) { /* threads: one position suffices */
+                t->matmul(y, x, &W, M, pools[p]);
+                if (memcmp(y + r * N, want, sizeof(float) * (size_t)N)) {
+                    int64_t n = 0;
+                    while (y[r * N + n] == want[n]) n++;
+                    fprintf(stderr, "table %s dtype %d N=%lld K=%lld: row %lld of M=%lld (pool %d) differs from "
+                            "alone at column %lld: %.9g vs %.9g\n", t->name, (int)dt, (long long)N, (long long)K,
+                            (long long)r, (long long)M, p, (long long)n, y[r * N + n], want[n]);
+                    ok = 0;
+                }
+            }
+        }
+    }
+    free(x); free(y); free(row); free(want); free(wf); free(scales); free(wd);
+    return ok;
+}
+
+static void test_row_invariance(sc_pool *pool2) {
+    sc_pool *pool1 = sc_pool_create(1);
+    CHECK(pool1 != NULL);
+    static const int64_t shapes[][2] = {{1, 1}, {100, 33}, {37, 300}, {230, 3100}};
+    for (const char *const *name = sc_kernels_names(); *name; name++) {
+        const sc_kernels *t = sc_kernels_select(*name);
+        if (!t) continue;
+        const char *i8 = t->matmul_impl[SC_DTYPE_I8];
+        const int q8 = i8 && (strstr(i8, "quantized per row") || !strncmp(i8, "ref scalar", 10));
+        for (int d = 0; d < 1 + q8; d++) {
+            const sc_dtype dt = d ? SC_DTYPE_I8 : SC_DTYPE_F32;
+            int ok = 1;
+            for (size_t i = 0; i < sizeof shapes / sizeof *shapes; i++)
+                ok &= check_row_invariance(t, dt, shapes[i][0], shapes[i][1], pool1, pool2);
+            CHECKF(ok, "table %s dtype %d: a row's output depends on its batch", t->name, (int)dt);
+            printf("table %-12s dtype %d: one row alone and among 2-300 rows, 0-2 threads: %s\n", t->name, (int)dt,
+                   ok ? "bitwise equal" : "DIFFERENT");
+        }
+    }
+    sc_pool_free(pool1);
+}
+
 int main(void) {
     const sc_cpu_features *f = sc_cpu_features_get();
     char feat[256];
@@ -575,6 +646,7 @@ int main(void) {
     test_packed_kernels(pool2);
 #endif
     test_fp32_block_edges(pool2);
+    test_row_invariance(pool2);
     sc_pool_free(pool2);
     TEST_MAIN_END();
 }

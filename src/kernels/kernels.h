@@ -20,7 +20,11 @@ typedef struct sc_pool sc_pool; /* thread pool; NULL = run on the calling thread
 typedef struct sc_kernels {
     const char *name; /* e.g. "ref", "avx512" — shown by `switchc info` */
     /* y[M,N] = x[M,K] @ W[N,K]^T. x rows are contiguous with stride K, y with stride N.
-     * Work is split over `pool` (NULL: the calling thread). y must not alias x or W. */
+     * Work is split over `pool` (NULL: the calling thread). y must not alias x or W.
+     * Row invariance: for F32 and I8 weights, in every table, y[m,:] depends only on
+     * x[m,:] and W, bit for bit, never on M, on the other rows or on the pool (the
+     * order of each sum is fixed by K; docs/batching.md). BF16/F16 weights get that
+     * only from the reference table. */
     void (*matmul)(float *y, const float *x, const sc_tensor *W, int64_t M, sc_pool *pool);
     /* Optional (NULL if the table has none): y_p[M,N] = x[M,K] @ W_p[N,K]^T
      * for p < n (n <= 3, e.g. attention's q, k, v; every W_p of one dtype

@@ -4,12 +4,15 @@
  * query rows), one scratch slot per task.
  *
  * Three kernels: a scalar row kernel (the reference, and the fallback off
- * x86); an AVX-512 row kernel for decode (one query row: q.k dots 4 keys at
- * a time, expf per key, p*V with 64 features in registers); and an AVX-512
- * block kernel for Tq >= 8 (encoder, cross-attention, whole-target decoder
- * passes), up to 16 query rows of a head at a time as two small GEMMs
- * around a vectorized softmax (below). All equal the reference up to
- * summation order and exp rounding (tests/test_attention.c). Leaves out
+ * x86); an AVX-512 block kernel for Tq >= 8 (encoder, cross-attention,
+ * whole-target decoder passes), up to 16 query rows of a head at a time as
+ * two small GEMMs around a vectorized softmax (below); and an AVX-512 row
+ * kernel for fewer rows (decode) that gives a row the block kernel's bits.
+ * The AVX-512 kernels equal the reference up to summation order and exp
+ * rounding (tests/test_attention.c). Every kernel computes a query row
+ * from that row and its keys alone, in an order that masked or padded
+ * keys do not change, so a sequence's outputs are the same bits whatever
+ * batch it is padded into (docs/batching.md). Leaves out
  * online-softmax tiling over Tk (a flash-attention layout): a task holds
  * the head's packed K^T and V and a [16, Tk] score block, so its scratch
  * grows with Tk. */
@@ -104,79 +107,6 @@ void sc_attention_ref(const sc_attn_args *a) {
 
 static inline TARGET_AVX512 __mmask16 dmask(int64_t left) {
     return left >= 16 ? (__mmask16)0xffff : left <= 0 ? 0 : (__mmask16)((1u << left) - 1);
-}
-
-/* 4 keys per step: 4 vector accumulators over Dh, then 4 reductions. */
-static TARGET_AVX512 float scores_avx512(const sc_attn_args *a, float *s, int64_t h, int64_t i, int64_t kend) {
-    const int64_t I = a->H * a->Dh, Dh = a->Dh, qpos = a->q_pos0 + i;
-    const float *qi = a->q + i * I + h * Dh;
-    const float *kh = a->k + h * Dh;
-    int64_t j = 0;
-    for (; j + 4 <= kend; j += 4) {
-        __m512 c0 = _mm512_setzero_ps(), c1 = c0, c2 = c0, c3 = c0;
-        for (int64_t d = 0; d < Dh; d += 16) {
-            __mmask16 m = dmask(Dh - d);
-            __m512 qv = _mm512_maskz_loadu_ps(m, qi + d);
-            c0 = _mm512_fmadd_ps(qv, _mm512_maskz_loadu_ps(m, kh + j * I + d), c0);
-            c1 = _mm512_fmadd_ps(qv, _mm512_maskz_loadu_ps(m, kh + (j + 1) * I + d), c1);
-            c2 = _mm512_fmadd_ps(qv, _mm512_maskz_loadu_ps(m, kh + (j + 2) * I + d), c2);
-            c3 = _mm512_fmadd_ps(qv, _mm512_maskz_loadu_ps(m, kh + (j + 3) * I + d), c3);
-        }
-        s[j] = _mm512_reduce_add_ps(c0);
-        s[j + 1] = _mm512_reduce_add_ps(c1);
-        s[j + 2] = _mm512_reduce_add_ps(c2);
-        s[j + 3] = _mm512_reduce_add_ps(c3);
-    }
-    for (; j < kend; j++) {
-        __m512 c0 = _mm512_setzero_ps();
-        for (int64_t d = 0; d < Dh; d += 16) {
-            __mmask16 m = dmask(Dh - d);
-            c0 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, qi + d), _mm512_maskz_loadu_ps(m, kh + j * I + d), c0);
-        }
-        s[j] = _mm512_reduce_add_ps(c0);
-    }
-    /* bias, mask and max in a second, cheap pass (masked dots are wasted
-     * work, but padding is a small share of a batch) */
-    float mx = -INFINITY;
-    for (j = 0; j < kend; j++) {
-        if (a->key_mask && !a->key_mask[j]) {
-            s[j] = -INFINITY;
-            continue;
-        }
-        if (a->bias_table) s[j] += a->bias_table[(int64_t)a->bucket_of[j - qpos + a->bucket_off] * a->H + h];
-        if (s[j] > mx) mx = s[j];
-    }
-    return mx;
-}
-
-/* out[0..Dh) = sum_j (s[j] * inv) v[j]: 64 features per pass in 4 registers. */
-static TARGET_AVX512 void mix_avx512(float *out, const float *s, float inv, const float *vh, int64_t I,
-                                     int64_t Dh, int64_t kend) {
-    for (int64_t d0 = 0; d0 < Dh; d0 += 64) {
-        __mmask16 m0 = dmask(Dh - d0), m1 = dmask(Dh - d0 - 16), m2 = dmask(Dh - d0 - 32),
-                  m3 = dmask(Dh - d0 - 48);
-        __m512 o0 = _mm512_setzero_ps(), o1 = o0, o2 = o0, o3 = o0;
-        const float *v = vh + d0;
-        for (int64_t j = 0; j < kend; j++, v += I) {
-            float p = s[j] * inv;
-            if (p == 0.0f) continue;
-            __m512 pv = _mm512_set1_ps(p);
-            o0 = _mm512_fmadd_ps(pv, _mm512_maskz_loadu_ps(m0, v), o0);
-            if (m1) o1 = _mm512_fmadd_ps(pv, _mm512_maskz_loadu_ps(m1, v + 16), o1);
-            if (m2) o2 = _mm512_fmadd_ps(pv, _mm512_maskz_loadu_ps(m2, v + 32), o2);
-            if (m3) o3 = _mm512_fmadd_ps(pv, _mm512_maskz_loadu_ps(m3, v + 48), o3);
-        }
-        _mm512_mask_storeu_ps(out + d0, m0, o0);
-        _mm512_mask_storeu_ps(out + d0 + 16, m1, o1);
-        _mm512_mask_storeu_ps(out + d0 + 32, m2, o2);
-        _mm512_mask_storeu_ps(out + d0 + 48, m3, o3);
-    }
-}
-
-static TARGET_AVX512 void row_avx512(const sc_attn_args *a, float *s, int64_t h, int64_t i) {
-    const int64_t I = a->H * a->Dh, kend = key_end(a, i);
-    float inv = softmax_row(s, kend, scores_avx512(a, s, h, i, kend));
-    mix_avx512(a->ctx + i * I + h * a->Dh, s, inv, a->v + h * a->Dh, I, a->Dh, kend);
 }
 
 /* ---- query blocks (Tq >= BLOCK_MIN_TQ): up to QB rows of one head at once.
@@ -428,6 +358,82 @@ static TARGET_AVX512 void block_rows(const sc_attn_args *a, block_scratch *b, in
         for (int64_t d0 = 0; d0 < Dh; d0 += 64)
             pv_rows(b->sc + r0 * Tkp, Tkp, b->vp + d0, Dhp, jend < Tk ? jend : Tk, inv + r0,
                     a->ctx + (i0 + r0) * I + h * Dh + d0, I, Dh - d0, R);
+    }
+}
+
+/* ---- one query row (decode), the same numbers as the block path ----
+ * Row i of head h computed exactly as block_rows computes it, so a row's
+ * output does not depend on Tq (a prompt alone, Tq < BLOCK_MIN_TQ, or
+ * padded in a batch, Tq >= BLOCK_MIN_TQ) nor on the rows beside it: each
+ * score is one fused multiply-add chain over d from 0 (16 keys at a time,
+ * read in place and transposed in registers, as block_prepare_head packs
+ * them), plus the mask (0 or MASKED) and then the bias; the exps are
+ * exp2_avx512 of the same fused multiply-subtract, summed in 16 lanes by
+ * key (key j in lane j % 16) and reduced by _mm512_reduce_add_ps; P V is
+ * one chain over keys per feature, scaled by 1 / sum at the end. Keys past
+ * the row's end, which the block path also visits, add exact zeros there
+ * (exp of MASKED is 0, and x + 0 and fma(0, v, x) are x), so leaving them
+ * out here changes nothing. */
+static TARGET_AVX512 void row_avx512(const sc_attn_args *a, float *s, int64_t h, int64_t i) {
+    const int64_t I = a->H * a->Dh, Dh = a->Dh, kend = key_end(a, i), qpos = a->q_pos0 + i;
+    const float *qi = a->q + i * I + h * Dh, *kh = a->k + h * Dh;
+    __m512 mx = _mm512_set1_ps(-INFINITY);
+    for (int64_t j0 = 0; j0 < kend; j0 += 16) {
+        const int nj = kend - j0 < 16 ? (int)(kend - j0) : 16;
+        __m512 c = _mm512_setzero_ps();
+        for (int64_t d0 = 0; d0 < Dh; d0 += 16) {
+            const __mmask16 dm = dmask(Dh - d0);
+            __m512 r[16];
+            for (int t = 0; t < 16; t++)
+                r[t] = t < nj ? _mm512_maskz_loadu_ps(dm, kh + (j0 + t) * I + d0) : _mm512_setzero_ps();
+            transpose16(r);
+            const int64_t dn = Dh - d0 < 16 ? Dh - d0 : 16;
+            for (int64_t dd = 0; dd < dn; dd++) c = _mm512_fmadd_ps(_mm512_set1_ps(qi[d0 + dd]), r[dd], c);
+        }
+        float madd[16], bias[16];
+        for (int t = 0; t < 16; t++) {
+            const int64_t j = j0 + t;
+            madd[t] = t < nj && (!a->key_mask || a->key_mask[j]) ? 0.0f : MASKED;
+            bias[t] = t < nj && a->bias_table
+                          ? a->bias_table[(int64_t)a->bucket_of[j - qpos + a->bucket_off] * a->H + h]
+                          : 0.0f;
+        }
+        __m512 v = _mm512_add_ps(c, _mm512_loadu_ps(madd));
+        if (a->bias_table) v = _mm512_add_ps(v, _mm512_loadu_ps(bias));
+        v = _mm512_mask_blend_ps(dmask(nj), _mm512_set1_ps(MASKED), v);
+        _mm512_mask_storeu_ps(s + j0, dmask(nj), v);
+        mx = _mm512_max_ps(mx, v);
+    }
+    const float rmax = _mm512_reduce_max_ps(mx);
+    const bool dead = rmax <= 0.5f * MASKED;
+    const __m512 l2e = _mm512_set1_ps(1.44269504f), ml = _mm512_set1_ps(dead ? 0.0f : rmax * 1.44269504f);
+    __m512 sum = _mm512_setzero_ps();
+    for (int64_t j0 = 0; j0 < kend; j0 += 16) {
+        const __mmask16 m = dmask(kend - j0);
+        __m512 e = _mm512_maskz_mov_ps(m, exp2_avx512(_mm512_fmsub_ps(_mm512_maskz_loadu_ps(m, s + j0), l2e, ml)));
+        _mm512_mask_storeu_ps(s + j0, m, e);
+        sum = _mm512_add_ps(sum, e);
+    }
+    const float total = _mm512_reduce_add_ps(sum), inv = dead ? 0.0f : 1.0f / total;
+    const __m512 vinv = _mm512_set1_ps(inv);
+    const float *vh = a->v + h * Dh;
+    float *out = a->ctx + i * I + h * Dh;
+    for (int64_t d0 = 0; d0 < Dh; d0 += 64) {
+        const __mmask16 m0 = dmask(Dh - d0), m1 = dmask(Dh - d0 - 16), m2 = dmask(Dh - d0 - 32),
+                        m3 = dmask(Dh - d0 - 48);
+        __m512 o0 = _mm512_setzero_ps(), o1 = o0, o2 = o0, o3 = o0;
+        const float *v = vh + d0;
+        for (int64_t j = 0; j < kend; j++, v += I) {
+            const __m512 p = _mm512_set1_ps(s[j]);
+            o0 = _mm512_fmadd_ps(p, _mm512_maskz_loadu_ps(m0, v), o0);
+            if (m1) o1 = _mm512_fmadd_ps(p, _mm512_maskz_loadu_ps(m1, v + 16), o1);
+            if (m2) o2 = _mm512_fmadd_ps(p, _mm512_maskz_loadu_ps(m2, v + 32), o2);
+            if (m3) o3 = _mm512_fmadd_ps(p, _mm512_maskz_loadu_ps(m3, v + 48), o3);
+        }
+        _mm512_mask_storeu_ps(out + d0, m0, _mm512_mul_ps(o0, vinv));
+        _mm512_mask_storeu_ps(out + d0 + 16, m1, _mm512_mul_ps(o1, vinv));
+        _mm512_mask_storeu_ps(out + d0 + 32, m2, _mm512_mul_ps(o2, vinv));
+        _mm512_mask_storeu_ps(out + d0 + 48, m3, _mm512_mul_ps(o3, vinv));
     }
 }
 

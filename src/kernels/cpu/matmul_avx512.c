@@ -2,11 +2,22 @@
  * all in fp32 arithmetic: 16-bit weights are widened exactly, so the result
  * equals the reference up to summation order (no bf16 rounding of x).
  *
+ * Summation order (F32 weights): every path computes y[m, n] as one fused
+ * multiply-add chain over k = 0, 1, ..., K - 1 starting from 0 (partial
+ * sums parked in y between K blocks are picked up again, not added), and
+ * threads split only M and N, never K. So a row's output does not depend
+ * on M, on the other rows, on the row's place in the batch or on the
+ * thread count: a prompt gives the same bits alone or in any batch
+ * (docs/batching.md), and an expert the same bits whatever number of
+ * tokens it gets. 16-bit weights keep a faster decode form in another
+ * order (below), so theirs do depend on M (<= 4 or not).
+ *
  * Three paths:
  *  - M <= DECODE_M (decode, an expert's few tokens): memory-bound. Each W
- *    row is streamed once and dotted with every x row (4 W rows x up to 4
- *    x rows of accumulators, the 4 rows from 4 far-apart streams); threads
- *    split N.
+ *    row is streamed once for all x rows. F32: blocks of 16 W rows x 16 k
+ *    are transposed in registers so that x can be broadcast against 16
+ *    rows' weights (the chain order); BF16/F16: 4 W rows dotted with x in
+ *    16 k lanes, reduced at the end. Threads split N.
  *  - XT_MIN <= M <= XT_MAX (16-192 rows) with F32 W (an expert's tokens, one
  *    sequence): W read in place against x^T, see small_rows below.
  *  - otherwise (encoder batches; 16-bit W): compute-bound. W is packed per
@@ -66,22 +77,25 @@ static SC_AI SC_TARGET_AVX512 __mmask16 tail_mask(int64_t n) {
 
 /* ---- decode path ---- */
 
-/* Prefetch distance of the decode path, per W row stream (see decode_rows). */
+/* Prefetch distance of the 16-bit decode path, per W row stream (see dot_rows). */
 #define DECODE_PF_BYTES 2048
 
-/* y[m0..m0+MB, n + j * rs] for the NB rows j < NB (compile-time MB, NB). */
+/* y[m0..m0+MB, n + j * rs] for the NB rows j < NB (compile-time MB, NB):
+ * 16-bit weights at decode. Each dot sums in 16 k lanes, reduced at the end:
+ * one FMA per 16 weights and no transposes, which keeps up with the memory
+ * (the chain form below ran bf16 decode at about half the speed), but in
+ * another order than the tiles. */
 static SC_AI SC_TARGET_AVX512 void dot_block(float *y, const float *x, const void *w, int dt, int64_t K,
                                              int64_t N, int64_t n, int64_t rs, int NB, int MB) {
     __m512 acc[4][4];
     for (int i = 0; i < MB; i++)
         for (int j = 0; j < NB; j++) acc[i][j] = _mm512_setzero_ps();
-    const int64_t es = dt == DT_F32 ? 4 : 2;
     for (int64_t k = 0; k < K; k += 16) {
         __mmask16 m = tail_mask(K - k);
         __m512 wv[4];
-        if (((k * es) & 63) == 0)
+        if (((k * 2) & 63) == 0)
             for (int j = 0; j < NB; j++)
-                _mm_prefetch((const char *)w + ((n + j * rs) * K + k) * es + DECODE_PF_BYTES, _MM_HINT_T0);
+                _mm_prefetch((const char *)w + ((n + j * rs) * K + k) * 2 + DECODE_PF_BYTES, _MM_HINT_T0);
         for (int j = 0; j < NB; j++) wv[j] = load_w(w, dt, (n + j * rs) * K + k, m);
         for (int i = 0; i < MB; i++) {
             __m512 xv = _mm512_maskz_loadu_ps(m, x + i * K + k);
@@ -92,18 +106,18 @@ static SC_AI SC_TARGET_AVX512 void dot_block(float *y, const float *x, const voi
         for (int j = 0; j < NB; j++) y[i * N + n + j * rs] = _mm512_reduce_add_ps(acc[i][j]);
 }
 
-/* Rows n0..n1-1 of W against all M (<= 4) x rows, each W row streamed once
- * from memory. The range is cut in four quarters of q rows and a block
- * takes one row from each (n, n + q, n + 2q, n + 3q): four streams that
- * each run forward through a contiguous part of W, each with a software
- * prefetch DECODE_PF_BYTES ahead; the rows left over (fewer than 4) go one
- * at a time. Four neighbouring rows at once instead (rows 1.5 KiB apart
- * for an expert's 3072 x 768 bf16 W) jump back and forth inside the same
- * pages, which the hardware prefetchers follow poorly: an expert's first
- * product at M = 4 ran at 23 GB/s that way and at 31 this way (2 threads,
- * bench/README.md). Each dot sums in the same order either way. */
-static SC_AI SC_TARGET_AVX512 void decode_rows(float *y, const float *x, const void *w, int dt, int64_t K,
-                                               int64_t N, int64_t M, int64_t n0, int64_t n1) {
+/* Rows n0..n1-1 of 16-bit W against M (<= 4) x rows, each W row streamed
+ * once. The range is cut in four quarters of q rows and a block takes one
+ * row from each (n, n + q, n + 2q, n + 3q): four streams that each run
+ * forward through a contiguous part of W, each with a software prefetch
+ * DECODE_PF_BYTES ahead; the rows left over (fewer than 4) go one at a
+ * time. Four neighbouring rows at once instead (rows 1.5 KiB apart for an
+ * expert's 3072 x 768 bf16 W) jump back and forth inside the same pages,
+ * which the hardware prefetchers follow poorly: an expert's first product
+ * at M = 4 ran at 23 GB/s that way and at 31 this way (2 threads,
+ * bench/README.md). */
+static SC_AI SC_TARGET_AVX512 void dot_rows(float *y, const float *x, const void *w, int dt, int64_t K,
+                                            int64_t N, int64_t M, int64_t n0, int64_t n1) {
 #define DOT_ALL_MB(n, rs, NB)                                                  \
     switch (M) {                                                               \
     case 1: dot_block(y, x, w, dt, K, N, n, rs, NB, 1); break;                 \
@@ -117,17 +131,126 @@ static SC_AI SC_TARGET_AVX512 void decode_rows(float *y, const float *x, const v
 #undef DOT_ALL_MB
 }
 
+/* r[k] = column k of the 16 x 16 F32 block at w (rows K apart): lane j of
+ * r[k] is w[j * K + k]. Half the transpose is done by the loads: each
+ * register gathers 4 rows' 4 values (128-bit loads merged by masked
+ * broadcasts), so only the 4 x 4 transposes inside 128-bit lanes are left
+ * (32 shuffles instead of sc_transpose16's 64: the shuffles bound this
+ * path when W comes from cache, and the 32128 x 768 head at M = 1 went
+ * from 23.6 to 26.4 GB/s from memory). */
+static SC_AI SC_TARGET_AVX512 void load_t16(__m512 r[16], const float *w, int64_t K) {
+    for (int c = 0; c < 4; c++) {
+        __m512 R[4];
+        for (int p = 0; p < 4; p++) { /* lane L of R[p]: w[4L + p][4c .. 4c + 4) */
+            __m512 v = _mm512_castps128_ps512(_mm_loadu_ps(w + p * K + 4 * c));
+            v = _mm512_mask_broadcast_f32x4(v, 0x00f0, _mm_loadu_ps(w + (4 + p) * K + 4 * c));
+            v = _mm512_mask_broadcast_f32x4(v, 0x0f00, _mm_loadu_ps(w + (8 + p) * K + 4 * c));
+            R[p] = _mm512_mask_broadcast_f32x4(v, 0xf000, _mm_loadu_ps(w + (12 + p) * K + 4 * c));
+        }
+        __m512 t0 = _mm512_unpacklo_ps(R[0], R[1]), t1 = _mm512_unpackhi_ps(R[0], R[1]);
+        __m512 t2 = _mm512_unpacklo_ps(R[2], R[3]), t3 = _mm512_unpackhi_ps(R[2], R[3]);
+        r[4 * c + 0] = _mm512_castpd_ps(_mm512_unpacklo_pd(_mm512_castps_pd(t0), _mm512_castps_pd(t2)));
+        r[4 * c + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(_mm512_castps_pd(t0), _mm512_castps_pd(t2)));
+        r[4 * c + 2] = _mm512_castpd_ps(_mm512_unpacklo_pd(_mm512_castps_pd(t1), _mm512_castps_pd(t3)));
+        r[4 * c + 3] = _mm512_castpd_ps(_mm512_unpackhi_pd(_mm512_castps_pd(t1), _mm512_castps_pd(t3)));
+    }
+}
+
+/* y[m0..m0+MB, n..n+nr) for nr <= 16 W rows from n: the 16 x 16 blocks of W
+ * (rows n.., 16 k) are transposed in registers so that a vector holds one k
+ * of 16 rows, and each x value is broadcast against it. Each output is then
+ * one fused multiply-add chain over k = 0, 1, ..., K - 1 from 0, the order
+ * of the tiles below (see "Summation order"), whatever M is. */
+static SC_AI SC_TARGET_AVX512 void chain_block(float *y, const float *x, const void *w, int dt, int64_t K,
+                                               int64_t N, int64_t n, int nr, int MB, const char *pf,
+                                               int64_t pf_bytes) {
+    __m512 acc[4];
+    for (int i = 0; i < MB; i++) acc[i] = _mm512_setzero_ps();
+    /* rows a multiple of 4 KiB apart share their L1 sets: there the four
+     * 16-byte loads per line of load_t16 ran 25% slower than whole-line
+     * loads and sc_transpose16 (K = 3072, one thread, W from memory) */
+    const bool split_loads = (K * 4) % 4096 != 0;
+    for (int64_t k = 0; k < K; k += 16) {
+        const __mmask16 m = tail_mask(K - k);
+        const int kn = K - k < 16 ? (int)(K - k) : 16;
+        __m512 r[16];
+        /* the next block's rows, one contiguous region, in address order:
+         * 16 row streams at once are more than the hardware prefetchers
+         * follow well */
+        for (int64_t b = k * pf_bytes / K; b < (k + 16) * pf_bytes / K; b += 64) _mm_prefetch(pf + b, _MM_HINT_T1);
+        if (dt == DT_F32 && nr == 16 && kn == 16 && split_loads) {
+            load_t16(r, (const float *)w + n * K + k, K);
+        } else {
+            if (nr == 16 && kn == 16)
+                for (int j = 0; j < 16; j++) r[j] = load_w16(w, dt, (n + j) * K + k);
+            else
+                for (int j = 0; j < 16; j++) r[j] = j < nr ? load_w(w, dt, (n + j) * K + k, m) : _mm512_setzero_ps();
+            sc_transpose16(r);
+        }
+        for (int c = 0; c < kn; c++)
+            for (int i = 0; i < MB; i++) acc[i] = _mm512_fmadd_ps(_mm512_set1_ps(x[i * K + k + c]), r[c], acc[i]);
+    }
+    const __mmask16 ym = tail_mask(nr);
+    for (int i = 0; i < MB; i++) _mm512_mask_storeu_ps(y + i * N + n, ym, acc[i]);
+}
+
+/* Rows n0..n1-1 of W against all M x rows (any M; 4 at a time, so W is
+ * streamed once per 4 rows), 16 W rows per block; while a block runs, the
+ * next one (16 rows: one contiguous region) is prefetched into L2 in
+ * address order. Before the summation order was fixed, F32 took dot_rows
+ * too: one FMA per 16 weights instead of a transpose's shuffles, but in
+ * another order than the tiles, so a token's outputs changed with the
+ * number of rows it came with. Measured on the 2-core Zen 4 (one thread,
+ * W from memory, best of 3; bench/README.md): M = 1 about as fast (26
+ * GB/s both), M = 4 faster (23 GB/s against 15-16). */
+static SC_AI SC_TARGET_AVX512 void decode_rows(float *y, const float *x, const void *w, int dt, int64_t K,
+                                               int64_t N, int64_t M, int64_t n0, int64_t n1) {
+    const int64_t es = dt == DT_F32 ? 4 : 2;
+    for (int64_t m0 = 0; m0 < M; m0 += 4) {
+        const float *xm = x + m0 * K;
+        float *ym = y + m0 * N;
+        for (int64_t n = n0; n < n1; n += 16) {
+            const int nr = n1 - n < 16 ? (int)(n1 - n) : 16;
+            /* prefetch: the next 16 rows (none past n1) */
+            const int64_t next = n1 - n - nr < 16 ? n1 - n - nr : 16;
+            const char *pf = (const char *)w + (n + nr) * K * es;
+            const int64_t pfb = next * K * es;
+            switch (M - m0) {
+            case 1: chain_block(ym, xm, w, dt, K, N, n, nr, 1, pf, pfb); break;
+            case 2: chain_block(ym, xm, w, dt, K, N, n, nr, 2, pf, pfb); break;
+            case 3: chain_block(ym, xm, w, dt, K, N, n, nr, 3, pf, pfb); break;
+            default: chain_block(ym, xm, w, dt, K, N, n, nr, 4, pf, pfb); break;
+            }
+        }
+    }
+}
+
 static SC_TARGET_AVX512 void decode_f32(float *y, const float *x, const void *w, int64_t K, int64_t N,
                                         int64_t M, int64_t n0, int64_t n1) {
     decode_rows(y, x, w, DT_F32, K, N, M, n0, n1);
 }
 static SC_TARGET_AVX512 void decode_bf16(float *y, const float *x, const void *w, int64_t K, int64_t N,
                                          int64_t M, int64_t n0, int64_t n1) {
-    decode_rows(y, x, w, DT_BF16, K, N, M, n0, n1);
+    dot_rows(y, x, w, DT_BF16, K, N, M, n0, n1);
 }
 static SC_TARGET_AVX512 void decode_f16(float *y, const float *x, const void *w, int64_t K, int64_t N,
                                         int64_t M, int64_t n0, int64_t n1) {
-    decode_rows(y, x, w, DT_F16, K, N, M, n0, n1);
+    dot_rows(y, x, w, DT_F16, K, N, M, n0, n1);
+}
+static SC_TARGET_AVX512 void chain_bf16(float *y, const float *x, const void *w, int64_t K, int64_t N,
+                                        int64_t M) {
+    decode_rows(y, x, w, DT_BF16, K, N, M, 0, N);
+}
+static SC_TARGET_AVX512 void chain_f16(float *y, const float *x, const void *w, int64_t K, int64_t N, int64_t M) {
+    decode_rows(y, x, w, DT_F16, K, N, M, 0, N);
+}
+
+/* The decode path's rows over all of y: the fallback when a path's scratch
+ * cannot be allocated (no scratch, and the same sums as every path). */
+static void rows_all(float *y, const float *x, const void *w, int dt, int64_t K, int64_t N, int64_t M) {
+    if (dt == DT_F32) decode_f32(y, x, w, K, N, M, 0, N);
+    else if (dt == DT_BF16) chain_bf16(y, x, w, K, N, M);
+    else chain_f16(y, x, w, K, N, M);
 }
 
 /* ---- packed path ---- */
@@ -310,8 +433,7 @@ static void gemm_task(void *vctx, int task, int n_tasks) {
     }
 }
 
-/* W: c's weight tensor, for the reference fallback when scratch runs out. */
-static void gemm_packed(const mm_call *c, const sc_tensor *W, sc_pool *pool, int threads) {
+static void gemm_packed(const mm_call *c, sc_pool *pool, int threads) {
     const int64_t M = c->M, N = c->N, K = c->K;
     gemm_job j = {.c = *c};
     j.tiles = (M + MR - 1) / MR;
@@ -344,8 +466,8 @@ static void gemm_packed(const mm_call *c, const sc_tensor *W, sc_pool *pool, int
     size_t xp_floats = M <= M_TALL ? ((size_t)j.tiles * (size_t)K * MR + 15) / 16 * 16 : 0;
     void *owned = NULL;
     j.scratch = sc_kernel_scratch(pool, sizeof(float) * ((size_t)threads * TASK_FLOATS + xp_floats), &owned);
-    if (!j.scratch) { /* out of memory: the reference gives the same answer */
-        sc_matmul_ref(c->y, c->x, W, M, threads > 1 ? pool : NULL);
+    if (!j.scratch) { /* out of memory: the row path needs none and sums in the same order */
+        rows_all(c->y, c->x, c->w, c->dt, K, N, M);
         return;
     }
     if (xp_floats) {
@@ -368,7 +490,8 @@ static void gemm_packed(const mm_call *c, const sc_tensor *W, sc_pool *pool, int
  * 32). Per K chunk (x^T of the chunk at most 576 KiB, so it stays in L2: all
  * of K up to 3072 for one block of 48), W rows are taken in groups of ~256
  * KiB: a group is read from memory by the first block and from L2 by the
- * others. Partial sums over K chunks are added into y. The y^T tile is
+ * others. Over K chunks the chain goes on from y (read back into the
+ * accumulators through a transpose, so the order is the same as one chunk's). The y^T tile is
  * transposed in registers and stored with one masked store per row of y.
  *
  * Measured on a 2-core Xeon (one thread): the packed path below spends
@@ -392,8 +515,19 @@ static void gemm_packed(const mm_call *c, const sc_tensor *W, sc_pool *pool, int
 static SC_AI SC_TARGET_AVX512 void small_tile(int P, int R, float *y, const float *xt, const float *w, int64_t K,
                                               int64_t N, int64_t M, int64_t n, int64_t k0, int64_t kc) {
     __m512 acc[10][3];
-    for (int r = 0; r < R; r++)
-        for (int c = 0; c < P; c++) acc[r][c] = _mm512_setzero_ps();
+    const __mmask16 rm = (__mmask16)((1u << R) - 1);
+    if (k0 == 0) {
+        for (int r = 0; r < R; r++)
+            for (int c = 0; c < P; c++) acc[r][c] = _mm512_setzero_ps();
+    } else { /* the chain goes on from the earlier chunks' sums in y (transposed back) */
+        for (int c = 0; c < P; c++) {
+            __m512 v[16];
+            for (int i = 0; i < 16; i++)
+                v[i] = 16 * c + i < M ? _mm512_maskz_loadu_ps(rm, y + (16 * c + i) * N + n) : _mm512_setzero_ps();
+            sc_transpose16(v);
+            for (int r = 0; r < R; r++) acc[r][c] = v[r];
+        }
+    }
     const float *wr = w + n * K + k0;
     /* the next tile's rows: short runs (K = 768) end before the hardware
      * prefetcher ramps up (W from memory: 25% faster with this); runs of two
@@ -411,15 +545,12 @@ static SC_AI SC_TARGET_AVX512 void small_tile(int P, int R, float *y, const floa
         }
     }
     /* y[m, n..n+R) for each m: the accumulators transposed 16 x 16 */
-    const __mmask16 rm = (__mmask16)((1u << R) - 1);
     for (int c = 0; c < P; c++) {
         __m512 v[16];
         for (int r = 0; r < 16; r++) v[r] = r < R ? acc[r][c] : _mm512_setzero_ps();
         sc_transpose16(v);
         for (int i = 0; i < 16 && 16 * c + i < M; i++) {
-            float *yr = y + (16 * c + i) * N + n;
-            if (k0 > 0) v[i] = _mm512_add_ps(v[i], _mm512_maskz_loadu_ps(rm, yr));
-            _mm512_mask_storeu_ps(yr, rm, v[i]);
+            _mm512_mask_storeu_ps(y + (16 * c + i) * N + n, rm, v[i]);
         }
     }
 }
@@ -533,7 +664,7 @@ static void xt_task(void *vctx, int task, int n_tasks) {
 static void decode_task(void *vctx, int task, int n_tasks) {
     const job *j = vctx;
     int64_t n0, n1;
-    sc_split_range(j->c.N, 4, task, n_tasks, &n0, &n1);
+    sc_split_range(j->c.N, 16, task, n_tasks, &n0, &n1); /* whole blocks of 16 W rows */
     if (n0 >= n1) return;
     if (j->c.dt == DT_F32) decode_f32(j->c.y, j->c.x, j->c.w, j->c.K, j->c.N, j->c.M, n0, n1);
     else if (j->c.dt == DT_BF16) decode_bf16(j->c.y, j->c.x, j->c.w, j->c.K, j->c.N, j->c.M, n0, n1);
@@ -573,8 +704,8 @@ void sc_matmul_f32_avx512(float *y, const float *x, const sc_tensor *W, int64_t 
             sc_pool_run(threads > 1 ? pool : NULL, xt_task, &j, threads > 1 ? (int)tasks : 1);
             free(owned);
             return;
-        } /* out of memory: the packed path (or the reference) */
+        } /* out of memory: the packed path (or the row path) */
     }
-    gemm_packed(&j.c, W, pool, threads);
+    gemm_packed(&j.c, pool, threads);
 }
 #endif
