@@ -189,9 +189,9 @@ static char self_path[4096];
 static bool child_hash(const char *seed, char *out, size_t cap) {
     char cmd[8192];
     if (seed)
-        snprintf(cmd, sizeof cmd, "SWITCHC_HASH_SEED='%s' '%s' --print-hash", seed, self_path);
+        snprintf(cmd, sizeof cmd, "SWITCHC_HASH_SEED='%s' %s'%s' --print-hash", seed, SC_TEST_EMULATOR, self_path);
     else
-        snprintf(cmd, sizeof cmd, "env -u SWITCHC_HASH_SEED '%s' --print-hash", self_path);
+        snprintf(cmd, sizeof cmd, "env -u SWITCHC_HASH_SEED %s'%s' --print-hash", SC_TEST_EMULATOR, self_path);
     int rc = sc_test_run(cmd, out, cap);
     CHECKF(rc == 0, "%s: exit %d", cmd, rc);
     return rc == 0;
