@@ -1,6 +1,7 @@
 /* Staged output directory (see staged_dir.h). */
 #include "io/staged_dir.h"
 #include "core/error.h"
+#include "core/mapfile.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -21,17 +22,6 @@ struct sc_staged_dir {
 
 static bool plain_name(const char *name) {
     return name && name[0] && strcmp(name, ".") != 0 && strcmp(name, "..") != 0 && !strchr(name, '/');
-}
-
-static char *join(const char *dir, const char *name) {
-    size_t a = strlen(dir), b = strlen(name);
-    char *p = malloc(a + b + 2);
-    if (!p) return NULL;
-    memcpy(p, dir, a);
-    size_t k = a;
-    if (a > 0 && dir[a - 1] != '/') p[k++] = '/';
-    memcpy(p + k, name, b + 1);
-    return p;
 }
 
 static void remove_created(sc_staged_dir *s) {
@@ -83,7 +73,7 @@ sc_status sc_staged_dir_open(const char *dir, sc_staged_dir **out, sc_error *err
     if (!dir || !dir[0] || !out)
         return sc_fail(err, SC_ERR_INVALID_ARG, SC_NO_OFFSET, "staged output: no directory given");
     sc_staged_dir *s = calloc(1, sizeof *s);
-    if (!s || !(s->out = strdup(dir)) || !(s->tmp = join(dir, ".tmp-XXXXXX"))) {
+    if (!s || !(s->out = strdup(dir)) || !(s->tmp = sc_path_join(dir, ".tmp-XXXXXX"))) {
         if (s) staged_free(s);
         return sc_fail(err, SC_ERR_NOMEM, SC_NO_OFFSET, "%s: out of memory", dir);
     }
@@ -113,7 +103,7 @@ const char *sc_staged_dir_target(const sc_staged_dir *s) { return s ? s->out : N
 const char *sc_staged_dir_tmp(const sc_staged_dir *s) { return s ? s->tmp : NULL; }
 
 char *sc_staged_dir_path(const sc_staged_dir *s, const char *name) {
-    return s && plain_name(name) ? join(s->tmp, name) : NULL;
+    return s && plain_name(name) ? sc_path_join(s->tmp, name) : NULL;
 }
 
 FILE *sc_staged_dir_fopen(sc_staged_dir *s, const char *name, sc_error *err) {
@@ -187,7 +177,7 @@ sc_status sc_staged_dir_commit(sc_staged_dir *s, const sc_stage_step *steps, siz
     /* every file durable before the first rename makes any of them visible */
     for (size_t i = 0; i < n && !st; i++) {
         if (steps[i].op != SC_STAGE_MOVE) continue;
-        char *p = join(s->tmp, steps[i].name);
+        char *p = sc_path_join(s->tmp, steps[i].name);
         st = p ? sync_path(p, false, err) : sc_fail(err, SC_ERR_NOMEM, SC_NO_OFFSET, "out of memory");
         free(p);
     }
@@ -197,7 +187,7 @@ sc_status sc_staged_dir_commit(sc_staged_dir *s, const sc_stage_step *steps, siz
     }
     size_t done = 0; /* steps carried out */
     for (; done < n && !st; done += !st) {
-        char *from = join(s->tmp, steps[done].name), *to = join(s->out, steps[done].name);
+        char *from = sc_path_join(s->tmp, steps[done].name), *to = sc_path_join(s->out, steps[done].name);
         if (!from || !to) {
             st = sc_fail(err, SC_ERR_NOMEM, SC_NO_OFFSET, "out of memory");
         } else if (steps[done].op == SC_STAGE_MOVE) {
