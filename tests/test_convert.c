@@ -21,19 +21,6 @@ static int run(const char *cmd) {
     return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
 }
 
-static bool files_equal(const char *a, const char *b) {
-    FILE *fa = fopen(a, "rb"), *fb = fopen(b, "rb");
-    bool eq = fa && fb;
-    while (eq) {
-        int ca = fgetc(fa), cb = fgetc(fb);
-        if (ca != cb) eq = false;
-        if (ca == EOF) break;
-    }
-    if (fa) fclose(fa);
-    if (fb) fclose(fb);
-    return eq;
-}
-
 static void f32_identical(const char *src, const char *dst) {
     sc_checkpoint *a = NULL, *b = NULL;
     CHECK(sc_checkpoint_open(src, 0, &a, NULL) == SC_OK);
@@ -117,9 +104,9 @@ static void init_tests(const char *tmp) {
     char fa[4200], fb[4200];
     snprintf(fa, sizeof fa, "%s/model.safetensors", a);
     snprintf(fb, sizeof fb, "%s/model.safetensors", b);
-    CHECK(files_equal(fa, fb));
+    CHECK(sc_test_files_equal(fa, fb));
     snprintf(fb, sizeof fb, "%s/model.safetensors", c);
-    CHECK(!files_equal(fa, fb));
+    CHECK(!sc_test_files_equal(fa, fb));
     CHECK(load_ok(a, SC_DTYPE_AS_STORED));
     CHECK(load_ok(c, SC_DTYPE_AS_STORED));
     CHECK(load_ok(a, SC_DTYPE_I8));

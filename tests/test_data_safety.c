@@ -53,19 +53,6 @@ static const char *P(const char *rel) {
     return buf[k];
 }
 
-static bool files_equal(const char *a, const char *b) {
-    FILE *fa = fopen(a, "rb"), *fb = fopen(b, "rb");
-    bool eq = fa && fb;
-    while (eq) {
-        int ca = fgetc(fa), cb = fgetc(fb);
-        if (ca != cb) eq = false;
-        if (ca == EOF) break;
-    }
-    if (fa) fclose(fa);
-    if (fb) fclose(fb);
-    return eq;
-}
-
 static bool exists(const char *p) {
     struct stat st;
     return lstat(p, &st) == 0;
@@ -239,9 +226,9 @@ static void in_place(void) {
     CHECK(link(P("inplace/model.safetensors"), P("inplace_old_inode.safetensors")) == 0);
     int rc = convert(P("inplace"), P("inplace"), "--dtype bf16");
     CHECKF(rc == 0, "in-place convert: rc %d: %s", rc, out);
-    CHECK(files_equal(P("inplace/model.safetensors"), P("ref_bf16/model.safetensors")));
-    CHECK(files_equal(P("inplace_old_inode.safetensors"), CASE "/model.safetensors"));
-    CHECK(files_equal(P("inplace/config.json"), P("ref_bf16/config.json")));
+    CHECK(sc_test_files_equal(P("inplace/model.safetensors"), P("ref_bf16/model.safetensors")));
+    CHECK(sc_test_files_equal(P("inplace_old_inode.safetensors"), CASE "/model.safetensors"));
+    CHECK(sc_test_files_equal(P("inplace/config.json"), P("ref_bf16/config.json")));
     CHECK(n_tmp(P("inplace")) == 0);
     CHECK(loads(P("inplace")));
     /* the source of the bug report: through a path with a trailing slash and "." */
@@ -264,9 +251,9 @@ static void linked_weights(void) {
     CHECK(is_link(P("lin_out/model.safetensors")) && n_tmp(P("lin_out")) == 0);
     rc = convert(P("lin_in"), P("lin_out"), "--dtype bf16 --force");
     CHECKF(rc == 0, "rc %d: %s", rc, out);
-    CHECK(files_equal(P("lin_in/model.safetensors"), CASE "/model.safetensors"));
+    CHECK(sc_test_files_equal(P("lin_in/model.safetensors"), CASE "/model.safetensors"));
     CHECK(is_regular(P("lin_out/model.safetensors")));
-    CHECK(files_equal(P("lin_out/model.safetensors"), P("ref_bf16/model.safetensors")));
+    CHECK(sc_test_files_equal(P("lin_out/model.safetensors"), P("ref_bf16/model.safetensors")));
     /* a link to a file elsewhere, and a linked config */
     CHECK(sh("rm -rf '%s' && mkdir -p '%s' && cp '%s/model.safetensors' '%s' && cp '%s/config.json' '%s' && "
              "ln -s '%s' '%s/model.safetensors' && ln -s '%s' '%s/config.json'",
@@ -274,8 +261,8 @@ static void linked_weights(void) {
              P("elsewhere.bin"), P("lin_out2"), P("elsewhere.json"), P("lin_out2")) == 0);
     rc = convert(CASE, P("lin_out2"), "--dtype bf16 --force");
     CHECKF(rc == 0, "rc %d: %s", rc, out);
-    CHECK(files_equal(P("elsewhere.bin"), CASE "/model.safetensors"));
-    CHECK(files_equal(P("elsewhere.json"), CASE "/config.json"));
+    CHECK(sc_test_files_equal(P("elsewhere.bin"), CASE "/model.safetensors"));
+    CHECK(sc_test_files_equal(P("elsewhere.json"), CASE "/config.json"));
     CHECK(is_regular(P("lin_out2/model.safetensors")) && is_regular(P("lin_out2/config.json")));
     CHECK(loads(P("lin_out2")));
 }
@@ -290,14 +277,14 @@ static void failure_mid_write(void) {
     CHECK(sh("rm -rf '%s' && cp -r '%s' '%s'", P("fail_out"), P("ref_bf16"), P("fail_out")) == 0);
     int rc = convert(P("bad_in"), P("fail_out"), "--dtype f32 --force");
     CHECKF(rc == 1 && strstr(out, "bad_in/model.safetensors") && strstr(out, "router"), "rc %d: %s", rc, out);
-    CHECK(files_equal(P("fail_out/model.safetensors"), P("ref_bf16/model.safetensors")));
-    CHECK(files_equal(P("fail_out/config.json"), P("ref_bf16/config.json")));
+    CHECK(sc_test_files_equal(P("fail_out/model.safetensors"), P("ref_bf16/model.safetensors")));
+    CHECK(sc_test_files_equal(P("fail_out/config.json"), P("ref_bf16/config.json")));
     CHECK(n_tmp(P("fail_out")) == 0);
     CHECK(loads(P("fail_out")));
     rc = convert(P("bad_in"), P("fail_out"), "--dtype f32 --force --shard-size 100K");
     CHECKF(rc == 1, "rc %d: %s", rc, out);
     CHECK(count_entries(P("fail_out"), "model-", ".safetensors") == 0 && n_tmp(P("fail_out")) == 0);
-    CHECK(files_equal(P("fail_out/model.safetensors"), P("ref_bf16/model.safetensors")));
+    CHECK(sc_test_files_equal(P("fail_out/model.safetensors"), P("ref_bf16/model.safetensors")));
     rc = convert(P("bad_in"), P("fail_new/deeper"), "--dtype f32");
     CHECKF(rc == 1, "rc %d: %s", rc, out);
     CHECK(!exists(P("fail_new")));
@@ -342,7 +329,7 @@ static void layouts(void) {
     CHECKF(rc == 0, "rc %d: %s", rc, out);
     CHECK(count_entries(P("lay"), "model-", ".safetensors") == 0);
     CHECK(!exists(P("lay/model.safetensors.index.json")));
-    CHECK(files_equal(P("lay/model.safetensors"), P("ref_bf16/model.safetensors")));
+    CHECK(sc_test_files_equal(P("lay/model.safetensors"), P("ref_bf16/model.safetensors")));
     CHECK(loads(P("lay")));
     /* in place from shards to one file: the input shards go once the file is in place */
     rc = convert(CASE, P("lay_ip"), "--dtype f32 --shard-size 300K");
@@ -351,7 +338,7 @@ static void layouts(void) {
     CHECKF(rc == 0, "rc %d: %s", rc, out);
     CHECK(count_entries(P("lay_ip"), "model-", ".safetensors") == 0);
     CHECK(!exists(P("lay_ip/model.safetensors.index.json")));
-    CHECK(files_equal(P("lay_ip/model.safetensors"), P("ref_bf16/model.safetensors")));
+    CHECK(sc_test_files_equal(P("lay_ip/model.safetensors"), P("ref_bf16/model.safetensors")));
 }
 
 /* ---- init ---- */
@@ -364,23 +351,24 @@ static void init_refusal(void) {
     CHECK(sh("cp '%s' '%s'", P("ini/model.safetensors"), P("ini_seed1.safetensors")) == 0);
     rc = sh("'%s' init --config '%s' -o '%s' --seed 2", SC_SWITCHC_BIN, cfg, P("ini"));
     CHECKF(rc == 1 && strstr(out, "already holds a checkpoint") && strstr(out, P("ini")), "rc %d: %s", rc, out);
-    CHECK(files_equal(P("ini/model.safetensors"), P("ini_seed1.safetensors")) && n_tmp(P("ini")) == 0);
+    CHECK(sc_test_files_equal(P("ini/model.safetensors"), P("ini_seed1.safetensors")) &&
+          n_tmp(P("ini")) == 0);
     /* through a link to the directory */
     CHECK(symlink(P("ini"), P("ini_link")) == 0);
     rc = sh("'%s' init --config '%s' -o '%s' --seed 2", SC_SWITCHC_BIN, cfg, P("ini_link"));
     CHECKF(rc == 1 && strstr(out, "already holds a checkpoint"), "rc %d: %s", rc, out);
-    CHECK(files_equal(P("ini/model.safetensors"), P("ini_seed1.safetensors")));
+    CHECK(sc_test_files_equal(P("ini/model.safetensors"), P("ini_seed1.safetensors")));
     /* --force replaces it */
     rc = sh("'%s' init --config '%s' -o '%s' --seed 2 --force", SC_SWITCHC_BIN, cfg, P("ini_link"));
     CHECKF(rc == 0, "rc %d: %s", rc, out);
-    CHECK(!files_equal(P("ini/model.safetensors"), P("ini_seed1.safetensors")));
+    CHECK(!sc_test_files_equal(P("ini/model.safetensors"), P("ini_seed1.safetensors")));
     CHECK(is_link(P("ini_link")) && n_tmp(P("ini")) == 0 && loads(P("ini")));
     /* a link to an empty directory is written through to it */
     CHECK(sh("mkdir -p '%s' && ln -s '%s' '%s'", P("ini_empty"), P("ini_empty"), P("ini_empty_link")) == 0);
     rc = sh("'%s' init --config '%s' -o '%s' --seed 1", SC_SWITCHC_BIN, cfg, P("ini_empty_link"));
     CHECKF(rc == 0, "rc %d: %s", rc, out);
     CHECK(is_link(P("ini_empty_link")));
-    CHECK(files_equal(P("ini_empty/model.safetensors"), P("ini_seed1.safetensors")));
+    CHECK(sc_test_files_equal(P("ini_empty/model.safetensors"), P("ini_seed1.safetensors")));
     /* a directory with only unrelated files is fine; one with a (dangling) linked config is not */
     CHECK(sh("rm -rf '%s' '%s' && mkdir -p '%s' '%s' && touch '%s/notes.txt' && "
              "ln -s /nonexistent/config.json '%s/config.json'",
@@ -398,10 +386,10 @@ static void init_tokenizer(void) {
     int rc = sh("'%s' init --config '%s/config.json' -o '%s' --tokenizer '%s' --seed 5", SC_SWITCHC_BIN, T5CASE,
                 P("tok"), TOKDIR);
     CHECKF(rc == 0, "rc %d: %s", rc, out);
-    CHECK(files_equal(P("tok/spiece.model"), TOKDIR "/spiece.model"));
-    CHECK(files_equal(P("tok/tokenizer_config.json"), TOKDIR "/tokenizer_config.json"));
-    CHECK(files_equal(P("tok/special_tokens_map.json"), TOKDIR "/special_tokens_map.json"));
-    CHECK(files_equal(P("tok/added_tokens.json"), TOKDIR "/added_tokens.json"));
+    CHECK(sc_test_files_equal(P("tok/spiece.model"), TOKDIR "/spiece.model"));
+    CHECK(sc_test_files_equal(P("tok/tokenizer_config.json"), TOKDIR "/tokenizer_config.json"));
+    CHECK(sc_test_files_equal(P("tok/special_tokens_map.json"), TOKDIR "/special_tokens_map.json"));
+    CHECK(sc_test_files_equal(P("tok/added_tokens.json"), TOKDIR "/added_tokens.json"));
     rc = sh("'%s' generate -m '%s' --max-new-tokens 3 hi", SC_SWITCHC_BIN, P("tok"));
     CHECKF(rc == 0, "generate: rc %d: %s", rc, out);
     /* a tokenizer directory without a tokenizer: refused before anything is made */

@@ -6,48 +6,9 @@
 #define _GNU_SOURCE
 #include "io/json.h"
 #include "test_util.h"
+#include "test_child.h"
 
-#include <poll.h>
 #include <signal.h>
-#include <stdbool.h>
-#include <sys/wait.h>
-#include <unistd.h>
-
-/* Starts argv with stdin and stdout on pipes (*in, *out); stderr stays. */
-static pid_t spawn(char *const argv[], int *in, int *out) {
-    int pin[2], pout[2];
-    if (pipe(pin) || pipe(pout)) return -1;
-    pid_t pid = fork();
-    if (pid == 0) {
-        dup2(pin[0], 0);
-        dup2(pout[1], 1);
-        for (int fd = 3; fd < 64; fd++) close(fd);
-        execv(argv[0], argv);
-        _exit(127);
-    }
-    close(pin[0]);
-    close(pout[1]);
-    *in = pin[1];
-    *out = pout[0];
-    return pid;
-}
-
-/* The next line of fd into line (without '\n'); false at EOF, or when
- * nothing comes for 60 s. Reads one byte at a time: nothing is left over. */
-static bool read_line(int fd, char *line, size_t cap) {
-    size_t n = 0;
-    for (;;) {
-        struct pollfd p = {.fd = fd, .events = POLLIN};
-        char ch;
-        if (poll(&p, 1, 60000) <= 0 || read(fd, &ch, 1) != 1) return false;
-        if (ch == '\n') break;
-        if (n + 1 < cap) line[n++] = ch;
-    }
-    line[n] = '\0';
-    return true;
-}
-
-static bool say(int fd, const char *s) { return write(fd, s, strlen(s)) == (ssize_t)strlen(s); }
 
 #define MODEL SC_FIXTURES_DIR "/../../models/switch-tiny-t5vocab"
 #define CASE SC_FIXTURES_DIR "/models/t5vocab_e4_step2"
@@ -119,21 +80,19 @@ int main(void) {
         *strchr(want[k], '\n') = '\0';
     }
     char *argv[] = {SC_SWITCHC_BIN, "encode", "--model=" MODEL, "--json", "--pool=first", NULL};
-    int in, o;
-    pid_t pid = spawn(argv, &in, &o);
-    CHECK(pid > 0);
-    if (pid > 0) {
-        CHECK(say(in, "hello\n") && read_line(o, got, sizeof got));
+    static sc_child c;
+    bool started = sc_child_start(&c, argv, SC_CHILD_PIPE, SC_CHILD_PIPE, SC_CHILD_INHERIT);
+    CHECK(started);
+    if (started) {
+        CHECK(sc_child_say(&c, "hello\n") && sc_child_line(&c, got, sizeof got));
         CHECKF(!strcmp(got, want[0]), "got '%.200s'\nwant '%.200s'", got, want[0]);
-        CHECK(say(in, "\n") && read_line(o, got, sizeof got) && !strcmp(got, ""));
-        CHECK(say(in, words[1]) && say(in, "\r\n") && read_line(o, got, sizeof got));
+        CHECK(sc_child_say(&c, "\n") && sc_child_line(&c, got, sizeof got) && !strcmp(got, ""));
+        CHECK(sc_child_say(&c, words[1]) && sc_child_say(&c, "\r\n") && sc_child_line(&c, got, sizeof got));
         CHECKF(!strcmp(got, want[1]), "got '%.200s'\nwant '%.200s'", got, want[1]);
-        close(in);
-        CHECK(!read_line(o, got, sizeof got)); /* nothing more */
-        close(o);
-        int st;
-        waitpid(pid, &st, 0);
-        CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+        size_t extra = 1;
+        int st = sc_child_end(&c, &extra);
+        CHECK(extra == 0); /* nothing more */
+        CHECK(st == 0);
     }
     /* plain mean vectors: one line each; --pool none needs --json on stdin */
     snprintf(cmd, sizeof cmd, "printf 'hello\\n\\nhello\\n' | '%s' encode -m '%s'", SC_SWITCHC_BIN, MODEL);

@@ -9,15 +9,12 @@
 #define _GNU_SOURCE
 #include "io/json.h"
 #include "test_util.h"
+#include "test_child.h"
 
-#include <errno.h>
-#include <fcntl.h>
-#include <poll.h>
 #include <signal.h>
 #include <stdint.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
-#include <unistd.h>
 
 #define MODEL SC_FIXTURES_DIR "/../../models/switch-tiny-t5vocab"
 #define CASE SC_FIXTURES_DIR "/models/t5vocab_e4_step2/manifest.json"
@@ -90,61 +87,14 @@ static char **make_argv(char *args) {
 static int run_on_pty(const char *args_in, char *out, size_t cap) {
     char args[1024];
     snprintf(args, sizeof args, "%s", args_in);
-    int master = posix_openpt(O_RDWR | O_NOCTTY);
-    if (master < 0 || grantpt(master) || unlockpt(master)) return -1;
-    const char *name = ptsname(master);
-    int slave = name ? open(name, O_RDWR | O_NOCTTY) : -1;
-    if (slave < 0) return -1;
-    char **argv = make_argv(args);
-    pid_t pid = fork();
-    if (pid == 0) {
-        int null = open("/dev/null", O_RDWR);
-        dup2(null, 0);
-        dup2(slave, 1);
-        dup2(null, 2);
-        execv(argv[0], argv);
-        _exit(127);
-    }
-    /* the parent keeps the slave open, so reads never see EIO */
+    static sc_child c;
+    if (!sc_child_start(&c, make_argv(args), SC_CHILD_NULL, SC_CHILD_PTY, SC_CHILD_NULL)) return -1;
+    int status = sc_child_end(&c, NULL);
     size_t n = 0;
-    int status = -1;
-    bool exited = false;
-    for (int idle = 0; idle < 600;) { /* 60 s without output or exit */
-        struct pollfd pf = {master, POLLIN, 0};
-        int pr = poll(&pf, 1, 100);
-        if (pr > 0) {
-            char tmp[4096];
-            ssize_t k = read(master, tmp, sizeof tmp);
-            for (ssize_t i = 0; i < k; i++)
-                if (tmp[i] != '\r' && n + 1 < cap) out[n++] = tmp[i];
-            continue;
-        }
-        if (exited) break; /* exited and nothing left to read */
-        if (waitpid(pid, &status, WNOHANG) == pid) exited = true;
-        else idle++;
-    }
-    if (!exited) {
-        kill(pid, SIGKILL);
-        waitpid(pid, &status, 0);
-    }
+    for (size_t i = 0; i < c.have; i++)
+        if (c.buf[i] != '\r' && n + 1 < cap) out[n++] = c.buf[i];
     out[n] = 0;
-    close(slave);
-    close(master);
-    return exited && WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-}
-
-/* Waits (60 s at most) until `fd` has given a whole line; appends what came
- * to buf. False on a timeout or end of output. */
-static bool read_line_within(int fd, char *buf, size_t cap, size_t *n) {
-    for (;;) {
-        if (memchr(buf, '\n', *n)) return true;
-        struct pollfd pf = {fd, POLLIN, 0};
-        if (poll(&pf, 1, 60000) <= 0) return false;
-        ssize_t k = read(fd, buf + *n, cap - 1 - *n);
-        if (k <= 0) return false;
-        *n += (size_t)k;
-        buf[*n] = 0;
-    }
+    return status;
 }
 
 static char *quote_all(const sc_json *texts) {
@@ -266,44 +216,24 @@ static void test_tty_equals_pipe(void) {
 static void interactive(const char *args_in, const char *const *lines, const char *const *want, size_t n) {
     char args[512];
     snprintf(args, sizeof args, "%s", args_in);
-    int to[2], from[2];
-    if (pipe(to) || pipe(from)) {
+    static sc_child c;
+    if (!sc_child_start(&c, make_argv(args), SC_CHILD_PIPE, SC_CHILD_PIPE, SC_CHILD_NULL)) {
         CHECK(0);
         return;
     }
-    char **argv = make_argv(args);
-    pid_t pid = fork();
-    if (pid == 0) {
-        int null = open("/dev/null", O_WRONLY);
-        dup2(to[0], 0);
-        dup2(from[1], 1);
-        dup2(null, 2);
-        close(to[1]);
-        close(from[0]);
-        execv(argv[0], argv);
-        _exit(127);
-    }
-    close(to[0]);
-    close(from[1]);
     static char buf[1 << 14];
     for (size_t i = 0; i < n; i++) {
-        size_t got = 0;
-        buf[0] = 0;
-        ssize_t w = write(to[1], lines[i], strlen(lines[i]));
-        CHECK(w == (ssize_t)strlen(lines[i]));
-        bool ok = read_line_within(from[0], buf, sizeof buf, &got);
+        CHECK(sc_child_say(&c, lines[i]));
+        bool ok = sc_child_line(&c, buf, sizeof buf - 1);
         CHECKF(ok, "%s: no answer to line %zu within 60 s while stdin is open", args_in, i);
         if (!ok) break;
+        strcat(buf, "\n"); /* want[i] holds the whole line */
         CHECKF(!strcmp(buf, want[i]), "%s: line %zu: got '%s' want '%s'", args_in, i, buf, want[i]);
     }
-    close(to[1]);
-    size_t got = 0;
-    buf[0] = 0;
-    CHECK(!read_line_within(from[0], buf, sizeof buf, &got) && got == 0); /* nothing more */
-    close(from[0]);
-    int status;
-    waitpid(pid, &status, 0);
-    CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    size_t extra = 1;
+    int status = sc_child_end(&c, &extra);
+    CHECK(extra == 0); /* nothing more */
+    CHECK(status == 0);
 }
 
 static void test_stdin_streaming(void) {

@@ -10,6 +10,8 @@
 #include "test_util.h"
 
 #include <errno.h>
+#include <stdbool.h>
+#include <stdint.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -39,14 +41,6 @@ static void write_file(const char *path, const void *data, size_t n) {
     fclose(f);
 }
 
-static void copy_file(const char *src, const char *dst) {
-    char *buf = NULL;
-    size_t n = 0;
-    CHECK(sc_file_read(src, (size_t)1 << 30, &buf, &n, NULL) == SC_OK);
-    if (buf) write_file(dst, buf, n);
-    free(buf);
-}
-
 /* A fresh empty model directory under the test tmp dir. */
 static const char *new_dir(const char *name) {
     static char dir[4096];
@@ -62,12 +56,21 @@ static const char *new_dir(const char *name) {
     return dir;
 }
 
-static void copy_fixture(const char *dir, const char *file) {
+/* Copies the fixture's `file` into dir, keeping only its first `keep` bytes
+ * (all of it when keep is larger). */
+static void copy_truncated(const char *dir, const char *file, size_t keep) {
     char src[4200], dst[4200];
     snprintf(src, sizeof src, "%s/models/%s/%s", SC_FIXTURES_DIR, CASE, file);
     snprintf(dst, sizeof dst, "%s/%s", dir, file);
-    copy_file(src, dst);
+    char *buf = NULL;
+    size_t n = 0;
+    CHECK(sc_file_read(src, (size_t)1 << 30, &buf, &n, NULL) == SC_OK);
+    if (buf) write_file(dst, buf, keep < n ? keep : n);
+    free(buf);
 }
+
+/* Copies the fixture's `file` into dir whole. */
+static void copy_fixture(const char *dir, const char *file) { copy_truncated(dir, file, SIZE_MAX); }
 
 typedef enum { EDIT_DROP, EDIT_SHAPE, EDIT_DTYPE } edit_kind;
 
@@ -126,13 +129,15 @@ static void write_edited_safetensors(const char *dir, const char *victim, edit_k
     sc_file_unmap(&mf);
 }
 
-/* Loads dir; expects failure with `code` and every needle in the message. */
-static void expect_fail(const char *what, const char *dir, sc_status code, const char *n1,
-                        const char *n2) {
+/* Loads dir (the files mapped, or read into memory with no_mmap); expects
+ * failure with `code` and every needle in the message. */
+static void expect_fail_as(const char *what, const char *dir, bool no_mmap, sc_status code, const char *n1,
+                           const char *n2) {
     sc_model *m = NULL;
     sc_error err;
     sc_model_params p = sc_model_default_params();
     p.n_threads = 1;
+    p.no_mmap = no_mmap;
     sc_status st = sc_model_load(dir, &p, &m, &err);
     CHECKF(st == code, "%s: status %s, want %s (%s)", what, sc_status_name(st), sc_status_name(code),
            st ? err.msg : "");
@@ -145,37 +150,24 @@ static void expect_fail(const char *what, const char *dir, sc_status code, const
     printf("%-28s %s\n", what, st ? err.msg : "(loaded)");
 }
 
-/* Copies the fixture's `file` into dir, keeping only its first `keep` bytes
- * (all of it when keep is larger). */
-static void copy_truncated(const char *dir, const char *file, size_t keep) {
-    char src[4200], dst[4200];
-    snprintf(src, sizeof src, "%s/models/%s/%s", SC_FIXTURES_DIR, CASE, file);
-    snprintf(dst, sizeof dst, "%s/%s", dir, file);
-    char *buf = NULL;
-    size_t n = 0;
-    CHECK(sc_file_read(src, (size_t)1 << 30, &buf, &n, NULL) == SC_OK);
-    if (buf) write_file(dst, buf, keep < n ? keep : n);
-    free(buf);
+/* expect_fail_as with the files mapped. */
+static void expect_fail(const char *what, const char *dir, sc_status code, const char *n1, const char *n2) {
+    expect_fail_as(what, dir, false, code, n1, n2);
 }
 
-/* Like expect_fail, with the files read into memory (no_mmap). */
+/* expect_fail_as with the files read into memory (no_mmap). */
 static void expect_fail_no_mmap(const char *what, const char *dir, sc_status code, const char *n1,
                                 const char *n2) {
-    sc_model *m = NULL;
-    sc_error err;
-    sc_model_params p = sc_model_default_params();
-    p.n_threads = 1;
-    p.no_mmap = true;
-    sc_status st = sc_model_load(dir, &p, &m, &err);
-    CHECKF(st == code, "%s: status %s, want %s (%s)", what, sc_status_name(st), sc_status_name(code),
-           st ? err.msg : "");
-    CHECK(m == NULL);
-    if (st) {
-        CHECKF(!n1 || strstr(err.msg, n1), "%s: message '%s' lacks '%s'", what, err.msg, n1);
-        CHECKF(!n2 || strstr(err.msg, n2), "%s: message '%s' lacks '%s'", what, err.msg, n2);
-    }
-    sc_model_free(m);
-    printf("%-28s %s\n", what, st ? err.msg : "(loaded)");
+    expect_fail_as(what, dir, true, code, n1, n2);
+}
+
+/* A fresh model directory `name` with the fixture's config.json and its
+ * weight `file` cut to its first `keep` bytes. */
+static const char *new_cut_dir(const char *name, const char *file, size_t keep) {
+    const char *d = new_dir(name);
+    copy_fixture(d, "config.json");
+    copy_truncated(d, file, keep);
+    return d;
 }
 
 static void write_config_with(const char *dir, const char *key, const char *value) {
@@ -328,37 +320,27 @@ int main(void) {
     size_t st_size = sc_file_size(fixture_path("models/" CASE "/model.safetensors"));
     size_t bin_size = sc_file_size(fixture_path("models/" CASE "/pytorch_model.bin"));
     CHECK(st_size > 4096 && bin_size > 4096);
-    d = new_dir("cut_safetensors");
-    copy_fixture(d, "config.json");
-    copy_truncated(d, "model.safetensors", st_size / 2);
+    d = new_cut_dir("cut_safetensors", "model.safetensors", st_size / 2);
     expect_fail("safetensors cut in half", d, SC_ERR_FORMAT, "cut_safetensors/model.safetensors",
                 "truncated");
     expect_fail_no_mmap("... read with no_mmap", d, SC_ERR_FORMAT, "cut_safetensors/model.safetensors",
                         "data_offsets end");
-    d = new_dir("cut_safetensors_1");
-    copy_fixture(d, "config.json");
-    copy_truncated(d, "model.safetensors", st_size - 1);
+    d = new_cut_dir("cut_safetensors_1", "model.safetensors", st_size - 1);
     /* only the last tensor (in data order) loses a byte */
     expect_fail("safetensors short by 1 byte", d, SC_ERR_FORMAT, "cut_safetensors_1/model.safetensors",
                 "tensor 'shared.weight'");
 
-    d = new_dir("cut_bin");
-    copy_fixture(d, "config.json");
-    copy_truncated(d, "pytorch_model.bin", bin_size / 2);
+    d = new_cut_dir("cut_bin", "pytorch_model.bin", bin_size / 2);
     expect_fail("pytorch_model.bin cut in half", d, SC_ERR_FORMAT, "cut_bin/pytorch_model.bin",
                 "is cut short at byte");
     expect_fail("pytorch_model.bin cut in half", d, SC_ERR_FORMAT, "lies past the end", "' (storage '");
     expect_fail_no_mmap("... read with no_mmap", d, SC_ERR_FORMAT, "cut_bin/pytorch_model.bin", "tensor '");
     /* cut after the last tensor's data, inside the zip directory */
-    d = new_dir("cut_bin_dir");
-    copy_fixture(d, "config.json");
-    copy_truncated(d, "pytorch_model.bin", bin_size - 30);
+    d = new_cut_dir("cut_bin_dir", "pytorch_model.bin", bin_size - 30);
     expect_fail("pytorch_model.bin short by 30", d, SC_ERR_FORMAT, "cut_bin_dir/pytorch_model.bin",
                 "every tensor's data is there");
     /* cut inside data.pkl, the first entry: nothing to name */
-    d = new_dir("cut_bin_pickle");
-    copy_fixture(d, "config.json");
-    copy_truncated(d, "pytorch_model.bin", 200);
+    d = new_cut_dir("cut_bin_pickle", "pytorch_model.bin", 200);
     expect_fail("pytorch_model.bin cut at 200", d, SC_ERR_FORMAT, "cut_bin_pickle/pytorch_model.bin",
                 "not a zip archive");
 

@@ -7,128 +7,14 @@
 #define _GNU_SOURCE
 #include "io/json.h"
 #include "test_util.h"
+#include "test_child.h"
 
-#include <errno.h>
-#include <fcntl.h>
-#include <poll.h>
 #include <signal.h>
 #include <stdbool.h>
-#include <sys/stat.h>
 #include <sys/wait.h>
-#include <unistd.h>
 
 #define MODEL SC_FIXTURES_DIR "/../../models/switch-tiny-t5vocab"
 #define CASES SC_FIXTURES_DIR "/tokenizer/t5_tokenizer_cases.jsonl"
-
-/* A running switchc with its stdin and stdout on pipes (stdin on a
- * pseudo-terminal when asked) and its stderr on a pipe. */
-typedef struct child {
-    pid_t pid;
-    int in, out, err;
-    char buf[1 << 16]; /* stdout read but not yet taken as lines */
-    size_t have;
-} child;
-
-static bool spawn(child *c, char *const argv[], bool tty) {
-    int pin[2] = {-1, -1}, pout[2], perr[2];
-    int slave = -1;
-    if (tty) {
-        pin[1] = posix_openpt(O_RDWR | O_NOCTTY);
-        if (pin[1] < 0 || grantpt(pin[1]) || unlockpt(pin[1])) return false;
-        slave = open(ptsname(pin[1]), O_RDWR | O_NOCTTY);
-        if (slave < 0) return false;
-        pin[0] = slave;
-    } else if (pipe(pin)) {
-        return false;
-    }
-    if (pipe(pout) || pipe(perr)) return false;
-    c->pid = fork();
-    if (c->pid < 0) return false;
-    if (c->pid == 0) {
-        dup2(pin[0], 0);
-        dup2(pout[1], 1);
-        dup2(perr[1], 2);
-        for (int fd = 3; fd < 64; fd++) close(fd);
-        execv(argv[0], argv);
-        _exit(127);
-    }
-    close(pin[0]);
-    close(pout[1]);
-    close(perr[1]);
-    c->in = pin[1];
-    c->out = pout[0];
-    c->err = perr[0];
-    c->have = 0;
-    return true;
-}
-
-/* The next line of fd (without its '\n') into line; false at EOF or when
- * nothing comes for 60 s. buf/have keep what was read past the line. */
-static bool read_line_from(int fd, char *buf, size_t *have, size_t bufcap, char *line, size_t cap) {
-    for (;;) {
-        char *nl = memchr(buf, '\n', *have);
-        if (nl) {
-            size_t n = (size_t)(nl - buf);
-            snprintf(line, cap, "%.*s", (int)n, buf);
-            memmove(buf, nl + 1, *have - n - 1);
-            *have -= n + 1;
-            return true;
-        }
-        struct pollfd p = {.fd = fd, .events = POLLIN};
-        if (poll(&p, 1, 60000) <= 0 || *have == bufcap) return false;
-        ssize_t r = read(fd, buf + *have, bufcap - *have);
-        if (r <= 0) return false;
-        *have += (size_t)r;
-    }
-}
-
-static bool child_line(child *c, char *line, size_t cap) {
-    return read_line_from(c->out, c->buf, &c->have, sizeof c->buf, line, cap);
-}
-
-static bool child_say(child *c, const char *s) { return write(c->in, s, strlen(s)) == (ssize_t)strlen(s); }
-
-/* Closes stdin, drains stdout (how much is left goes to *extra) and returns
- * the exit status (-1: did not exit in 60 s, killed). */
-static int child_end(child *c, size_t *extra) {
-    close(c->in);
-    char tmp[4096];
-    size_t left = c->have;
-    for (;;) {
-        struct pollfd p = {.fd = c->out, .events = POLLIN};
-        if (poll(&p, 1, 60000) <= 0) {
-            kill(c->pid, SIGKILL);
-            break;
-        }
-        ssize_t r = read(c->out, tmp, sizeof tmp);
-        if (r <= 0) break;
-        left += (size_t)r;
-    }
-    if (extra) *extra = left;
-    close(c->out);
-    close(c->err);
-    int st;
-    waitpid(c->pid, &st, 0);
-    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
-
-/* Everything the child wrote on stderr so far (non-blocking). */
-static void child_stderr(child *c, char *out, size_t cap) {
-    size_t n = 0;
-    int fl = fcntl(c->err, F_GETFL);
-    fcntl(c->err, F_SETFL, fl | O_NONBLOCK);
-    ssize_t r;
-    while (n + 1 < cap && (r = read(c->err, out + n, cap - 1 - n)) > 0) n += (size_t)r;
-    out[n] = '\0';
-    fcntl(c->err, F_SETFL, fl);
-}
-
-/* Waits up to 60 s for the child's stderr to hold a line. */
-static bool stderr_line(child *c, char *line, size_t cap) {
-    static char buf[4096];
-    static size_t have;
-    return read_line_from(c->err, buf, &have, sizeof buf, line, cap);
-}
 
 static int same_ids(const sc_json *a, const sc_json *b) {
     if (sc_json_len(a) != sc_json_len(b)) return 0;
@@ -211,49 +97,49 @@ int main(void) {
      * the next is written; an empty line gets an empty line; "\r\n" ends a
      * line like "\n"; nothing on stderr when stdin is not a terminal */
     char ln[4096];
-    child c;
+    static sc_child c;
     char *plain[] = {SC_SWITCHC_BIN, "tokenize", "-m", MODEL, NULL};
-    CHECK(spawn(&c, plain, false));
-    CHECK(child_say(&c, "hello\n") && child_line(&c, ln, sizeof ln));
+    CHECK(sc_child_start(&c, plain, SC_CHILD_PIPE, SC_CHILD_PIPE, SC_CHILD_PIPE));
+    CHECK(sc_child_say(&c, "hello\n") && sc_child_line(&c, ln, sizeof ln));
     CHECKF(!strcmp(ln, "21820 1"), "got '%s'", ln);
-    CHECK(child_say(&c, "\n") && child_line(&c, ln, sizeof ln));
+    CHECK(sc_child_say(&c, "\n") && sc_child_line(&c, ln, sizeof ln));
     CHECKF(!strcmp(ln, ""), "got '%s'", ln);
-    CHECK(child_say(&c, "hello world\r\n") && child_line(&c, ln, sizeof ln));
+    CHECK(sc_child_say(&c, "hello world\r\n") && sc_child_line(&c, ln, sizeof ln));
     CHECKF(!strcmp(ln, "21820 296 1"), "got '%s'", ln);
     char errs[4096];
-    child_stderr(&c, errs, sizeof errs);
+    sc_child_err_now(&c, errs, sizeof errs);
     size_t extra = 1;
-    CHECK(child_end(&c, &extra) == 0 && extra == 0);
+    CHECK(sc_child_end(&c, &extra) == 0 && extra == 0);
     CHECKF(errs[0] == '\0', "stderr '%s'", errs);
 
     /* --jsonl the same way, --no-eos honoured, pieces and ids paired */
     char *jsonl[] = {SC_SWITCHC_BIN, "tokenize", "--model=" MODEL, "--jsonl", NULL};
-    CHECK(spawn(&c, jsonl, false));
-    CHECK(child_say(&c, "{\"text\": \"hello\"}\n") && child_line(&c, ln, sizeof ln));
+    CHECK(sc_child_start(&c, jsonl, SC_CHILD_PIPE, SC_CHILD_PIPE, SC_CHILD_PIPE));
+    CHECK(sc_child_say(&c, "{\"text\": \"hello\"}\n") && sc_child_line(&c, ln, sizeof ln));
     CHECKF(!strcmp(ln, "{\"ids\": [21820, 1], \"pieces\": [\"\u2581hello\", \"</s>\"]}"), "got '%s'", ln);
-    CHECK(child_say(&c, "\n") && child_line(&c, ln, sizeof ln));
+    CHECK(sc_child_say(&c, "\n") && sc_child_line(&c, ln, sizeof ln));
     CHECKF(!strcmp(ln, ""), "got '%s'", ln);
-    CHECK(child_say(&c, "{\"text\": \"a </s>\"}\n") && child_line(&c, ln, sizeof ln));
+    CHECK(sc_child_say(&c, "{\"text\": \"a </s>\"}\n") && sc_child_line(&c, ln, sizeof ln));
     CHECKF(!strcmp(ln, "{\"ids\": [3, 9, 1], \"pieces\": [\"\u2581\", \"a\", \"</s>\"]}"), "got '%s'", ln);
-    CHECK(child_end(&c, NULL) == 0);
+    CHECK(sc_child_end(&c, NULL) == 0);
     char *noeos[] = {SC_SWITCHC_BIN, "tokenize", "-m", MODEL, "--no-eos", "--jsonl", NULL};
-    CHECK(spawn(&c, noeos, false));
-    CHECK(child_say(&c, "{\"text\": \"hello\"}\n") && child_line(&c, ln, sizeof ln));
+    CHECK(sc_child_start(&c, noeos, SC_CHILD_PIPE, SC_CHILD_PIPE, SC_CHILD_PIPE));
+    CHECK(sc_child_say(&c, "{\"text\": \"hello\"}\n") && sc_child_line(&c, ln, sizeof ln));
     CHECKF(!strcmp(ln, "{\"ids\": [21820], \"pieces\": [\"\u2581hello\"]}"), "got '%s'", ln);
     /* a bad line stops with its number, after the good ones were answered */
-    CHECK(child_say(&c, "{\"txt\": 1}\n"));
-    CHECK(child_end(&c, &extra) == 1 && extra == 0);
+    CHECK(sc_child_say(&c, "{\"txt\": 1}\n"));
+    CHECK(sc_child_end(&c, &extra) == 1 && extra == 0);
 
     /* stdin a terminal: it says it is reading, then works the same */
     char *tty[] = {SC_SWITCHC_BIN, "tokenize", "-m", MODEL, NULL};
-    CHECK(spawn(&c, tty, true));
-    CHECK(stderr_line(&c, ln, sizeof ln));
+    CHECK(sc_child_start(&c, tty, SC_CHILD_PTY, SC_CHILD_PIPE, SC_CHILD_PIPE));
+    CHECK(sc_child_err_line(&c, ln, sizeof ln));
     CHECKF(!strcmp(ln, "switchc tokenize: reading text from standard input, one per line (Ctrl-D ends)"),
            "got '%s'", ln);
-    CHECK(child_say(&c, "hello\n") && child_line(&c, ln, sizeof ln));
+    CHECK(sc_child_say(&c, "hello\n") && sc_child_line(&c, ln, sizeof ln));
     CHECKF(!strcmp(ln, "21820 1"), "got '%s'", ln);
-    CHECK(child_say(&c, "\x04")); /* Ctrl-D at the start of a line: end of input */
-    CHECK(child_end(&c, &extra) == 0 && extra == 0);
+    CHECK(sc_child_say(&c, "\x04")); /* Ctrl-D at the start of a line: end of input */
+    CHECK(sc_child_end(&c, &extra) == 0 && extra == 0);
 
     /* empty stdin: nothing to answer, success */
     static char text[1 << 16];

@@ -5,6 +5,7 @@
 #define SC_TEST_UTIL_H
 
 #include <math.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -49,6 +50,20 @@ static inline int sc_test_run(const char *cmd, char *out, size_t cap) {
     out[n] = '\0';
     int rc = pclose(f);
     return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
+}
+
+/* True when files a and b both open and hold the same bytes. */
+static inline bool sc_test_files_equal(const char *a, const char *b) {
+    FILE *fa = fopen(a, "rb"), *fb = fopen(b, "rb");
+    bool eq = fa && fb;
+    while (eq) {
+        int ca = fgetc(fa), cb = fgetc(fb);
+        if (ca != cb) eq = false;
+        if (ca == EOF) break;
+    }
+    if (fa) fclose(fa);
+    if (fb) fclose(fb);
+    return eq;
 }
 
 /* Path under the fixtures directory (static buffer, one at a time). */
