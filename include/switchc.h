@@ -27,7 +27,28 @@
 extern "C" {
 #endif
 
+/* The version of this header. The library's own version, sc_version(), may
+ * differ when a program runs against another build than it was compiled
+ * with; while the major version is 0, a minor release may change the ABI
+ * (the shared library's SONAME changes with it). */
+#define SWITCHC_VERSION_MAJOR 0
+#define SWITCHC_VERSION_MINOR 1
+#define SWITCHC_VERSION_PATCH 0
 #define SWITCHC_VERSION "0.1.0"
+
+/* Marks the library's public functions: the shared library exports these
+ * and nothing else when built with hidden visibility. */
+#if defined(__GNUC__) || defined(__clang__)
+#define SC_API __attribute__((visibility("default")))
+#else
+#define SC_API
+#endif
+
+/* The library's version as "MAJOR.MINOR.PATCH" (static storage), and as
+ * MAJOR*10000 + MINOR*100 + PATCH, to compare with the SWITCHC_VERSION_*
+ * macros of the header a program was built with. */
+SC_API const char *sc_version(void);
+SC_API int sc_version_number(void);
 
 /* ------------------------------------------------------------------ status */
 
@@ -55,7 +76,7 @@ typedef struct sc_error {
 } sc_error;
 
 /* Short stable name of a status ("ok", "io", "format", ...). */
-const char *sc_status_name(sc_status s);
+SC_API const char *sc_status_name(sc_status s);
 
 /* Progress of long work (reading weights, writing a checkpoint): called from
  * the working thread with the bytes done so far, the last call with
@@ -79,9 +100,9 @@ typedef enum sc_dtype {
 } sc_dtype;
 
 /* Bytes per element (0 for an invalid dtype). */
-size_t sc_dtype_size(sc_dtype t);
+SC_API size_t sc_dtype_size(sc_dtype t);
 /* Safetensors spelling: "F32", "F16", "BF16", "I8", ... */
-const char *sc_dtype_name(sc_dtype t);
+SC_API const char *sc_dtype_name(sc_dtype t);
 
 /* ---------------------------------------------------------------- tokenizer */
 
@@ -98,34 +119,34 @@ typedef struct sc_tokenizer sc_tokenizer;
 /* Loads from a directory (spiece.model, else tokenizer.json; extra_ids from
  * tokenizer_config.json when present, else 100) or from a single .model /
  * .json file. */
-sc_status sc_tokenizer_load(const char *dir_or_file, sc_tokenizer **out, sc_error *err);
-void sc_tokenizer_free(sc_tokenizer *t);
+SC_API sc_status sc_tokenizer_load(const char *dir_or_file, sc_tokenizer **out, sc_error *err);
+SC_API void sc_tokenizer_free(sc_tokenizer *t);
 
 /* Ids the tokenizer can produce and decode: sp pieces + extra ids (32100
  * for T5). Model embeddings may be larger; ids beyond this fail to decode
  * unless SC_DECODE_SKIP_UNKNOWN is given. */
-int32_t sc_tokenizer_vocab_size(const sc_tokenizer *t);
+SC_API int32_t sc_tokenizer_vocab_size(const sc_tokenizer *t);
 /* Number of SentencePiece pieces (32000 for T5). */
-int32_t sc_tokenizer_sp_size(const sc_tokenizer *t);
-int32_t sc_tokenizer_pad_id(const sc_tokenizer *t);
-int32_t sc_tokenizer_eos_id(const sc_tokenizer *t);
-int32_t sc_tokenizer_unk_id(const sc_tokenizer *t);
+SC_API int32_t sc_tokenizer_sp_size(const sc_tokenizer *t);
+SC_API int32_t sc_tokenizer_pad_id(const sc_tokenizer *t);
+SC_API int32_t sc_tokenizer_eos_id(const sc_tokenizer *t);
+SC_API int32_t sc_tokenizer_unk_id(const sc_tokenizer *t);
 /* Id of <extra_id_n>, or -1 when n is out of range. */
-int32_t sc_tokenizer_sentinel_id(const sc_tokenizer *t, int n);
+SC_API int32_t sc_tokenizer_sentinel_id(const sc_tokenizer *t, int n);
 
 /* Text of a token id ("\u2581Hello", "</s>", "<extra_id_0>"), NUL-terminated
  * and owned by t; NULL when id is out of range. */
-const char *sc_tokenizer_piece(const sc_tokenizer *t, int32_t id, size_t *len);
+SC_API const char *sc_tokenizer_piece(const sc_tokenizer *t, int32_t id, size_t *len);
 /* Id of a token text (a piece or an added token); the unk id when absent, as
  * HF's convert_tokens_to_ids. */
-int32_t sc_tokenizer_piece_id(const sc_tokenizer *t, const char *piece, size_t len);
+SC_API int32_t sc_tokenizer_piece_id(const sc_tokenizer *t, const char *piece, size_t len);
 
 /* HF `tokenizer(text).input_ids`: ids into ids[0..cap); *n_out = count. With
  * add_eos, </s> is appended unless the ids already end with it (HF's
  * _add_eos_if_not_present). A too-small buffer gives SC_ERR_BUFFER_TOO_SMALL
  * with *n_out = the count needed. */
-sc_status sc_tokenizer_encode(const sc_tokenizer *t, const char *text, size_t len, bool add_eos,
-                              int32_t *ids, size_t cap, size_t *n_out, sc_error *err);
+SC_API sc_status sc_tokenizer_encode(const sc_tokenizer *t, const char *text, size_t len, bool add_eos,
+                                     int32_t *ids, size_t cap, size_t *n_out, sc_error *err);
 
 /* One piece of sc_tokenizer_tokenize: its id and where its text lies in
  * the caller's buffer (a piece may contain NUL bytes, so use len). */
@@ -139,9 +160,9 @@ typedef struct sc_token_piece {
  * followed by a NUL, into buf[0..cap); pieces[0..pieces_cap) say where.
  * *len_out = bytes needed, *n_out = number of pieces; SC_ERR_BUFFER_TOO_SMALL
  * when either buffer is short. No </s> is appended. */
-sc_status sc_tokenizer_tokenize(const sc_tokenizer *t, const char *text, size_t len, char *buf,
-                                size_t cap, size_t *len_out, sc_token_piece *pieces,
-                                size_t pieces_cap, size_t *n_out, sc_error *err);
+SC_API sc_status sc_tokenizer_tokenize(const sc_tokenizer *t, const char *text, size_t len, char *buf,
+                                       size_t cap, size_t *len_out, sc_token_piece *pieces,
+                                       size_t pieces_cap, size_t *n_out, sc_error *err);
 
 #define SC_DECODE_SKIP_SPECIAL 1u /* drop </s> <pad> <unk> and sentinels */
 #define SC_DECODE_NO_CLEANUP 2u   /* clean_up_tokenization_spaces=False */
@@ -157,8 +178,8 @@ sc_status sc_tokenizer_tokenize(const sc_tokenizer *t, const char *text, size_t 
  * the Switch checkpoints), so a model can emit such ids; a caller decoding
  * model output should pass this flag and may look for ids >= vocab_size
  * itself to tell the user. Negative ids are an error with every flag. */
-sc_status sc_tokenizer_decode(const sc_tokenizer *t, const int32_t *ids, size_t n, unsigned flags,
-                              char *buf, size_t cap, size_t *len_out, sc_error *err);
+SC_API sc_status sc_tokenizer_decode(const sc_tokenizer *t, const int32_t *ids, size_t n, unsigned flags,
+                                     char *buf, size_t cap, size_t *len_out, sc_error *err);
 
 /* A padded batch: ids[B*S] and mask[B*S] (1 = token, 0 = padding), row-major,
  * owned by the batch. */
@@ -177,13 +198,13 @@ typedef struct sc_batch_params {
     bool pad_left;       /* padding side (HF default: right) */
 } sc_batch_params;
 
-sc_batch_params sc_batch_default_params(void);
+SC_API sc_batch_params sc_batch_default_params(void);
 /* HF `tokenizer(texts, padding=True, truncation=...)`. lens may be NULL
  * (texts NUL-terminated). */
-sc_status sc_tokenizer_encode_batch(const sc_tokenizer *t, const char *const *texts,
-                                    const size_t *lens, size_t B, const sc_batch_params *p,
-                                    sc_token_batch *out, sc_error *err);
-void sc_token_batch_free(sc_token_batch *b);
+SC_API sc_status sc_tokenizer_encode_batch(const sc_tokenizer *t, const char *const *texts,
+                                           const size_t *lens, size_t B, const sc_batch_params *p,
+                                           sc_token_batch *out, sc_error *err);
+SC_API void sc_token_batch_free(sc_token_batch *b);
 
 /* ---------------------------------------------------------- path resolution */
 
@@ -208,8 +229,8 @@ void sc_token_batch_free(sc_token_batch *b);
  * cache entry (a refs file without a commit hash, a snapshot leading
  * outside snapshots/). Reads the environment; thread-safe as long as no
  * thread changes it meanwhile. */
-sc_status sc_model_path_resolve(const char *name_or_path, const char *revision, char *buf, size_t cap,
-                                size_t *len_out, sc_error *err);
+SC_API sc_status sc_model_path_resolve(const char *name_or_path, const char *revision, char *buf, size_t cap,
+                                       size_t *len_out, sc_error *err);
 
 /* ------------------------------------------------------------ model, session */
 
@@ -270,52 +291,52 @@ typedef struct sc_model_params {
     void *progress_ctx;
 } sc_model_params;
 
-sc_model_params sc_model_default_params(void);
+SC_API sc_model_params sc_model_default_params(void);
 
 /* Loads a Hugging Face Switch Transformers directory (config.json + weights).
  * The model is immutable afterwards and may be shared across threads. */
-sc_status sc_model_load(const char *dir, const sc_model_params *params, sc_model **out,
-                        sc_error *err);
-void sc_model_free(sc_model *m);
+SC_API sc_status sc_model_load(const char *dir, const sc_model_params *params, sc_model **out,
+                               sc_error *err);
+SC_API void sc_model_free(sc_model *m);
 
-int64_t sc_model_vocab_size(const sc_model *m);
-int64_t sc_model_d_model(const sc_model *m);
-int32_t sc_model_pad_id(const sc_model *m);
-int32_t sc_model_eos_id(const sc_model *m);
-int32_t sc_model_decoder_start_id(const sc_model *m);
+SC_API int64_t sc_model_vocab_size(const sc_model *m);
+SC_API int64_t sc_model_d_model(const sc_model *m);
+SC_API int32_t sc_model_pad_id(const sc_model *m);
+SC_API int32_t sc_model_eos_id(const sc_model *m);
+SC_API int32_t sc_model_decoder_start_id(const sc_model *m);
 
 /* A session holds per-request state: the encoder output, cross-attention
  * K/V (computed once per input, by the first decode step or select_rows
  * after an encode), the decoder's self-attention cache and scratch. Its
  * buffers are reused by later requests that fit in them. One thread at a
  * time. */
-sc_status sc_session_new(const sc_model *m, sc_session **out, sc_error *err);
-void sc_session_free(sc_session *s);
+SC_API sc_status sc_session_new(const sc_model *m, sc_session **out, sc_error *err);
+SC_API void sc_session_free(sc_session *s);
 
 /* Runs the encoder on ids[B,S] with mask[B,S] (1 = token, 0 = padding;
  * NULL = all ones), keeps its output, and empties the decoder cache. The
  * cross-attention K/V are left to the first decode step (or select_rows):
  * a caller that only wants the encoder's states never pays for them. */
-sc_status sc_session_encode(sc_session *s, const int32_t *ids, const int32_t *mask, int64_t B,
-                            int64_t S, sc_error *err);
+SC_API sc_status sc_session_encode(sc_session *s, const int32_t *ids, const int32_t *mask, int64_t B,
+                                   int64_t S, sc_error *err);
 /* The encoder's last hidden state [B,S,d_model], valid until the next encode. */
-const float *sc_session_encoder_output(const sc_session *s, int64_t *B, int64_t *S);
+SC_API const float *sc_session_encoder_output(const sc_session *s, int64_t *B, int64_t *S);
 
 /* One incremental decoder step: tokens[rows] (one per row) are appended to
  * the self-attention cache; logits[rows, vocab] receive the next-token
  * logits. rows = B of the last encode, or n of the last select_rows. */
-sc_status sc_session_decode_step(sc_session *s, const int32_t *tokens, float *logits,
-                                 sc_error *err);
+SC_API sc_status sc_session_decode_step(sc_session *s, const int32_t *tokens, float *logits,
+                                        sc_error *err);
 /* Number of decoder positions already in the cache. */
-int64_t sc_session_decoded_len(const sc_session *s);
-int64_t sc_session_rows(const sc_session *s);
+SC_API int64_t sc_session_decoded_len(const sc_session *s);
+SC_API int64_t sc_session_rows(const sc_session *s);
 /* The model the session runs. */
-const sc_model *sc_session_model(const sc_session *s);
+SC_API const sc_model *sc_session_model(const sc_session *s);
 
 /* Rebuilds the batch: new row r becomes a copy of old row src[r] (encoder
  * output, mask, cross K/V and self-attention cache). Expands a batch for beam
  * search (src = 0,0,0,0,1,1,1,1,...) and reorders beams after each step. */
-sc_status sc_session_select_rows(sc_session *s, const int32_t *src, int64_t n, sc_error *err);
+SC_API sc_status sc_session_select_rows(sc_session *s, const int32_t *src, int64_t n, sc_error *err);
 
 /* Expert statistics of one sparse layer, counted by a session over every
  * forward pass since it was created or reset. */
@@ -334,15 +355,137 @@ typedef struct sc_expert_layer_stats {
 } sc_expert_layer_stats;
 
 /* Number of sparse layers (encoder first, then decoder). */
-int64_t sc_session_expert_stats_count(const sc_session *s);
+SC_API int64_t sc_session_expert_stats_count(const sc_session *s);
 /* Stats of sparse layer i; tokens_per_expert stays valid until the session
  * is freed. */
-sc_status sc_session_expert_stats(const sc_session *s, int64_t i, sc_expert_layer_stats *out,
-                                  sc_error *err);
-void sc_session_expert_stats_reset(sc_session *s);
+SC_API sc_status sc_session_expert_stats(const sc_session *s, int64_t i, sc_expert_layer_stats *out,
+                                         sc_error *err);
+SC_API void sc_session_expert_stats_reset(sc_session *s);
 /* Bytes of expert weights resident now and at most so far (all sessions). */
-size_t sc_model_expert_resident_bytes(const sc_model *m);
-size_t sc_model_expert_peak_bytes(const sc_model *m);
+SC_API size_t sc_model_expert_resident_bytes(const sc_model *m);
+SC_API size_t sc_model_expert_peak_bytes(const sc_model *m);
+
+/* ------------------------------------------------- forward with labels, scoring */
+
+/* The teacher-forced forward pass of Hugging Face transformers 4.41.2
+ * SwitchTransformersForConditionalGeneration:
+ *
+ *     out = model(input_ids=ids, attention_mask=mask, labels=labels,
+ *                 output_router_logits=True)
+ *
+ * in eval mode (no router jitter, no dropout). Losses, as HF combines them:
+ *
+ *     ce   = CrossEntropyLoss(ignore_index=-100)(logits, labels): the mean over
+ *            every label != -100 of the whole batch
+ *     loss = ce + router_z_loss_coef   * (encoder_z_loss + decoder_z_loss)
+ *               + router_aux_loss_coef * (encoder_aux_loss + decoder_aux_loss)
+ *
+ * with the coefficients of config.json. A stack's z-loss (mean over every
+ * position of the batch, padding included, of logsumexp(router logits)^2)
+ * and aux (load-balancing) loss are computed over all its sparse layers
+ * concatenated along the sequence; as in HF they are 0 when the stack's
+ * sparse step is 1 or it has no sparse layer. Router losses are batch
+ * means: they depend on the other rows of the batch and on padding. */
+
+typedef struct sc_forward_params {
+    const int32_t *decoder_input_ids; /* NULL (default): HF's shift_right(labels) =
+                                         [decoder_start, labels[:-1]] with -100 -> pad;
+                                         else [B,T] ids given to the decoder as they are
+                                         (labels may then be NULL: no ce, no loss).
+                                         Read during the call only. */
+    bool keep_encoder_output;         /* false: keep the encoder last hidden state [B,S,D] */
+    bool keep_router;                 /* false: keep each sparse layer's router logits,
+                                         expert indices and kept masks */
+} sc_forward_params;
+
+/* The defaults in the comments above. */
+SC_API sc_forward_params sc_forward_default_params(void);
+
+typedef struct sc_forward_result sc_forward_result;
+
+/* Runs the forward pass on ids[B,S] (mask[B,S]: 1 = token, 0 = padding; NULL
+ * = all ones) and labels[B,T] (-100 = ignored position; NULL only with
+ * p->decoder_input_ids). p NULL = defaults. *out receives a new result (free
+ * with sc_forward_result_free), only on success. Labels must be -100 or in
+ * [0, vocab); B, S and T must be > 0. The session's decoder cache is left
+ * holding the T positions. Runs the kernels the model was loaded with: the
+ * numbers equal HF's to about 1e-5 with the exact (fp32) kernels. */
+SC_API sc_status sc_session_forward(sc_session *s, const int32_t *ids, const int32_t *mask, int64_t B,
+                                    int64_t S, const int32_t *labels, int64_t T,
+                                    const sc_forward_params *p, sc_forward_result **out, sc_error *err);
+
+/* The scalar losses of a forward result (HF's `loss`, and its parts). */
+typedef struct sc_forward_losses {
+    double loss;             /* HF out.loss: ce + coefficients x router losses; NaN
+                                without labels or when every label is -100 */
+    double ce;               /* the cross-entropy part (HF with output_router_logits=False) */
+    double encoder_z_loss;   /* HF out.encoder_z_loss */
+    double encoder_aux_loss; /* HF out.encoder_aux_loss */
+    double decoder_z_loss;   /* HF out.decoder_z_loss */
+    double decoder_aux_loss; /* HF out.decoder_aux_loss */
+    int64_t tokens;          /* labels != -100 the ce averages over */
+} sc_forward_losses;
+
+SC_API sc_forward_losses sc_forward_result_loss(const sc_forward_result *r);
+/* HF out.logits [B,T,vocab] (*B, *T, *V may be NULL); owned by the result. */
+SC_API const float *sc_forward_result_logits(const sc_forward_result *r, int64_t *B, int64_t *T,
+                                             int64_t *V);
+/* HF out.encoder_last_hidden_state [B,S,d_model], or NULL when not kept. */
+SC_API const float *sc_forward_result_encoder_output(const sc_forward_result *r, int64_t *B, int64_t *S,
+                                                     int64_t *D);
+
+/* One sparse layer's router outputs (HF out.encoder_router_logits /
+ * out.decoder_router_logits entries, and the layer's routing decision).
+ * Arrays are owned by the result. */
+typedef struct sc_router_output {
+    bool decoder;                /* which stack */
+    int64_t block;               /* block index in that stack */
+    int64_t B, len, E;           /* rows, positions (S or T), experts */
+    const float *logits;         /* [B, len, E] router logits (float32) */
+    const int32_t *expert_index; /* [B, len] HF's expert index: the top-1 expert, 0 for
+                                    a token dropped by the expert capacity */
+    const int32_t *kept;         /* [B, len] 1 = dispatched to its expert, 0 = dropped */
+} sc_router_output;
+
+/* Number of sparse layers kept (encoder first, then decoder, in block
+ * order); 0 without keep_router. */
+SC_API int64_t sc_forward_result_router_count(const sc_forward_result *r);
+/* Router outputs of layer i in [0, count); SC_ERR_INVALID_ARG otherwise. */
+SC_API sc_status sc_forward_result_router(const sc_forward_result *r, int64_t i, sc_router_output *out,
+                                          sc_error *err);
+SC_API void sc_forward_result_free(sc_forward_result *r);
+
+/* Scoring: how well the model predicts each target given its input. Every
+ * pair is run alone, as a batch of one without padding, so its numbers are
+ * those of the HF forward above called on that pair alone, and never depend
+ * on which other pairs are scored with it or in what order.
+ *
+ * Totals over many pairs, token-weighted as one big CE would be:
+ *     ce_total = sum(ce_i * tokens_i) / sum(tokens_i), perplexity = exp(ce_total).
+ * (HF's loss on a padded batch of several pairs is not a combination of the
+ * pair numbers: its router losses are means over the padded batch.) */
+
+typedef struct sc_score_pair {
+    const int32_t *input;  /* [input_len] encoder ids (with </s>, as the tokenizer gives) */
+    int64_t input_len;     /* > 0 */
+    const int32_t *target; /* [target_len] labels; -100 marks a position left out of ce */
+    int64_t target_len;    /* > 0 */
+    float *token_logprobs; /* NULL, or [target_len] receiving log p(target[t] | input,
+                              target[:t]) (natural log); NaN where target[t] = -100 */
+} sc_score_pair;
+
+typedef struct sc_score {
+    double loss;             /* HF out.loss for this pair alone */
+    double ce;               /* mean cross-entropy per counted target token (nats) */
+    int64_t tokens;          /* target tokens counted (target[t] != -100) */
+    double encoder_z_loss, encoder_aux_loss, decoder_z_loss, decoder_aux_loss;
+} sc_score;
+
+/* Scores pairs[0..n) into scores[0..n). On failure (a pair with no tokens, a
+ * label out of range, memory) err names the pair; scores of the pairs
+ * before it are filled, the rest are not. */
+SC_API sc_status sc_score_pairs(sc_session *s, const sc_score_pair *pairs, int64_t n, sc_score *scores,
+                                sc_error *err);
 
 /* ---------------------------------------------------------------- generation */
 
@@ -408,36 +551,36 @@ typedef struct sc_generate_params {
 } sc_generate_params;
 
 /* HF GenerationConfig() defaults (the values in the comments above). */
-sc_generate_params sc_generate_default_params(void);
+SC_API sc_generate_params sc_generate_default_params(void);
 
 /* Fills *p with the defaults of a checkpoint directory: config.json's token
  * ids and generation_config.json (when present) over HF's defaults. */
-sc_status sc_generate_params_from_dir(const char *dir, sc_generate_params *p, sc_error *err);
+SC_API sc_status sc_generate_params_from_dir(const char *dir, sc_generate_params *p, sc_error *err);
 
 typedef struct sc_generate_result sc_generate_result;
 
 /* Encodes ids[B,S] (mask[B,S], NULL = all ones) on the session and generates.
  * *out receives a new result (free with sc_generate_result_free). The session
  * is left holding the final decoder state. */
-sc_status sc_generate(sc_session *s, const int32_t *ids, const int32_t *mask, int64_t B,
-                      int64_t S, const sc_generate_params *params, sc_generate_result **out,
-                      sc_error *err);
+SC_API sc_status sc_generate(sc_session *s, const int32_t *ids, const int32_t *mask, int64_t B,
+                             int64_t S, const sc_generate_params *params, sc_generate_result **out,
+                             sc_error *err);
 
 /* Output ids [rows, len], rows = B * num_return_sequences (row b*nrs + j is
  * the j-th best of prompt b), each starting with decoder_start_token_id. */
-const int32_t *sc_generate_result_sequences(const sc_generate_result *r, int64_t *rows,
-                                            int64_t *len);
+SC_API const int32_t *sc_generate_result_sequences(const sc_generate_result *r, int64_t *rows,
+                                                   int64_t *len);
 /* Beam search: HF's `sequences_scores` [rows] (the length-penalised sum of
  * log-probabilities); NULL for greedy and sampling. */
-const float *sc_generate_result_scores(const sc_generate_result *r, int64_t *rows);
+SC_API const float *sc_generate_result_scores(const sc_generate_result *r, int64_t *rows);
 /* With record_logits: the raw decoder logits of every step [steps, drows,
  * vocab], drows = rows fed to the decoder (B*num_beams for beam search,
  * B*num_return_sequences otherwise); NULL when not recorded. */
-const float *sc_generate_result_step_logits(const sc_generate_result *r, int64_t *steps,
-                                            int64_t *drows, int64_t *vocab);
+SC_API const float *sc_generate_result_step_logits(const sc_generate_result *r, int64_t *steps,
+                                                   int64_t *drows, int64_t *vocab);
 /* Whether on_token asked to stop before the natural end. */
-bool sc_generate_result_stopped(const sc_generate_result *r);
-void sc_generate_result_free(sc_generate_result *r);
+SC_API bool sc_generate_result_stopped(const sc_generate_result *r);
+SC_API void sc_generate_result_free(sc_generate_result *r);
 
 /* Span filling: prompt with every "<extra_id_N>" replaced by the text the
  * model generated after sentinel N in ids[0..n) (up to the next sentinel or
@@ -448,8 +591,8 @@ void sc_generate_result_free(sc_generate_result *r);
  * directly by the next one is an empty span, not a missing one. Writes a
  * NUL-terminated string into buf[0..cap); *len_out = its length (the length
  * needed when the result is SC_ERR_BUFFER_TOO_SMALL). */
-sc_status sc_fill_spans(const sc_tokenizer *t, const char *prompt, const int32_t *ids, size_t n,
-                        char *buf, size_t cap, size_t *len_out, size_t *n_missing, sc_error *err);
+SC_API sc_status sc_fill_spans(const sc_tokenizer *t, const char *prompt, const int32_t *ids, size_t n,
+                               char *buf, size_t cap, size_t *len_out, size_t *n_missing, sc_error *err);
 
 
 #ifdef __cplusplus

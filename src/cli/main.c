@@ -14,6 +14,7 @@ typedef struct {
 
 static const command commands[] = {
     {"generate", cmd_generate, "generate text (greedy, beam search, sampling) for prompts"},
+    {"score", cmd_score, "score (input, target) text pairs: HF's loss, cross-entropy, perplexity"},
     {"encode", cmd_encode, "print encoder embeddings of texts (mean/first/none pooling)"},
     {"inspect", cmd_inspect, "describe a model directory: format, config, sparse blocks, parameters, problems"},
     {"verify", cmd_verify, "check the engine against a reference case (manifest + arrays)"},

@@ -1,8 +1,10 @@
 /* Teacher-forced forward with labels and HF's loss combination; see forward.h. */
 #include "model/forward.h"
+#include "core/checked.h"
 #include "core/error.h"
 
 #include <math.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -129,21 +131,41 @@ static double lm_loss(const float *logits, const int32_t *labels, int64_t N, int
 sc_status sc_forward_labels(sc_session *s, const int32_t *ids, const int32_t *mask, int64_t B,
                             int64_t S, const int32_t *labels, int64_t T, float *logits,
                             sc_losses *out, sc_error *err) {
+    return sc_forward_run(s, ids, mask, B, S, labels, NULL, T, logits, out, err);
+}
+
+sc_status sc_forward_run(sc_session *s, const int32_t *ids, const int32_t *mask, int64_t B, int64_t S,
+                         const int32_t *labels, const int32_t *dec_given, int64_t T, float *logits,
+                         sc_losses *out, sc_error *err) {
     const sc_model *m = s->m;
     const sc_config *cfg = &m->cfg;
     const int64_t V = cfg->vocab_size;
-    for (int64_t i = 0; i < B * T; i++)
+    size_t bt, btv;
+    if (B <= 0 || T <= 0 || S <= 0 || !ids || (!labels && !dec_given) ||
+        !sc_mul_size((size_t)B, (size_t)T, &bt) || !sc_mul_size(bt, (size_t)V, &btv) ||
+        btv > SIZE_MAX / sizeof(float))
+        return sc_fail(err, SC_ERR_INVALID_ARG, SC_NO_OFFSET,
+                       "forward: needs ids [B,S] and labels or decoder ids [B,T] with B, S, T > 0");
+    for (int64_t i = 0; labels && i < B * T; i++)
         if (labels[i] != -100 && (labels[i] < 0 || labels[i] >= V))
             return sc_fail(err, SC_ERR_INVALID_ARG, SC_NO_OFFSET, "label %d at %lld is outside [0, %lld)",
                            labels[i], (long long)i, (long long)V);
-    int32_t *dec_in = malloc((size_t)(B * T) * sizeof(int32_t));
-    float *lg = logits ? logits : malloc((size_t)(B * T * V) * sizeof(float));
+    for (int64_t i = 0; dec_given && i < B * T; i++)
+        if (dec_given[i] < 0 || dec_given[i] >= V)
+            return sc_fail(err, SC_ERR_INVALID_ARG, SC_NO_OFFSET,
+                           "decoder input id %d at %lld is outside [0, %lld)", dec_given[i], (long long)i,
+                           (long long)V);
+    int32_t *dec_in = malloc(bt * sizeof(int32_t));
+    float *lg = logits ? logits : malloc(btv * sizeof(float));
     if (!dec_in || !lg) {
         free(dec_in);
         if (!logits) free(lg);
         return sc_fail(err, SC_ERR_NOMEM, SC_NO_OFFSET, "forward: out of memory");
     }
-    sc_shift_right(dec_in, labels, B, T, (int32_t)cfg->decoder_start_token_id, (int32_t)cfg->pad_token_id);
+    if (dec_given)
+        memcpy(dec_in, dec_given, bt * sizeof(int32_t));
+    else
+        sc_shift_right(dec_in, labels, B, T, (int32_t)cfg->decoder_start_token_id, (int32_t)cfg->pad_token_id);
     collect c = {.user = s->trace, .user_ctx = s->trace_ctx, .B = B, .E = cfg->num_experts};
     sc_session_set_trace(s, collect_trace, &c);
     sc_status st = sc_session_encode(s, ids, mask, B, S, err);
@@ -152,7 +174,7 @@ sc_status sc_forward_labels(sc_session *s, const int32_t *ids, const int32_t *ma
     if (!st && c.failed) st = sc_fail(err, SC_ERR_NOMEM, SC_NO_OFFSET, "forward: out of memory");
     if (!st && out) {
         memset(out, 0, sizeof *out);
-        out->loss_lm = lm_loss(lg, labels, B * T, V);
+        out->loss_lm = labels ? lm_loss(lg, labels, B * T, V) : NAN;
         /* HF computes a stack's router losses only when its sparse step > 1. */
         if (cfg->encoder_sparse_step > 1 && c.P[0]) {
             out->enc_z = sc_router_z_loss(c.logits[0], B, c.P[0], c.E);

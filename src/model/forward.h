@@ -23,6 +23,12 @@ sc_status sc_forward_labels(sc_session *s, const int32_t *ids, const int32_t *ma
                             int64_t S, const int32_t *labels, int64_t T, float *logits,
                             sc_losses *out, sc_error *err);
 
+/* sc_forward_labels with the decoder input given: dec_in[B,T] (NULL =
+ * shift_right(labels)); labels may then be NULL (loss_lm and loss are NaN). */
+sc_status sc_forward_run(sc_session *s, const int32_t *ids, const int32_t *mask, int64_t B, int64_t S,
+                         const int32_t *labels, const int32_t *dec_in, int64_t T, float *logits,
+                         sc_losses *out, sc_error *err);
+
 /* Router losses of one stack from its sparse layers' router logits and HF
  * expert indices, concatenated along the sequence: logits[B, P, E] and
  * expert[B, P] where P = layers * positions. */
