@@ -5,7 +5,9 @@ CMAKE_FLAGS ?=
 MODEL ?= models/switch-tiny-t5vocab
 PROMPT ?= A <extra_id_0> walks into a bar a orders a <extra_id_1> with <extra_id_2> pinch of <extra_id_3>.
 
-.PHONY: all build run test asan tsan test-aarch64 fuzz clean
+PREFIX ?= /usr/local
+
+.PHONY: all build run test install asan tsan test-aarch64 fuzz clean
 
 all: build
 
@@ -24,6 +26,11 @@ run: build
 
 test: build
 	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
+
+# Installs the CLI, the libraries, the header, the man page, switchc.pc and
+# the CMake package under PREFIX (DESTDIR=... stages it, as for a package).
+install: build
+	cmake --install $(BUILD) --prefix $(PREFIX)
 
 # The whole suite under AddressSanitizer + UndefinedBehaviorSanitizer.
 asan:
