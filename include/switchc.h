@@ -248,12 +248,21 @@ typedef enum sc_drop_policy {
  * mapped, not copied: they must not be modified or truncated while a model
  * uses them (touching a page cut from a mapped file kills the process with
  * SIGBUS); no_mmap reads them into private memory instead. */
+/* Which weights of a checkpoint directory to load. */
+typedef enum sc_format {
+    SC_FORMAT_AUTO = -1,           /* model.safetensors or its shards first, else pytorch_model.bin */
+    SC_FORMAT_SAFETENSORS = 0,     /* model.safetensors, else the sharded form */
+    SC_FORMAT_SAFETENSORS_SHARDED, /* model.safetensors.index.json + shards */
+    SC_FORMAT_TORCH_BIN,           /* pytorch_model.bin */
+    SC_FORMAT_TORCH_BIN_SHARDED    /* pytorch_model.bin.index.json + shards */
+} sc_format;
+
 typedef struct sc_model_params {
     int n_threads;              /* threads of each session (every session owns a pool
                                    created once): 0 = SWITCHC_THREADS if set, else one
                                    per physical core; 1 = the calling thread only */
     sc_drop_policy drop_policy; /* SC_DROP_HF4 */
-    int format;                 /* -1 = automatic (safetensors first), else a checkpoint format */
+    sc_format format;           /* SC_FORMAT_AUTO */
     bool reference_kernels;     /* force the plain-C reference kernels */
     const char *kernels;        /* NULL = best for this CPU ("amx" where the CPU has
                                    AMX: BF16 weights then compute with x rounded to

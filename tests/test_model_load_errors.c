@@ -203,6 +203,22 @@ int main(void) {
     const char *d;
     char buf[4200];
 
+    /* the public format enum: automatic by default, and each value loads
+     * only the weights it names */
+    {
+        sc_model_params p = sc_model_default_params();
+        CHECK(p.format == SC_FORMAT_AUTO);
+        const char *fx = SC_FIXTURES_DIR "/models/e4_step1_tied_bias_overflow";
+        sc_model *m = NULL;
+        sc_error err;
+        p.format = SC_FORMAT_TORCH_BIN;
+        CHECKF(sc_model_load(fx, &p, &m, &err) == SC_OK, "bin: %s", err.msg);
+        sc_model_free(m);
+        m = NULL;
+        p.format = SC_FORMAT_SAFETENSORS_SHARDED;
+        CHECK(sc_model_load(fx, &p, &m, &err) != SC_OK && m == NULL);
+    }
+
     /* control: a full copy loads */
     d = new_dir("ok");
     copy_fixture(d, "config.json");

@@ -39,6 +39,7 @@ const char *sc_checkpoint_format_name(sc_ckpt_format f) {
     case SC_FORMAT_SAFETENSORS_SHARDED: return "safetensors (sharded)";
     case SC_FORMAT_TORCH_BIN: return "pytorch .bin";
     case SC_FORMAT_TORCH_BIN_SHARDED: return "pytorch .bin (sharded)";
+    case SC_FORMAT_AUTO: break; /* a request, never the format of an open checkpoint */
     }
     return "unknown";
 }

@@ -10,12 +10,8 @@
 #include "switchc.h"
 #include "core/tensor.h"
 
-typedef enum sc_ckpt_format {
-    SC_FORMAT_SAFETENSORS = 0,
-    SC_FORMAT_SAFETENSORS_SHARDED,
-    SC_FORMAT_TORCH_BIN,
-    SC_FORMAT_TORCH_BIN_SHARDED
-} sc_ckpt_format;
+/* The formats are the public sc_format (switchc.h). */
+typedef sc_format sc_ckpt_format;
 
 typedef struct sc_tensor_entry {
     const char *name;       /* HF state-dict key */

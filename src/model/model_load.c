@@ -23,7 +23,7 @@ sc_model_params sc_model_default_params(void) {
     memset(&p, 0, sizeof p);
     p.n_threads = 0;
     p.drop_policy = SC_DROP_HF4;
-    p.format = -1;
+    p.format = SC_FORMAT_AUTO;
     p.reference_kernels = false;
     p.dtype = SC_DTYPE_AS_STORED;
     return p;
