@@ -574,6 +574,52 @@ static sc_status k_inspect_missing(sc_error *err) {
     return cli_run("inspect -m " SC_TMP_DIR "/hostile-no-such-dir", 1, err);
 }
 
+/* --------------------------------- Git LFS pointers, cut weights, cache names */
+
+static const char lfs_pointer[] = "version https://git-lfs.github.com/spec/v1\n"
+                                  "oid sha256:4d7a214614ab2935c943f9e0ff69d22eadbb8f32b1258daaa5e2ca24d17e2393\n"
+                                  "size 2407466624\n";
+static sc_status l_weights(sc_error *err) {
+    const char *dir = tmp_case_dir("hl_weights");
+    char path[4300];
+    snprintf(path, sizeof path, "%s/model.safetensors", dir);
+    write_whole(path, lfs_pointer, sizeof lfs_pointer - 1);
+    sc_checkpoint *ck = NULL;
+    sc_status st = sc_checkpoint_open(dir, -1, &ck, err);
+    sc_checkpoint_close(ck);
+    return st;
+}
+static sc_status l_spiece(sc_error *err) {
+    return tok_case("hl_spiece", "spiece.model", lfs_pointer, sizeof lfs_pointer - 1, err);
+}
+/* The fixture's weights cut to their first half: the header promises more
+ * bytes than the file has. */
+static sc_status l_cut(sc_error *err) {
+    const char *dir = tmp_case_dir("hl_cut");
+    char path[4300];
+    buf w = read_whole(fixture_path("models/" MCASE "/model.safetensors"));
+    snprintf(path, sizeof path, "%s/model.safetensors", dir);
+    write_whole(path, w.p, w.n / 2);
+    buf_free(&w);
+    sc_checkpoint *ck = NULL;
+    sc_status st = sc_checkpoint_open(dir, -1, &ck, err);
+    sc_checkpoint_close(ck);
+    return st;
+}
+static sc_status l_cache_name(sc_error *err) {
+    char buf_[4200];
+    size_t len;
+    setenv("HF_HUB_CACHE", tmp_case_dir("hl_empty_cache"), 1);
+    sc_status st = sc_model_path_resolve("acme/no-such-model", NULL, buf_, sizeof buf_, &len, err);
+    unsetenv("HF_HUB_CACHE");
+    return st;
+}
+static sc_status l_cache_hostile(sc_error *err) {
+    char buf_[4200];
+    size_t len;
+    return sc_model_path_resolve("acme/..", NULL, buf_, sizeof buf_, &len, err);
+}
+
 /* ------------------------------------------------------------------ table */
 
 static const hcase cases[] = {
@@ -667,6 +713,11 @@ static const hcase cases[] = {
     {"N05", SC_ERR_UNSUPPORTED, "tokenizer.json: model.type is not \"Unigram\"", tj_bpe, "tokenizer.json of a BPE model"},
     {"N06", SC_ERR_FORMAT, "unexpected end of input in object", tj_cut, "truncated tokenizer.json"},
     {"N07", SC_ERR_INVALID_ARG, "piece id is out of range", tk_decode, "decode of id 32100"},
+    {"L01", SC_ERR_FORMAT, "model.safetensors is a Git LFS pointer, not the weights: install git-lfs", l_weights, "model.safetensors is a Git LFS pointer (a clone made without git-lfs)"},
+    {"L02", SC_ERR_FORMAT, "spiece.model is a Git LFS pointer, not the tokenizer", l_spiece, "spiece.model is a Git LFS pointer"},
+    {"L03", SC_ERR_FORMAT, "(the file is truncated, or its header is wrong)", l_cut, "model.safetensors cut to half its size"},
+    {"L04", SC_ERR_MISSING, "switchc does not download models", l_cache_name, "`-m ORG/NAME` that is neither a path nor in the Hugging Face cache"},
+    {"L05", SC_ERR_INVALID_ARG, "not a Hugging Face repo id", l_cache_hostile, "`-m acme/..`"},
     {"K09", SC_ERR_INVALID_ARG, "switchc generate: --num-beams takes an integer in [1, 256], not '0'", k_gen_beams, "`switchc generate --num-beams 0`"},
     {"K10", SC_ERR_INVALID_ARG, "switchc generate: --top-p takes a number in [0, 1], not '1.5'", k_gen_top_p, "`switchc generate --top-p 1.5`"},
 };
