@@ -483,12 +483,9 @@ typedef struct sc_score_pair {
                               target[:t]) (natural log); NaN where target[t] = -100 */
 } sc_score_pair;
 
-typedef struct sc_score {
-    double loss;             /* HF out.loss for this pair alone */
-    double ce;               /* mean cross-entropy per counted target token (nats) */
-    int64_t tokens;          /* target tokens counted (target[t] != -100) */
-    double encoder_z_loss, encoder_aux_loss, decoder_z_loss, decoder_aux_loss;
-} sc_score;
+/* A pair's numbers are those sc_session_forward gives for the pair alone
+ * (a batch of one): loss and ce in nats, tokens = target[t] != -100. */
+typedef sc_forward_losses sc_score;
 
 /* Scores pairs[0..n) into scores[0..n). On failure (a pair with no tokens, a
  * label out of range, memory) err names the pair; scores of the pairs

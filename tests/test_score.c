@@ -9,51 +9,12 @@
  * on that pair alone, --summary is the token-weighted combination, and bad
  * lines, missing keys and an empty target behave as documented. Runs the
  * "exact" kernels (fp32 compute), which the 1e-4 bounds assume. */
-#include "core/mapfile.h"
-#include "io/json.h"
-#include "test_util.h"
+#include "fixture_arrays.h"
 
 #include <dirent.h>
 #include <sys/stat.h>
 
 #define MODEL SC_FIXTURES_DIR "/../../models/switch-tiny-t5vocab"
-
-typedef struct arr {
-    void *data;
-    int64_t shape[4];
-    int ndim;
-    size_t n;
-} arr;
-
-/* Reads manifest array `name` of case dir; false (data NULL) when absent. */
-static bool load_array(const char *dir, const sc_json *arrays, const char *name, arr *out) {
-    memset(out, 0, sizeof *out);
-    for (size_t i = 0; i < sc_json_len(arrays); i++) {
-        const sc_json *a = sc_json_at(arrays, i);
-        const char *nm = sc_json_string(sc_json_get(a, "name"), NULL);
-        if (!nm || strcmp(nm, name) != 0) continue;
-        const char *file = sc_json_string(sc_json_get(a, "file"), NULL);
-        const sc_json *shape = sc_json_get(a, "shape");
-        out->ndim = (int)sc_json_len(shape);
-        out->n = 1;
-        for (int d = 0; d < out->ndim && d < 4; d++) {
-            sc_json_int(sc_json_at(shape, (size_t)d), &out->shape[d]);
-            out->n *= (size_t)out->shape[d];
-        }
-        char *path = sc_path_join(dir, file);
-        char *buf = NULL;
-        size_t len = 0;
-        sc_status st = sc_file_read(path, (size_t)1 << 30, &buf, &len, NULL);
-        free(path);
-        if (st != SC_OK || len != out->n * 4) {
-            free(buf);
-            return false;
-        }
-        out->data = buf;
-        return true;
-    }
-    return false;
-}
 
 static float scalar(const char *dir, const sc_json *arrays, const char *name) {
     arr a;

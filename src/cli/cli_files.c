@@ -126,3 +126,32 @@ void cli_progress(void *ctx, size_t done, size_t total) {
     }
     fflush(stderr);
 }
+
+bool cli_each_line(const char *cmd, FILE *f, const char *src,
+                   bool (*fn)(void *ctx, size_t lineno, const char *line, size_t len), void *ctx) {
+    char *line = NULL;
+    size_t cap = 0, lineno = 0;
+    ssize_t got;
+    bool ok = true;
+    while (ok && (errno = 0, got = getline(&line, &cap, f)) > 0) {
+        size_t len = (size_t)got;
+        while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r')) len--;
+        ok = fn(ctx, ++lineno, line, len);
+    }
+    const int read_errno = errno;
+    free(line);
+    /* a terminal that hangs up (EIO once its other side is gone, when even
+     * isatty no longer answers) has ended its input as Ctrl-D does */
+    struct stat st;
+    bool hangup = read_errno == EIO && fstat(fileno(f), &st) == 0 && S_ISCHR(st.st_mode);
+    if (ok && ferror(f) && !hangup) {
+        fprintf(stderr, "switchc %s: %s: read error after line %zu: %s\n", cmd, src, lineno, strerror(read_errno));
+        ok = false;
+    }
+    return ok;
+}
+
+void cli_stdin_notice(const char *cmd, const char *what) {
+    if (isatty(STDIN_FILENO))
+        fprintf(stderr, "switchc %s: reading %s from standard input, one per line (Ctrl-D ends)\n", cmd, what);
+}

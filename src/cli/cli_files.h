@@ -1,7 +1,8 @@
-/* File chores shared by `switchc convert` and `switchc init`: checking the
- * output directory before any work, staging side files (config, tokenizer)
- * next to the weights (io/staged_dir.h: nothing in the output directory is
- * written in place), a size option ("5G"), progress. Every function that
+/* File chores shared by the commands: for `convert` and `init`, checking
+ * the output directory before any work and staging side files (config,
+ * tokenizer) next to the weights (io/staged_dir.h: nothing in the output
+ * directory is written in place); a size option ("5G"); progress; and
+ * reading line-oriented input. Every function that
  * fails says why on stderr as "switchc CMD: ...". */
 #ifndef SC_CLI_CLI_FILES_H
 #define SC_CLI_CLI_FILES_H
@@ -10,6 +11,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdio.h>
 
 /* Before any work: false (with a message naming the path and why) when
  * `out` exists but is not a directory (links followed), cannot be examined,
@@ -32,5 +34,17 @@ bool cli_shard_size_arg(const char *cmd, const char *v, void *field);
 /* Progress callback (sc_model_write, sc_model_params.progress): a line on
  * stderr when it is a TTY; ctx is the verb shown ("reading"), NULL "writing". */
 void cli_progress(void *ctx, size_t done, size_t total);
+
+/* Line-oriented input (tokenize, encode and score read one answer per
+ * line): calls fn(ctx, lineno, line, len) for each line of f, lineno from
+ * 1, without its "\n" or "\r\n", until fn returns false. Returns true when
+ * every line was taken and f ended without a read error (said on stderr as
+ * "switchc CMD: SRC: read error after line N: why"; a terminal's hang-up ends
+ * the input like Ctrl-D). */
+bool cli_each_line(const char *cmd, FILE *f, const char *src,
+                   bool (*fn)(void *ctx, size_t lineno, const char *line, size_t len), void *ctx);
+/* With no text argument: when stdin is a terminal, says on stderr that CMD
+ * reads WHAT from it, one per line. */
+void cli_stdin_notice(const char *cmd, const char *what);
 
 #endif

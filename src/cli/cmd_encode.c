@@ -12,7 +12,6 @@
 
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 static void usage(FILE *f) {
     fprintf(f,
@@ -136,34 +135,19 @@ static bool encode_print(encoder *e, const char *const *texts, const size_t *len
 /* Standard input: each line encoded alone and its answer flushed before the
  * next line is read, so a caller can wait for it; the line's end ("\n" or
  * "\r\n") is not text. The first failing line stops (exit 1). */
-static int encode_stdin(encoder *e) {
-    if (isatty(STDIN_FILENO))
-        fprintf(stderr, "switchc encode: reading text from standard input, one per line (Ctrl-D ends)\n");
-    char *line = NULL;
-    size_t cap = 0, lineno = 0;
-    ssize_t ln;
-    int rc = SC_EXIT_OK;
-    while ((ln = getline(&line, &cap, stdin)) > 0) {
-        lineno++;
-        size_t len = (size_t)ln;
-        while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r')) len--;
-        if (len == 0) {
-            fputc('\n', stdout);
-        } else {
-            const char *text = line;
-            if (!encode_print(e, &text, &len, 1)) {
-                fprintf(stderr, "switchc encode: stopped at line %zu\n", lineno);
-                rc = SC_EXIT_FAIL;
-                break;
-            }
-        }
-        if (fflush(stdout)) {
-            rc = SC_EXIT_FAIL;
-            break;
-        }
+static bool encode_line(void *ctx, size_t lineno, const char *line, size_t len) {
+    if (len == 0) {
+        fputc('\n', stdout);
+    } else if (!encode_print(ctx, &line, &len, 1)) {
+        fprintf(stderr, "switchc encode: stopped at line %zu\n", lineno);
+        return false;
     }
-    free(line);
-    return rc;
+    return fflush(stdout) == 0;
+}
+
+static int encode_stdin(encoder *e) {
+    cli_stdin_notice("encode", "text");
+    return cli_each_line("encode", stdin, "<stdin>", encode_line, e) ? SC_EXIT_OK : SC_EXIT_FAIL;
 }
 
 int cmd_encode(int argc, char **argv) {

@@ -15,6 +15,7 @@
 #include "model/weights_convert.h"
 #include "switchc.h"
 
+#include <errno.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -117,7 +118,8 @@ typedef struct scorer {
 
 /* Parses, tokenizes and scores one line; prints its answer. false (having
  * said why, naming the line) stops the run. */
-static bool score_line(scorer *c, size_t lineno, const char *line, size_t len) {
+static bool score_line(void *ctx, size_t lineno, const char *line, size_t len) {
+    scorer *c = ctx;
     const char *src = c->src;
     sc_error err;
     sc_json_doc *doc = NULL;
@@ -200,7 +202,7 @@ int cmd_score(int argc, char **argv) {
     const char *src = from_stdin ? "<stdin>" : opt.data;
     FILE *in = from_stdin ? stdin : fopen(opt.data, "rb");
     if (!in) {
-        fprintf(stderr, "switchc score: cannot open %s\n", opt.data);
+        fprintf(stderr, "switchc score: cannot open %s: %s\n", opt.data, strerror(errno));
         return SC_EXIT_FAIL;
     }
     rc = SC_EXIT_FAIL;
@@ -220,23 +222,9 @@ int cmd_score(int argc, char **argv) {
         goto out;
     }
     scorer c = {.tok = tok, .sess = sess, .src = src};
-    char *line = NULL;
-    size_t cap = 0, lineno = 0;
-    ssize_t ln;
-    bool ok = true;
-    while (ok && (ln = getline(&line, &cap, in)) > 0) {
-        lineno++;
-        size_t len = (size_t)ln;
-        while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r')) len--;
-        ok = score_line(&c, lineno, line, len);
-    }
-    if (ok && ferror(in)) {
-        fprintf(stderr, "switchc score: %s: read error after line %zu\n", src, lineno);
-        ok = false;
-    }
+    bool ok = cli_each_line("score", in, src, score_line, &c);
     free(c.in_ids);
     free(c.tg_ids);
-    free(line);
     if (ok && opt.summary) print_summary(&c.tot);
     rc = ok && fflush(stdout) == 0 ? SC_EXIT_OK : SC_EXIT_FAIL;
 out:

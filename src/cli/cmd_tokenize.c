@@ -5,6 +5,7 @@
  * at the end of a pipe. Left out: reading ids for detokenize from stdin. */
 #define _GNU_SOURCE
 #include "cli/args.h"
+#include "cli/cli_files.h"
 #include "cli/cli_model.h"
 #include "cli/commands.h"
 #include "io/json.h"
@@ -13,7 +14,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 static void tokenize_usage(FILE *f) {
     fprintf(f,
@@ -162,65 +162,60 @@ static int tokenize_args_text(const sc_tokenizer *t, int argc, char **argv, int 
  * before the next line is read (so a caller may wait for it). A line's end
  * ("\n" or "\r\n") is not part of its text; an empty line gets an empty
  * line. The first bad line stops with its number (exit 1). */
-static int tokenize_stdin(const sc_tokenizer *t, bool jsonl, bool eos, tok_out *o) {
-    if (isatty(STDIN_FILENO))
-        fprintf(stderr, "switchc tokenize: reading %s from standard input, one per line (Ctrl-D ends)\n",
-                jsonl ? "{\"text\": ...} objects" : "text");
-    char *line = NULL;
-    size_t cap = 0, lineno = 0;
-    ssize_t ln;
-    int rc = SC_EXIT_OK;
-    sc_error err;
-    while (rc == SC_EXIT_OK && (ln = getline(&line, &cap, stdin)) > 0) {
-        lineno++;
-        size_t len = (size_t)ln;
-        while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r')) len--;
-        if (len == 0) {
-            fputc('\n', stdout);
-            if (fflush(stdout)) rc = SC_EXIT_FAIL;
-            continue;
-        }
-        const char *text = line;
-        size_t tl = len, n;
-        sc_json_doc *doc = NULL;
-        if (jsonl) {
-            if (sc_json_parse(line, len, "<stdin>", &doc, &err)) {
-                fprintf(stderr, "switchc tokenize: line %zu: %s\n", lineno, err.msg);
-                rc = SC_EXIT_FAIL;
-                break;
-            }
-            text = sc_json_string(sc_json_get(sc_json_root(doc), "text"), &tl);
-            if (!text) {
-                fprintf(stderr, "switchc tokenize: line %zu: no \"text\" string\n", lineno);
-                sc_json_free(doc);
-                rc = SC_EXIT_FAIL;
-                break;
-            }
-        }
-        if (run_tokenize(t, text, tl, eos, o, &n, &err)) {
-            fprintf(stderr, "switchc tokenize: line %zu: %s\n", lineno, err.msg);
-            sc_json_free(doc);
-            rc = SC_EXIT_FAIL;
-            break;
-        }
-        sc_json_free(doc);
-        if (jsonl) {
-            printf("{\"ids\": [");
-            for (size_t i = 0; i < n; i++) printf(i ? ", %d" : "%d", o->pieces[i].id);
-            printf("], \"pieces\": [");
-            for (size_t i = 0; i < n; i++) {
-                if (i) printf(", ");
-                write_piece(t, o, i);
-            }
-            printf("]}\n");
-        } else {
-            for (size_t i = 0; i < n; i++) printf(i ? " %d" : "%d", o->pieces[i].id);
-            fputc('\n', stdout);
-        }
-        if (fflush(stdout)) rc = SC_EXIT_FAIL;
+typedef struct tok_lines {
+    const sc_tokenizer *t;
+    bool jsonl, eos;
+    tok_out *o;
+} tok_lines;
+
+static bool tokenize_line(void *ctx, size_t lineno, const char *line, size_t len) {
+    const tok_lines *c = ctx;
+    if (len == 0) {
+        fputc('\n', stdout);
+        return fflush(stdout) == 0;
     }
-    free(line);
-    return rc;
+    sc_error err;
+    const char *text = line;
+    size_t tl = len, n;
+    sc_json_doc *doc = NULL;
+    if (c->jsonl) {
+        if (sc_json_parse(line, len, "<stdin>", &doc, &err)) {
+            fprintf(stderr, "switchc tokenize: line %zu: %s\n", lineno, err.msg);
+            return false;
+        }
+        text = sc_json_string(sc_json_get(sc_json_root(doc), "text"), &tl);
+        if (!text) {
+            fprintf(stderr, "switchc tokenize: line %zu: no \"text\" string\n", lineno);
+            sc_json_free(doc);
+            return false;
+        }
+    }
+    sc_status st = run_tokenize(c->t, text, tl, c->eos, c->o, &n, &err);
+    sc_json_free(doc);
+    if (st) {
+        fprintf(stderr, "switchc tokenize: line %zu: %s\n", lineno, err.msg);
+        return false;
+    }
+    if (c->jsonl) {
+        printf("{\"ids\": [");
+        for (size_t i = 0; i < n; i++) printf(i ? ", %d" : "%d", c->o->pieces[i].id);
+        printf("], \"pieces\": [");
+        for (size_t i = 0; i < n; i++) {
+            if (i) printf(", ");
+            write_piece(c->t, c->o, i);
+        }
+        printf("]}\n");
+    } else {
+        for (size_t i = 0; i < n; i++) printf(i ? " %d" : "%d", c->o->pieces[i].id);
+        fputc('\n', stdout);
+    }
+    return fflush(stdout) == 0;
+}
+
+static int tokenize_stdin(const sc_tokenizer *t, bool jsonl, bool eos, tok_out *o) {
+    cli_stdin_notice("tokenize", jsonl ? "{\"text\": ...} objects" : "text");
+    tok_lines c = {.t = t, .jsonl = jsonl, .eos = eos, .o = o};
+    return cli_each_line("tokenize", stdin, "<stdin>", tokenize_line, &c) ? SC_EXIT_OK : SC_EXIT_FAIL;
 }
 
 int cmd_tokenize(int argc, char **argv) {

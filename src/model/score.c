@@ -266,10 +266,7 @@ sc_status sc_score_pairs(sc_session *s, const sc_score_pair *pairs, int64_t n, s
             sc_fail(err, st, inner.offset, "score: pair %lld: %s", (long long)i, inner.msg);
             break;
         }
-        sc_forward_losses fl = to_public(&L, tokens);
-        scores[i] = (sc_score){.loss = fl.loss, .ce = fl.ce, .tokens = fl.tokens,
-                               .encoder_z_loss = fl.encoder_z_loss, .encoder_aux_loss = fl.encoder_aux_loss,
-                               .decoder_z_loss = fl.decoder_z_loss, .decoder_aux_loss = fl.decoder_aux_loss};
+        scores[i] = to_public(&L, tokens);
         if (pr->token_logprobs) token_logprobs(logits, pr->target, pr->target_len, V, pr->token_logprobs);
     }
     free(logits);
