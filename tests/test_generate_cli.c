@@ -388,6 +388,19 @@ static void test_stats_json_path(void) {
     CHECK(run(args, out, sizeof out) == 0 && read_file(sj)[0] == '{');
     snprintf(cmd, sizeof cmd, "ls '%s' | grep -c 'gen_sj.json.tmp'", SC_TMP_DIR);
     CHECK(sc_test_run(cmd, out, sizeof out) == 1 && !strcmp(out, "0\n")); /* no temporary file left */
+    /* aimed at a file the run reads (here through a link): refused, the file untouched */
+    const char *dir = SC_TMP_DIR "/gen_sj_model";
+    snprintf(cmd, sizeof cmd, "rm -rf '%s' && cp -rL '%s' '%s' && ln -sf '%s/config.json' '%s/cfg-link.json'", dir,
+             MODEL, dir, dir, SC_TMP_DIR);
+    CHECK(system(cmd) == 0);
+    const char *cfg_before = strdup(read_file(SC_TMP_DIR "/gen_sj_model/config.json"));
+    snprintf(cmd, sizeof cmd, "'%s' generate -m '%s' --stats-json '%s/cfg-link.json' x 2>'%s'", SC_SWITCHC_BIN, dir,
+             SC_TMP_DIR, errp);
+    CHECK(sc_test_run(cmd, out, sizeof out) == 1);
+    e = read_file(errp);
+    CHECKF(strstr(e, "is a file of the model"), "stderr: %s", e);
+    CHECK(!strcmp(read_file(SC_TMP_DIR "/gen_sj_model/config.json"), cfg_before));
+    free((void *)cfg_before);
 }
 
 int main(void) {

@@ -3,6 +3,7 @@
 #include "core/mapfile.h"
 #include "model/model_write.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -154,4 +155,20 @@ bool cli_each_line(const char *cmd, FILE *f, const char *src,
 void cli_stdin_notice(const char *cmd, const char *what) {
     if (isatty(STDIN_FILENO))
         fprintf(stderr, "switchc %s: reading %s from standard input, one per line (Ctrl-D ends)\n", cmd, what);
+}
+
+bool cli_is_file_of(const char *path, const char *dir) {
+    struct stat sp, se;
+    if (stat(path, &sp) != 0 || !S_ISREG(sp.st_mode)) return false;
+    DIR *d = opendir(dir);
+    if (!d) return false;
+    bool same = false;
+    struct dirent *e;
+    while (!same && (e = readdir(d))) {
+        char *p = sc_path_join(dir, e->d_name);
+        same = p && stat(p, &se) == 0 && se.st_dev == sp.st_dev && se.st_ino == sp.st_ino;
+        free(p);
+    }
+    closedir(d);
+    return same;
 }

@@ -47,4 +47,9 @@ bool cli_each_line(const char *cmd, FILE *f, const char *src,
  * reads WHAT from it, one per line. */
 void cli_stdin_notice(const char *cmd, const char *what);
 
+/* Whether `path` (links followed) is one of the files directly in `dir`
+ * (links followed): an output aimed at what the run reads. False when path
+ * does not exist. */
+bool cli_is_file_of(const char *path, const char *dir);
+
 #endif

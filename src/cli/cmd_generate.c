@@ -881,6 +881,11 @@ int cmd_generate(int argc, char **argv) {
     }
     rc = SC_EXIT_FAIL;
     if (!cli_model_resolve("generate", &opt.model_dir, opt.revision)) goto done;
+    if (opt.stats_json && cli_is_file_of(opt.stats_json, opt.model_dir)) {
+        fprintf(stderr, "switchc generate: --stats-json %s is a file of the model %s: refused (it would be "
+                        "replaced by the statistics)\n", opt.stats_json, opt.model_dir);
+        goto done;
+    }
     if (opt.stats_json && !stats_file_open(&sf, opt.stats_json)) goto done;
     const bool from_stdin = opt.pr.n == 0;
     if (from_stdin && isatty(STDIN_FILENO))
