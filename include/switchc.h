@@ -232,6 +232,41 @@ SC_API void sc_token_batch_free(sc_token_batch *b);
 SC_API sc_status sc_model_path_resolve(const char *name_or_path, const char *revision, char *buf, size_t cap,
                                        size_t *len_out, sc_error *err);
 
+/* ------------------------------------------------------------------ context */
+
+/* A context owns the worker threads: one pool, created once, that every
+ * session of every model loaded with the context shares. Kernels split each
+ * operation over the pool; no thread is created per operation.
+ *
+ * A pool works on one operation at a time, so a session takes it for each
+ * unit of work (an encoder pass, a decoder step, a select_rows, a teacher-
+ * forced forward or a scored pair) and gives it back after; sessions used
+ * from other threads at the same moment wait their turn. That is the point:
+ * a server or a Python program running many sessions on many threads keeps
+ * one set of threads busy instead of starting a pool per session and
+ * oversubscribing the cores. Generation gives the pool back between steps,
+ * so concurrent generations interleave step by step.
+ *
+ * A context is reference-counted: every model loaded with it keeps it alive,
+ * so it may be freed (sc_context_free) as soon as those loads returned. A
+ * model loaded without one makes its own, shared by all its sessions. */
+typedef struct sc_context sc_context;
+
+typedef struct sc_context_params {
+    int n_threads; /* threads of the pool, the calling thread included: 0 =
+                      SWITCHC_THREADS if set to a positive integer, else one
+                      per physical core this process may run on; 1 = the
+                      calling thread only (no workers); at most 256 */
+} sc_context_params;
+
+SC_API sc_context_params sc_context_default_params(void);
+/* p NULL = defaults. */
+SC_API sc_status sc_context_new(const sc_context_params *p, sc_context **out, sc_error *err);
+/* Drops the caller's reference; the pool stops when no model uses it. */
+SC_API void sc_context_free(sc_context *c);
+/* Threads of the context's pool, the calling thread included. */
+SC_API int sc_context_threads(const sc_context *c);
+
 /* ------------------------------------------------------------ model, session */
 
 typedef struct sc_model sc_model;
@@ -258,9 +293,14 @@ typedef enum sc_format {
 } sc_format;
 
 typedef struct sc_model_params {
-    int n_threads;              /* threads of each session (every session owns a pool
-                                   created once): 0 = SWITCHC_THREADS if set, else one
-                                   per physical core; 1 = the calling thread only */
+    sc_context *context;        /* NULL: the model makes its own context of n_threads
+                                   threads, shared by all its sessions; else the
+                                   sessions use this context's pool (n_threads is
+                                   then ignored; the model keeps a reference) */
+    int n_threads;              /* threads of the model's own context (see
+                                   sc_context_params): 0 = SWITCHC_THREADS if set,
+                                   else one per physical core; 1 = the calling
+                                   thread only */
     sc_drop_policy drop_policy; /* SC_DROP_HF4 */
     sc_format format;           /* SC_FORMAT_AUTO */
     bool reference_kernels;     /* force the plain-C reference kernels */
@@ -313,12 +353,17 @@ SC_API int64_t sc_model_d_model(const sc_model *m);
 SC_API int32_t sc_model_pad_id(const sc_model *m);
 SC_API int32_t sc_model_eos_id(const sc_model *m);
 SC_API int32_t sc_model_decoder_start_id(const sc_model *m);
+/* The context whose pool the model's sessions share (owned by the model:
+ * do not free it; sc_context_threads tells its size). */
+SC_API sc_context *sc_model_context(const sc_model *m);
 
 /* A session holds per-request state: the encoder output, cross-attention
  * K/V (computed once per input, by the first decode step or select_rows
  * after an encode), the decoder's self-attention cache and scratch. Its
  * buffers are reused by later requests that fit in them. One thread at a
- * time. */
+ * time; sessions of one model may run on different threads at once and
+ * share the model's context (see sc_context). Creating one starts no
+ * thread. */
 SC_API sc_status sc_session_new(const sc_model *m, sc_session **out, sc_error *err);
 SC_API void sc_session_free(sc_session *s);
 

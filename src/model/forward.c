@@ -168,8 +168,10 @@ sc_status sc_forward_run(sc_session *s, const int32_t *ids, const int32_t *mask,
         sc_shift_right(dec_in, labels, B, T, (int32_t)cfg->decoder_start_token_id, (int32_t)cfg->pad_token_id);
     collect c = {.user = s->trace, .user_ctx = s->trace_ctx, .B = B, .E = cfg->num_experts};
     sc_session_set_trace(s, collect_trace, &c);
+    sc_session_hold(s); /* the encoder and the decoder pass as one unit of work */
     sc_status st = sc_session_encode(s, ids, mask, B, S, err);
     if (!st) st = sc_session_decode(s, dec_in, T, lg, NULL, err);
+    sc_session_release(s);
     sc_session_set_trace(s, c.user, c.user_ctx);
     if (!st && c.failed) st = sc_fail(err, SC_ERR_NOMEM, SC_NO_OFFSET, "forward: out of memory");
     if (!st && out) {

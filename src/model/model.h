@@ -1,5 +1,5 @@
 /* The model: config, weight views bound through the HF name table, the
- * kernels table and the thread pool. Immutable after sc_model_load; shared
+ * kernels table and the context (the thread pool). Immutable after sc_model_load; shared
  * by every session.
  *
  * Dimension letters: D d_model, I num_heads*d_kv (attention inner size),
@@ -60,6 +60,7 @@ struct sc_model {
     float *f32_copies;          /* owned fp32 copies (norms, router, bias) */
     sc_owned_list converted;    /* owned matrices converted to params.dtype (experts: in the store) */
     size_t n_unexpected;        /* checkpoint tensors not in the name table */
+    sc_context *ctx;            /* the pool the sessions share (a reference) */
 };
 
 #endif

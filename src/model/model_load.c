@@ -9,6 +9,7 @@
 #include "core/dtype.h"
 #include "core/error.h"
 #include "core/mapfile.h"
+#include "core/context.h"
 #include "core/pool.h"
 #include "model/hf_names.h"
 #include "model/model.h"
@@ -284,12 +285,22 @@ sc_status sc_model_load(const char *dir, const sc_model_params *params, sc_model
     if (!m->dir || !cfg_path || !gen_path) st = sc_fail(err, SC_ERR_NOMEM, SC_NO_OFFSET, "out of memory");
     if (!st) st = sc_config_load(cfg_path, &m->cfg, err);
     if (!st) st = sc_generation_config_load(gen_path, &m->cfg, &m->gen, err);
-    const int readers = m->params.n_threads > 0 ? m->params.n_threads : sc_pool_default_threads();
+    const int readers = m->params.context        ? sc_context_threads(m->params.context)
+                        : m->params.n_threads > 0 ? m->params.n_threads
+                                                  : sc_pool_default_threads();
     const sc_checkpoint_read how = {m->params.no_mmap, readers, m->params.progress, m->params.progress_ctx};
     if (!st) st = sc_checkpoint_open_read(dir, m->params.format, &how, &m->ck, err);
     m->params.progress = NULL; /* the caller's context is not kept past the load */
     m->params.progress_ctx = NULL;
     if (!st) st = bind_weights(m, err);
+    if (!st && m->params.context) {
+        m->ctx = sc_context_ref(m->params.context);
+    } else if (!st) {
+        sc_context_params cp = sc_context_default_params();
+        cp.n_threads = m->params.n_threads;
+        st = sc_context_new(&cp, &m->ctx, err);
+    }
+    m->params.context = NULL; /* m->ctx holds it */
     free(cfg_path);
     free(gen_path);
     if (st) {
@@ -323,6 +334,7 @@ void sc_model_free(sc_model *m) {
     free(m->dec.blocks);
     sc_free_aligned(m->f32_copies);
     sc_checkpoint_close(m->ck);
+    sc_context_free(m->ctx);
     free(m->dir);
     free(m);
 }
@@ -335,3 +347,4 @@ int64_t sc_model_d_model(const sc_model *m) { return m->cfg.d_model; }
 int32_t sc_model_pad_id(const sc_model *m) { return (int32_t)m->cfg.pad_token_id; }
 int32_t sc_model_eos_id(const sc_model *m) { return (int32_t)m->cfg.eos_token_id; }
 int32_t sc_model_decoder_start_id(const sc_model *m) { return (int32_t)m->cfg.decoder_start_token_id; }
+sc_context *sc_model_context(const sc_model *m) { return m ? m->ctx : NULL; }

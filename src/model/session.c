@@ -8,6 +8,7 @@
 #include "model/session.h"
 #include "core/alloc.h"
 #include "core/checked.h"
+#include "core/context.h"
 #include "core/error.h"
 #include "core/pool.h"
 #include "model/attention.h"
@@ -45,12 +46,6 @@ sc_status sc_session_new(const sc_model *m, sc_session **out, sc_error *err) {
             s->stats.layers[b->moe_index].decoder = k == 1;
             s->stats.layers[b->moe_index].block = i;
         }
-    /* Each session owns its threads: a pool runs one operation at a time, and
-     * sessions on different threads must not share one. A 1-thread pool has
-     * no workers but owns the kernels' scratch (sc_pool_scratch), so even a
-     * single-threaded session allocates nothing per matmul. (If it cannot be
-     * made, NULL runs everything serially with per-call scratch.) */
-    s->pool = sc_pool_create(m->params.n_threads);
     *out = s;
     return SC_OK;
 }
@@ -95,8 +90,17 @@ void sc_session_free(sc_session *s) {
     free(s->layers);
     sc_ws_free(&s->ws);
     sc_expert_stats_free(&s->stats);
-    sc_pool_free(s->pool);
     free(s);
+}
+
+void sc_session_hold(sc_session *s) {
+    if (s->hold++ == 0) s->pool = sc_context_acquire(s->m->ctx);
+}
+
+void sc_session_release(sc_session *s) {
+    if (--s->hold > 0) return;
+    s->pool = NULL;
+    sc_context_release(s->m->ctx);
 }
 
 void sc_session_set_trace(sc_session *s, sc_trace_fn fn, void *ctx) {
@@ -291,8 +295,8 @@ static sc_status check_ids(const sc_model *m, const int32_t *ids, int64_t n, con
     return SC_OK;
 }
 
-sc_status sc_session_encode(sc_session *s, const int32_t *ids, const int32_t *mask, int64_t B,
-                            int64_t S, sc_error *err) {
+static sc_status encode_held(sc_session *s, const int32_t *ids, const int32_t *mask, int64_t B, int64_t S,
+                             sc_error *err) {
     if (!s || !ids || B <= 0 || S <= 0)
         return sc_fail(err, SC_ERR_INVALID_ARG, SC_NO_OFFSET, "encode: empty or NULL input");
     const sc_model *m = s->m;
@@ -342,6 +346,16 @@ sc_status sc_session_encode(sc_session *s, const int32_t *ids, const int32_t *ma
     trace_hidden(s, false, enc->n_blocks, h, B, S);
     trace3(s, "encoder_last_hidden_state", SC_DTYPE_F32, h, B, S, D);
     return SC_OK;
+}
+
+sc_status sc_session_encode(sc_session *s, const int32_t *ids, const int32_t *mask, int64_t B,
+                            int64_t S, sc_error *err) {
+    if (!s || !ids || B <= 0 || S <= 0)
+        return sc_fail(err, SC_ERR_INVALID_ARG, SC_NO_OFFSET, "encode: empty or NULL input");
+    sc_session_hold(s);
+    sc_status st = encode_held(s, ids, mask, B, S, err);
+    sc_session_release(s);
+    return st;
 }
 
 /* Cross-attention K/V of the encoded rows, computed once per input, by the
@@ -408,10 +422,8 @@ static sc_status reserve_cache(sc_session *s, int64_t need, sc_error *err) {
     return SC_OK;
 }
 
-sc_status sc_session_decode(sc_session *s, const int32_t *tokens, int64_t T, float *logits,
-                            float *hidden, sc_error *err) {
-    if (!s || !tokens || T <= 0)
-        return sc_fail(err, SC_ERR_INVALID_ARG, SC_NO_OFFSET, "decode: empty or NULL input");
+static sc_status decode_held(sc_session *s, const int32_t *tokens, int64_t T, float *logits, float *hidden,
+                             sc_error *err) {
     if (!s->enc_out)
         return sc_fail(err, SC_ERR_INVALID_ARG, SC_NO_OFFSET, "decode: no encoder output (call encode first)");
     const sc_model *m = s->m;
@@ -445,6 +457,16 @@ sc_status sc_session_decode(sc_session *s, const int32_t *tokens, int64_t T, flo
         m->kern->matmul(logits, h, &m->lm_head, N, s->pool);
     }
     return SC_OK;
+}
+
+sc_status sc_session_decode(sc_session *s, const int32_t *tokens, int64_t T, float *logits,
+                            float *hidden, sc_error *err) {
+    if (!s || !tokens || T <= 0)
+        return sc_fail(err, SC_ERR_INVALID_ARG, SC_NO_OFFSET, "decode: empty or NULL input");
+    sc_session_hold(s);
+    sc_status st = decode_held(s, tokens, T, logits, hidden, err);
+    sc_session_release(s);
+    return st;
 }
 
 sc_status sc_session_decode_step(sc_session *s, const int32_t *tokens, float *logits, sc_error *err) {
@@ -500,8 +522,7 @@ static sc_status reorder_rows(sc_session *s, const int32_t *src, sc_error *err) 
     return SC_OK;
 }
 
-sc_status sc_session_select_rows(sc_session *s, const int32_t *src, int64_t n, sc_error *err) {
-    if (!s || !src || n <= 0) return sc_fail(err, SC_ERR_INVALID_ARG, SC_NO_OFFSET, "select_rows: empty or NULL input");
+static sc_status select_rows_held(sc_session *s, const int32_t *src, int64_t n, sc_error *err) {
     if (!s->enc_out) return sc_fail(err, SC_ERR_INVALID_ARG, SC_NO_OFFSET, "select_rows: nothing encoded yet");
     for (int64_t r = 0; r < n; r++)
         if (src[r] < 0 || src[r] >= s->rows)
@@ -563,4 +584,12 @@ sc_status sc_session_select_rows(sc_session *s, const int32_t *src, int64_t n, s
     s->rows = n;
     s->enc_cap = s->cross_cap = n * s->S;
     return SC_OK;
+}
+
+sc_status sc_session_select_rows(sc_session *s, const int32_t *src, int64_t n, sc_error *err) {
+    if (!s || !src || n <= 0) return sc_fail(err, SC_ERR_INVALID_ARG, SC_NO_OFFSET, "select_rows: empty or NULL input");
+    sc_session_hold(s);
+    sc_status st = select_rows_held(s, src, n, err);
+    sc_session_release(s);
+    return st;
 }

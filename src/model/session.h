@@ -32,11 +32,19 @@ struct sc_session {
     sc_layer_cache *layers;   /* [num_decoder_layers] */
     int64_t cap, len;         /* self-attention cache capacity and fill */
     sc_workspace ws;
-    sc_pool *pool;            /* this session's threads; NULL = single-threaded */
+    sc_pool *pool;            /* the context's pool while held (sc_session_hold), else NULL */
+    int hold;                 /* nesting depth of sc_session_hold */
     sc_trace_fn trace;
     void *trace_ctx;
     sc_expert_stats stats;    /* per sparse layer, since creation or reset */
 };
+
+/* Takes the model context's pool for a unit of work (s->pool is set while
+ * held). Calls nest: only the outermost takes and gives back the pool, so a
+ * public call may run others (a forward runs an encode and a decode). Every
+ * entry point that reaches the kernels holds the session. */
+void sc_session_hold(sc_session *s);
+void sc_session_release(sc_session *s);
 
 void sc_session_set_trace(sc_session *s, sc_trace_fn fn, void *ctx);
 void sc_session_set_drop_policy(sc_session *s, sc_drop_policy p);
