@@ -44,6 +44,19 @@ const char *sc_checkpoint_format_name(sc_ckpt_format f) {
     return "unknown";
 }
 
+sc_status sc_checkpoint_from_list(sc_tensor_list *list, sc_checkpoint **out, sc_error *err) {
+    sc_checkpoint *ck = list ? calloc(1, sizeof *ck) : NULL;
+    if (!ck) {
+        sc_tensor_list_free(list);
+        return sc_fail(err, list ? SC_ERR_NOMEM : SC_ERR_INVALID_ARG, SC_NO_OFFSET,
+                       list ? "checkpoint: out of memory" : "checkpoint: no tensor list");
+    }
+    ck->format = SC_FORMAT_SAFETENSORS;
+    ck->list = list;
+    *out = ck;
+    return SC_OK;
+}
+
 void sc_checkpoint_close(sc_checkpoint *ck) {
     if (!ck) return;
     sc_tensor_list_free(ck->list);

@@ -42,6 +42,11 @@ typedef struct sc_checkpoint_read {
 /* sc_checkpoint_open reading the files as `how` says (NULL: mapped). */
 sc_status sc_checkpoint_open_read(const char *dir, int prefer, const sc_checkpoint_read *how,
                                   sc_checkpoint **out, sc_error *err);
+/* A checkpoint over tensors already in memory (a trainer's parameters):
+ * takes `list` (indexed with sc_tensor_list_index; freed with the checkpoint,
+ * also on failure); its entries' data stays the caller's and must outlive the
+ * checkpoint. It has no files; its format reads as safetensors. */
+sc_status sc_checkpoint_from_list(sc_tensor_list *list, sc_checkpoint **out, sc_error *err);
 void sc_checkpoint_close(sc_checkpoint *ck);
 
 sc_ckpt_format sc_checkpoint_format(const sc_checkpoint *ck);

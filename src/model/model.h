@@ -63,4 +63,13 @@ struct sc_model {
     sc_context *ctx;            /* the pool the sessions share (a reference) */
 };
 
+/* sc_model_load with the tensors of `ck` (taken: closed with the model, or
+ * on failure) in place of the directory's weight files; config.json and
+ * generation_config.json still come from `dir`. For a model over tensors in
+ * memory (sc_checkpoint_from_list), e.g. a trainer's parameters: matrices
+ * stored as F32 are used in place, so they must outlive the model; norms,
+ * routers and the position bias are copied at load. */
+sc_status sc_model_load_checkpoint(const char *dir, sc_checkpoint *ck, const sc_model_params *params,
+                                   sc_model **out, sc_error *err);
+
 #endif

@@ -270,13 +270,24 @@ static sc_status convert_weights(sc_model *m, sc_error *err) {
     return SC_OK;
 }
 
-sc_status sc_model_load(const char *dir, const sc_model_params *params, sc_model **out,
-                        sc_error *err) {
-    if (!dir || !out) return sc_fail(err, SC_ERR_INVALID_ARG, SC_NO_OFFSET, "sc_model_load: NULL argument");
-    if (!sc_path_is_dir(dir))
+/* sc_model_load, with the tensors of `given` (taken) instead of the weight
+ * files when it is not NULL. */
+static sc_status load(const char *dir, sc_checkpoint *given, const sc_model_params *params, sc_model **out,
+                      sc_error *err) {
+    if (!dir || !out) {
+        sc_checkpoint_close(given);
+        return sc_fail(err, SC_ERR_INVALID_ARG, SC_NO_OFFSET, "sc_model_load: NULL argument");
+    }
+    if (!sc_path_is_dir(dir)) {
+        sc_checkpoint_close(given);
         return sc_fail(err, SC_ERR_MISSING, SC_NO_OFFSET, "%s: no such model directory", dir);
+    }
     sc_model *m = calloc(1, sizeof *m);
-    if (!m) return sc_fail(err, SC_ERR_NOMEM, SC_NO_OFFSET, "out of memory");
+    if (!m) {
+        sc_checkpoint_close(given);
+        return sc_fail(err, SC_ERR_NOMEM, SC_NO_OFFSET, "out of memory");
+    }
+    m->ck = given;
     m->params = params ? *params : sc_model_default_params();
     m->dir = strdup(dir);
     char *cfg_path = sc_path_join(dir, "config.json");
@@ -289,7 +300,7 @@ sc_status sc_model_load(const char *dir, const sc_model_params *params, sc_model
                         : m->params.n_threads > 0 ? m->params.n_threads
                                                   : sc_pool_default_threads();
     const sc_checkpoint_read how = {m->params.no_mmap, readers, m->params.progress, m->params.progress_ctx};
-    if (!st) st = sc_checkpoint_open_read(dir, m->params.format, &how, &m->ck, err);
+    if (!st && !m->ck) st = sc_checkpoint_open_read(dir, m->params.format, &how, &m->ck, err);
     m->params.progress = NULL; /* the caller's context is not kept past the load */
     m->params.progress_ctx = NULL;
     if (!st) st = bind_weights(m, err);
@@ -324,6 +335,16 @@ sc_status sc_model_load(const char *dir, const sc_model_params *params, sc_model
     }
     *out = m;
     return SC_OK;
+}
+
+sc_status sc_model_load(const char *dir, const sc_model_params *params, sc_model **out, sc_error *err) {
+    return load(dir, NULL, params, out, err);
+}
+
+sc_status sc_model_load_checkpoint(const char *dir, sc_checkpoint *ck, const sc_model_params *params,
+                                   sc_model **out, sc_error *err) {
+    if (!ck) return sc_fail(err, SC_ERR_INVALID_ARG, SC_NO_OFFSET, "sc_model_load_checkpoint: no checkpoint");
+    return load(dir, ck, params, out, err);
 }
 
 void sc_model_free(sc_model *m) {
