@@ -47,4 +47,17 @@ static inline bool load_array(const char *dir, const sc_json *arrays, const char
     return false;
 }
 
+/* Whether dir is an inference reference case: it has a manifest.json with
+ * no "kind" (the training and dense-T5 cases name theirs and are read by
+ * their own tests). */
+static inline bool fixture_is_inference_case(const char *dir) {
+    char *man = sc_path_join(dir, "manifest.json");
+    sc_json_doc *doc = NULL;
+    bool yes = man && sc_path_is_file(man) && sc_json_parse_file(man, (size_t)1 << 26, &doc, NULL) == SC_OK &&
+               sc_json_get(sc_json_root(doc), "kind") == NULL;
+    sc_json_free(doc);
+    free(man);
+    return yes;
+}
+
 #endif

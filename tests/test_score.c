@@ -402,10 +402,7 @@ int main(void) {
         if (e->d_name[0] == '.') continue;
         char dir[4096 + 256];
         snprintf(dir, sizeof dir, "%s/%s", root, e->d_name);
-        char *man = sc_path_join(dir, "manifest.json");
-        bool has = man && sc_path_is_file(man);
-        free(man);
-        if (has) run_case(dir, &with_labels);
+        if (fixture_is_inference_case(dir)) run_case(dir, &with_labels);
     }
     closedir(d);
     CHECK(with_labels == 8);

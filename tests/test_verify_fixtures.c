@@ -6,6 +6,7 @@
  * the wrong shape (a copy of a case whose manifest reshapes the logits),
  * and a bf16 compute path that cannot load (--bf16-kernels naming no
  * table): its arrays FAIL with the load's message, never SKIP. */
+#include "fixture_arrays.h"
 #include "test_util.h"
 
 #include <ctype.h>
@@ -219,7 +220,7 @@ int main(void) {
         if (e->d_name[0] == '.') continue;
         char dir[4400];
         snprintf(dir, sizeof dir, "%s/%s", rootbuf, e->d_name);
-        if (!file_exists(dir, "manifest.json")) continue;
+        if (!fixture_is_inference_case(dir)) continue;
         cases++;
         verify(dir, NULL);
         if (file_exists(dir, "pytorch_model.bin")) verify(dir, "bin");

@@ -5,6 +5,7 @@
 #ifndef SC_GENERATION_GENERATE_H
 #define SC_GENERATION_GENERATE_H
 
+#include "core/rng.h"
 #include "switchc.h"
 
 /* Something that produces next-token logits for a batch of rows, one token
@@ -55,14 +56,6 @@ void sc_log_softmax(float *out, const float *x, int64_t n);
 /* torch.argmax: first maximum; a NaN counts as the maximum. */
 int64_t sc_argmax(const float *x, int64_t n);
 
-/* xoshiro256** with splitmix64 seeding; a stream per (seed, row). */
-typedef struct sc_rng {
-    uint64_t s[4];
-} sc_rng;
-void sc_rng_seed(sc_rng *r, uint64_t seed, uint64_t stream);
-uint64_t sc_rng_next(sc_rng *r);
-/* Uniform double in [0, 1) with 53 random bits. */
-double sc_rng_uniform(sc_rng *r);
 /* Draws an index from softmax(scores) (-inf = probability 0); -1 when no
  * finite score exists. */
 int64_t sc_sample_softmax(const float *scores, int64_t vocab, sc_rng *r);
