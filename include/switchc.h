@@ -538,6 +538,113 @@ typedef sc_forward_losses sc_score;
 SC_API sc_status sc_score_pairs(sc_session *s, const sc_score_pair *pairs, int64_t n, sc_score *scores,
                                 sc_error *err);
 
+/* ------------------------------------------------------------- training data */
+
+/* Training data, as `switchc train` reads it: examples from a file,
+ * tokenized, in padded batches in a seeded order per epoch (docs/training.md).
+ *
+ * Two kinds of file:
+ *   - seq2seq: JSON lines, one object per line with string members "input"
+ *     and "target" (other members are ignored; blank lines are skipped). A
+ *     bad line is an error naming the file and the line.
+ *   - text: plain UTF-8 text, one document per line (a trailing \r is
+ *     dropped, blank lines are skipped), for T5's span corruption: each
+ *     document is tokenized without </s>, truncated so that its corrupted
+ *     input fits max_source_len, and corrupted afresh in every epoch (the
+ *     noise depends on the seed, the epoch and the example, so a resumed run
+ *     sees the same masks); documents of fewer than 2 tokens are skipped.
+ *
+ * Tokenization and truncation follow HF's `tokenizer(text, max_length=M,
+ * truncation=True)`: the tokens are cut to M - 1, then </s> is appended
+ * unless they already end with it. Batches are padded to their longest row,
+ * like DataCollatorForSeq2Seq: ids with the pad id and mask 0, labels with
+ * -100; decoder_input_ids are the labels shifted right with the decoder
+ * start id first and -100 replaced by the pad id.
+ *
+ * Order: with shuffle, epoch e visits the examples in a permutation drawn
+ * from (seed, e); without, in file order. The position (epoch, examples
+ * consumed in that epoch) can be read and restored, which is all a resumed
+ * run needs. Leaves out packing documents into fixed-length chunks, and
+ * files larger than memory. */
+
+/* T5 span corruption (random_spans_noise_mask): noise_density of the tokens,
+ * in spans of mean length mean_noise_span_length, become sentinels. */
+typedef struct sc_span_params {
+    double noise_density;          /* 0.15 */
+    double mean_noise_span_length; /* 3.0 */
+} sc_span_params;
+
+typedef enum sc_data_kind {
+    SC_DATA_SEQ2SEQ = 0, /* JSON lines {"input": ..., "target": ...} */
+    SC_DATA_TEXT = 1     /* one document per line, span corruption */
+} sc_data_kind;
+
+typedef struct sc_data_params {
+    sc_data_kind kind;
+    int64_t max_source_len; /* truncation of the inputs; 0 = none (text: required, >= 2) */
+    int64_t max_target_len; /* truncation of the targets (seq2seq); 0 = none */
+    int64_t batch_size;     /* examples per batch, >= 1 */
+    bool shuffle;           /* a new seeded order every epoch */
+    bool drop_last;         /* leave out an epoch's last, short batch */
+    uint64_t seed;
+    int32_t decoder_start_id; /* first decoder input (0 for T5/Switch) */
+    sc_span_params span;      /* text: the corruption settings */
+} sc_data_params;
+
+/* seq2seq, no truncation, batch 8, shuffle on, seed 42 (HF's default), T5
+ * decoder start 0, span defaults. */
+SC_API sc_data_params sc_data_default_params(void);
+
+typedef struct sc_data sc_data;
+
+/* A padded batch; every array is owned by the batch. */
+typedef struct sc_data_batch {
+    int64_t B, S, T;
+    int32_t *input_ids;         /* [B, S] */
+    int32_t *attention_mask;    /* [B, S] 1 = token */
+    int32_t *labels;            /* [B, T] -100 on padding */
+    int32_t *decoder_input_ids; /* [B, T] */
+    int64_t *example;           /* [B] index of each row's example (file order, after skipping) */
+} sc_data_batch;
+
+/* Where the data stands: `index` examples of epoch `epoch` were handed out. */
+typedef struct sc_data_pos {
+    int64_t epoch;
+    int64_t index;
+} sc_data_pos;
+
+/* Reads and tokenizes the whole file. The tokenizer is only used here and
+ * by sc_data_next (sentinels) and must outlive the data. Errors:
+ * SC_ERR_IO / SC_ERR_MISSING (the file), SC_ERR_FORMAT ("<file>:<line>:
+ * ..."), SC_ERR_INVALID_ARG (parameters), SC_ERR_MISSING (no usable
+ * example). */
+SC_API sc_status sc_data_open(const char *path, const sc_tokenizer *tok, const sc_data_params *p, sc_data **out,
+                              sc_error *err);
+/* The same from text[0..len); `source` names it in errors. */
+SC_API sc_status sc_data_open_buffer(const char *text, size_t len, const char *source, const sc_tokenizer *tok,
+                                     const sc_data_params *p, sc_data **out, sc_error *err);
+SC_API void sc_data_free(sc_data *d); /* NULL is a no-op */
+
+SC_API int64_t sc_data_count(const sc_data *d);   /* examples kept */
+SC_API int64_t sc_data_skipped(const sc_data *d); /* blank lines and too-short documents left out */
+/* Batches per epoch: ceil(count / batch) (floor with drop_last). */
+SC_API int64_t sc_data_batches_per_epoch(const sc_data *d);
+/* The tokens of example i as stored (after truncation; text: before
+ * corruption); NULL when i is out of range. */
+SC_API const int32_t *sc_data_source(const sc_data *d, int64_t i, int64_t *n);
+SC_API const int32_t *sc_data_target(const sc_data *d, int64_t i, int64_t *n);
+
+/* The next batch; moves the position on, to the next epoch after the last
+ * batch of one. *out is overwritten (free it with sc_data_batch_free; a
+ * zeroed batch is fine to pass and to free). */
+SC_API sc_status sc_data_next(sc_data *d, sc_data_batch *out, sc_error *err);
+SC_API void sc_data_batch_free(sc_data_batch *b);
+
+SC_API sc_data_pos sc_data_tell(const sc_data *d);
+/* Restores a position from sc_data_tell (epoch >= 0, 0 <= index <= count);
+ * SC_ERR_INVALID_ARG otherwise, leaving the position unchanged. */
+SC_API sc_status sc_data_seek(sc_data *d, sc_data_pos pos, sc_error *err);
+
 /* ---------------------------------------------------------------- generation */
 
 /* Text generation with the semantics of Hugging Face transformers 4.41.2
