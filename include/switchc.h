@@ -752,6 +752,30 @@ SC_API void sc_generate_result_free(sc_generate_result *r);
 SC_API sc_status sc_fill_spans(const sc_tokenizer *t, const char *prompt, const int32_t *ids, size_t n,
                                char *buf, size_t cap, size_t *len_out, size_t *n_missing, sc_error *err);
 
+/* ----------------------------------------------------------- layout (ABI) */
+
+/* The layout of this header's structs as the loaded library was compiled,
+ * for programs that mirror them without a C compiler (the Python package's
+ * ctypes classes check theirs at import) and so must notice when they run
+ * against a library whose structs differ.
+ *
+ * `type` is the typedef name of one of the structs described: sc_error,
+ * sc_token_piece, sc_token_batch, sc_batch_params, sc_context_params,
+ * sc_model_params, sc_expert_layer_stats, sc_forward_params,
+ * sc_forward_losses, sc_router_output, sc_score_pair, sc_generate_params;
+ * or an enum or scalar they hold: sc_status, sc_dtype, sc_drop_policy,
+ * sc_format, sc_early_stopping, bool, size_t, sc_progress_fn,
+ * sc_token_callback. Other structs are unknown here. `field` is a member's
+ * name as declared in this header.
+ *
+ * sc_abi_sizeof: sizeof(type); sc_abi_offsetof: offsetof(type, field); both
+ * (size_t)-1 when the name is unknown (or NULL). sc_abi_field: the name of
+ * the index-th field of a struct in declaration order (static storage), NULL
+ * past the last one or for an unknown type, so a client can also check that
+ * it mirrors every field. Thread-safe; no allocation. */
+SC_API size_t sc_abi_sizeof(const char *type);
+SC_API size_t sc_abi_offsetof(const char *type, const char *field);
+SC_API const char *sc_abi_field(const char *type, size_t index);
 
 #ifdef __cplusplus
 }

@@ -7,7 +7,10 @@
 #    function declared in switchc.h (each marked SC_API), and only sc_ names;
 #  - builds examples/generate.c against the prefix twice, with pkg-config
 #    and with find_package(switchc), runs both on the tiny model and compares
-#    their text with `switchc generate` for the same prompt.
+#    their text with `switchc generate` for the same prompt;
+#  - imports the installed Python package (PYTHONPATH = the prefix's
+#    dist-packages, no SWITCHC_LIBRARY), checks that it loads the library
+#    installed beside it, and compares its answer with the CLI's too.
 # Not registered for a cross build: the example could not run on this host.
 # Sanitizer builds (SWITCHC_SANITIZE) are tested too: the example is compiled
 # and linked with the same sanitizers, which an instrumented library needs.
@@ -27,7 +30,9 @@ if(NOT CMAKE_SCRIPT_MODE_FILE)
            -DSC_OBJDUMP=${CMAKE_OBJDUMP} -DSC_LIBDIR=${CMAKE_INSTALL_LIBDIR}
            -DSC_MANDIR=${CMAKE_INSTALL_MANDIR} -DSC_VERSION=${PROJECT_VERSION}
            -DSC_SOVERSION=${SWITCHC_SOVERSION} "-DSC_SAN_FLAGS=${sc_san_flags}"
-           -DSC_CLI=$<TARGET_FILE:switchc> -P ${CMAKE_CURRENT_LIST_FILE})
+           -DSC_CLI=$<TARGET_FILE:switchc> "-DSC_PYTHON=${SC_PYTHON}"
+           "-DSC_PYTHON_DIR=${SWITCHC_PYTHON_DIR}" "-DSC_PYTHON_ENV=${SC_PYTHON_ENV}"
+           -P ${CMAKE_CURRENT_LIST_FILE})
   # It installs what the build made: run it after a full build (make test).
   set_tests_properties(install PROPERTIES TIMEOUT 600)
   return()
@@ -208,6 +213,30 @@ foreach(exe "${work}/generate-pkgconfig" "${work}/examples-build/generate")
   string(STRIP "${got}" got)
   check("got STREQUAL want" "${shown} printed '${got}', the CLI '${want}'")
 endforeach()
+
+# ------------------------------------------------------------------ python
+if(SC_PYTHON)
+  if(IS_ABSOLUTE "${SC_PYTHON_DIR}")
+    set(pydir "${SC_PYTHON_DIR}")
+  else()
+    set(pydir "${prefix}/${SC_PYTHON_DIR}")
+  endif()
+  check("EXISTS \"${pydir}/switchc/__init__.py\"" "installed the Python package in ${pydir}")
+  set(recorded "")
+  if(EXISTS "${pydir}/switchc/_install_path.py")
+    file(READ "${pydir}/switchc/_install_path.py" recorded)
+  endif()
+  string(FIND "${recorded}" "LIBRARY = '${libdir}/${so_name}'" at)
+  check("at GREATER -1" "_install_path.py names ${libdir}/${so_name}")
+  run_or_die("python: import switchc from the prefix and generate" got
+             "${CMAKE_COMMAND}" -E env --unset=SWITCHC_LIBRARY --unset=LD_LIBRARY_PATH "PYTHONPATH=${pydir}"
+             PYTHONDONTWRITEBYTECODE=1 ${SC_PYTHON_ENV} "${SC_PYTHON}"
+             "${SC_SOURCE_DIR}/python/tests/installed_check.py" "${pydir}" "${libdir}" "${model}" "${prompt}")
+  string(STRIP "${got}" got)
+  check("got STREQUAL want" "the installed Python package printed '${got}', the CLI '${want}'")
+else()
+  message(STATUS "not checked: the installed Python package (no python3 with numpy and pytest)")
+endif()
 
 if(failures GREATER 0)
   message(FATAL_ERROR "${failures} check(s) failed")
