@@ -1,5 +1,6 @@
-/* libFuzzer target: the JSON reader, then every accessor over the tree. */
-#include "io/json.h"
+/* libFuzzer target: the JSON reader (util/json.c), then every accessor over the
+ * tree. */
+#include "util/json.h"
 
 #include <stdint.h>
 #include <stdlib.h>

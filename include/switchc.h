@@ -103,6 +103,43 @@ typedef enum sc_dtype {
 SC_API size_t sc_dtype_size(sc_dtype t);
 /* Safetensors spelling: "F32", "F16", "BF16", "I8", ... */
 SC_API const char *sc_dtype_name(sc_dtype t);
+/* Compute dtypes (sc_model_params.dtype) by their short names, as the CLI's
+ * --dtype takes them: "f32" (also "fp32", "float32"), "bf16" ("bfloat16"),
+ * "f16" ("fp16", "float16"), "q8" ("int8"; SC_DTYPE_I8). Case matters.
+ * Returns false and leaves *out alone for any other string, or NULL. */
+SC_API bool sc_dtype_from_label(const char *s, sc_dtype *out);
+/* The short name of a compute dtype: "f32", "bf16", "f16" or "q8";
+ * "as-stored" for any other value (SC_DTYPE_COUNT: the weights as stored). */
+SC_API const char *sc_dtype_label(sc_dtype t);
+
+/* ------------------------------------------------------- machine, kernels */
+
+/* What the library detected about this CPU and which kernels it runs there
+ * (`switchc info`). Detection happens once, on first use; every call here
+ * is thread-safe. A kernel table is one set of matmul implementations
+ * ("ref", "avx512", "amx", ...), chosen by name in sc_model_params.kernels. */
+
+/* The CPU features the kernels use, space-separated ("avx2 fma avx512f
+ * ..."; "(none)" when none), into buf[0..cap), always NUL-terminated when
+ * cap > 0 and cut at a whole name when it does not fit. SWITCHC_NO_AMX=1 in
+ * the environment hides the amx_ features. */
+SC_API void sc_cpu_feature_names(char *buf, size_t cap);
+/* The thread count the library uses when asked for 0 (the default):
+ * SWITCHC_THREADS when set, else the cores this process may run on. */
+SC_API int sc_default_threads(void);
+/* The names of every kernel table, NULL-terminated, whether or not this CPU
+ * runs it; the aliases "best" and "exact" are not listed. Static storage. */
+SC_API const char *const *sc_kernel_tables(void);
+/* Whether this CPU (and this build) runs the table `name` (aliases too). */
+SC_API bool sc_kernel_table_supported(const char *name);
+/* The name of the table that "best" (the default) and "exact" (the fastest
+ * whose F32, BF16 and F16 paths compute in fp32) stand for on this CPU. */
+SC_API const char *sc_kernel_table_best(void);
+SC_API const char *sc_kernel_table_exact(void);
+/* What the table `name` runs matmuls with weights of dtype t on, e.g.
+ * "avx512 fp32 14x32 packed"; NULL when the table has no path of its own
+ * for t, is unknown, or does not run here. */
+SC_API const char *sc_kernel_table_matmul(const char *name, sc_dtype t);
 
 /* ---------------------------------------------------------------- tokenizer */
 
@@ -419,6 +456,205 @@ SC_API void sc_session_expert_stats_reset(sc_session *s);
 SC_API size_t sc_model_expert_resident_bytes(const sc_model *m);
 SC_API size_t sc_model_expert_peak_bytes(const sc_model *m);
 
+/* --------------------------------------------------------------- model info */
+
+/* What a model directory holds, read without loading the weights (`switchc
+ * inspect`): config.json, the checkpoint's tensor index (names, dtypes,
+ * shapes, sizes; no values are read), every tensor the config calls for
+ * checked against it, parameters and bytes per part of the model, and the
+ * problems found. Whether the model then loads is sc_model_load's answer. */
+typedef struct sc_model_info sc_model_info;
+
+/* Reads dir with `format` as sc_model_params.format takes it
+ * (SC_FORMAT_AUTO: safetensors first; SC_FORMAT_TORCH_BIN also accepts the
+ * sharded .bin). A config.json or a checkpoint that cannot be read is not a
+ * failure here but a problem of the info (the error message, as
+ * sc_model_load would give it); so is each missing tensor, each tensor of
+ * the wrong shape or of a dtype that is not F32, F16 or BF16 (both errors),
+ * and each tensor nobody reads (a warning). Fails only on NULL arguments or
+ * out of memory. Free with sc_model_info_free (NULL is a no-op). An info is
+ * read-only after this call: any thread may read it. */
+SC_API sc_status sc_model_info_read(const char *dir, sc_format format, sc_model_info **out, sc_error *err);
+SC_API void sc_model_info_free(sc_model_info *info);
+
+/* The config values `inspect` shows. */
+typedef struct sc_model_config_info {
+    int64_t d_model, d_kv, num_heads, d_ff;
+    int64_t num_layers, num_decoder_layers; /* encoder and decoder blocks */
+    int64_t num_experts, expert_capacity, vocab_size;
+    bool tie_word_embeddings;
+    const char *act; /* dense_act_fn: "relu", "gelu_new" or "gelu"; static storage */
+    bool gated;      /* feed_forward_proj "gated-*" */
+    bool router_bias;
+} sc_model_config_info;
+
+/* False (and *out untouched) when config.json did not load. */
+SC_API bool sc_model_info_config(const sc_model_info *info, sc_model_config_info *out);
+/* Whether block i of the encoder (decoder false) or decoder is sparse
+ * (a mixture of experts); false without a config or outside the blocks. */
+SC_API bool sc_model_info_block_is_sparse(const sc_model_info *info, bool decoder, int64_t i);
+
+/* The checkpoint found: its format (SC_FORMAT_AUTO when none opened), that
+ * format's name ("safetensors", "safetensors (sharded)", "pytorch .bin",
+ * "pytorch .bin (sharded)"; NULL when none), the bytes of its files, and
+ * the dtypes stored as a bit set (bit t set when some tensor has sc_dtype
+ * t). */
+SC_API sc_format sc_model_info_format(const sc_model_info *info);
+SC_API const char *sc_model_info_format_name(const sc_model_info *info);
+SC_API size_t sc_model_info_file_bytes(const sc_model_info *info);
+SC_API unsigned sc_model_info_dtypes(const sc_model_info *info);
+
+/* The parts parameters and bytes are counted in. The shared embedding and
+ * an untied lm_head are SC_PART_EMBEDDINGS; the relative attention bias is
+ * attention. */
+typedef enum sc_model_part {
+    SC_PART_EMBEDDINGS,
+    SC_PART_ATTENTION,
+    SC_PART_DENSE_FF,
+    SC_PART_EXPERTS,
+    SC_PART_ROUTER,
+    SC_PART_NORMS,
+    SC_PART_COUNT
+} sc_model_part;
+/* "embeddings", "attention", "dense_ff", "experts", "router", "norms";
+ * NULL for anything else. */
+SC_API const char *sc_model_part_name(sc_model_part p);
+/* Parameters the config calls for in part p (counted whether found or not),
+ * and bytes stored of those found; 0 without a config or checkpoint. */
+SC_API uint64_t sc_model_info_params(const sc_model_info *info, sc_model_part p);
+SC_API uint64_t sc_model_info_bytes(const sc_model_info *info, sc_model_part p);
+/* All parameters (the shared embedding once; lm_head when untied; aliases
+ * of shared.weight not counted), and those active per token: the total
+ * less num_experts - 1 experts in each sparse block. */
+SC_API uint64_t sc_model_info_params_total(const sc_model_info *info);
+SC_API uint64_t sc_model_info_params_active(const sc_model_info *info);
+
+/* Tensor counts: expected by the config, found, missing, bad (wrong shape
+ * or dtype), unexpected (in the checkpoint, read by nobody), aliases (other
+ * names of shared.weight, e.g. encoder.embed_tokens.weight). */
+typedef struct sc_model_tensor_counts {
+    size_t expected, found, missing, bad, unexpected, aliases;
+} sc_model_tensor_counts;
+SC_API sc_model_tensor_counts sc_model_info_tensors(const sc_model_info *info);
+/* Problems in the order found: the message, and in *is_error (may be NULL)
+ * whether it makes the model unloadable (else a warning). NULL past the
+ * end. Missing, bad and unexpected tensors are listed up to 20 of each
+ * kind; sc_model_info_unlisted counts the rest (in missing, bad and
+ * unexpected; the other fields 0). */
+SC_API size_t sc_model_info_problem_count(const sc_model_info *info);
+SC_API const char *sc_model_info_problem(const sc_model_info *info, size_t i, bool *is_error);
+SC_API sc_model_tensor_counts sc_model_info_unlisted(const sc_model_info *info);
+/* The tokenizer file sc_tokenizer_load would pick in the directory
+ * ("spiece.model" or "tokenizer.json"), or NULL when there is none. */
+SC_API const char *sc_model_info_tokenizer_file(const sc_model_info *info);
+
+/* ------------------------------------------------------ writing checkpoints */
+
+/* `switchc convert` and `switchc init`: a checkpoint directory written as
+ * safetensors (model.safetensors, or model-0000i-of-0000n.safetensors and
+ * model.safetensors.index.json past shard_bytes), matrices in the chosen
+ * dtype (q8: per-row int8 + F32 scales, docs/q8-format.md), norms, router
+ * and relative bias in F32. Every file is first written into
+ * OUT/.tmp-XXXXXX and moved into OUT only when all are complete: a failure
+ * leaves OUT as it was, a link in OUT is replaced, never written through.
+ * Safetensors weights of another layout in OUT are removed, so OUT loads
+ * what was written. Neither call is safe to run twice at once on one OUT. */
+typedef struct sc_write_params {
+    sc_dtype dtype;          /* matrices: SC_DTYPE_F32 (default), _BF16, _F16 or _I8 (q8) */
+    size_t shard_bytes;      /* shard past this many bytes (default 5e9); 0: one file */
+    bool force;              /* replace a checkpoint OUT already holds (config.json or
+                                weights); false (default): refused with SC_ERR_INVALID_ARG
+                                and a message naming the file found */
+    sc_progress_fn progress; /* bytes written so far, from the calling thread; may be NULL */
+    void *progress_ctx;
+    /* sc_init_checkpoint only: */
+    uint64_t seed;            /* same seed, same files (default 0) */
+    double embed_std;         /* std of the shared embedding; < 0 (default): the
+                                 config's initializer_factor, as HF */
+    const char *tokenizer_dir; /* NULL, or a directory whose tokenizer files
+                                  (spiece.model and/or tokenizer.json, tokenizer_config.json,
+                                  special_tokens_map.json, added_tokens.json) are copied;
+                                  it must hold spiece.model or tokenizer.json */
+} sc_write_params;
+
+SC_API sc_write_params sc_write_default_params(void);
+
+/* The check sc_convert and sc_init_checkpoint make of their output
+ * directory before any work, for other writers of a model directory: OUT
+ * may not exist yet (it is created when written), must be a directory
+ * (links followed), and may hold (part of) a checkpoint (config.json,
+ * model.safetensors, its index and shards, pytorch_model*.bin, whatever
+ * their kind) only when `force`, or when it is the directory `in_place`
+ * (may be NULL: the input of a conversion, which the new files replace).
+ * SC_ERR_INVALID_ARG (or SC_ERR_IO when OUT cannot be examined) with a
+ * message naming OUT, and the file found. */
+SC_API sc_status sc_output_dir_check(const char *out, const char *in_place, bool force, sc_error *err);
+
+/* What was written. */
+typedef struct sc_write_result {
+    size_t tensors;      /* tensors written (q8 scales included) */
+    size_t shards;       /* weight files */
+    size_t input_bytes;  /* sc_convert: bytes of the input checkpoint's files */
+    size_t output_bytes; /* bytes of the weight files written */
+    int files_copied;    /* sc_convert: config.json and the side files found
+                            (generation config, tokenizer files) */
+} sc_write_result;
+
+/* Rewrites the checkpoint in `in` (any format sc_model_load reads) into
+ * `out` with the matrices in p->dtype, tensor by tensor, and copies
+ * config.json (q8 adds a "quantization" entry), generation_config.json and
+ * the tokenizer files found. `out` may be `in`: the input is only read
+ * (its mapping outlives the renames) and replaced when all is written.
+ * p NULL: the defaults. res may be NULL; set on success. */
+SC_API sc_status sc_convert(const char *in, const char *out, const sc_write_params *p, sc_write_result *res,
+                            sc_error *err);
+/* Writes a randomly initialised model for the config.json at config_path
+ * into `out`: weights with HF's initialisation scales
+ * (SwitchTransformersPreTrainedModel._init_weights; not torch's numbers:
+ * every row has its own stream from (seed, tensor, row)), config.json (the
+ * file's bytes), a generation_config.json with the config's token ids, and
+ * the tokenizer files of p->tokenizer_dir. */
+SC_API sc_status sc_init_checkpoint(const char *config_path, const char *out, const sc_write_params *p,
+                                    sc_write_result *res, sc_error *err);
+
+/* ------------------------------------------------------- benchmark figures */
+
+/* What `switchc bench` divides its timings by: the work of a token on a
+ * loaded model, and this machine's measured peaks. Thread-safe; the
+ * measurements take a fraction of a second each and load the CPU. */
+
+/* The kernel table the model runs on ("avx512-bf16", ...; see
+ * sc_kernel_tables), NULL for NULL. */
+SC_API const char *sc_model_kernel_table(const sc_model *m);
+/* The dtype the model's matrices are held in after loading (the first
+ * encoder block's attention q), and the dtype it computes in: the
+ * requested sc_model_params.dtype, or the matrix dtype when as stored.
+ * SC_DTYPE_COUNT for NULL. */
+SC_API sc_dtype sc_model_matrix_dtype(const sc_model *m);
+SC_API sc_dtype sc_model_compute_dtype(const sc_model *m);
+/* The instruction the model's encoder matmuls run on, as sc_peak_ops
+ * names it: "fp32-fma", "bf16-dot", "int8-vnni", "amx-bf16", "amx-int8". */
+SC_API const char *sc_model_compute_peak(const sc_model *m);
+/* Matmul flops of the encoder on `tokens` tokens, S per row (top-1
+ * routing: one expert per token), attention score/value products
+ * included; 0 for NULL. */
+SC_API double sc_model_encoder_flops(const sc_model *m, double tokens, double S);
+/* Weight bytes one decode step reads for one row: decoder self q/k/v/o,
+ * cross q/o (cross K/V are cached), one expert or the dense FF per layer,
+ * the lm head; every matrix in the dtype it computes in (an expert at its
+ * converted size whether or not it has been converted yet). */
+SC_API double sc_model_decode_bytes(const sc_model *m);
+/* Operations per second of `threads` threads each running the named
+ * instruction (as sc_model_compute_peak names them) with no memory
+ * traffic, the best of short bursts: the register-bound peak. 0 when this
+ * CPU or build lacks it, or the name is unknown. */
+SC_API double sc_peak_ops(const char *kind, int threads);
+/* Read bandwidth in bytes per second of `threads` threads reading a fresh
+ * `bytes` buffer the way the decode kernels read weights (4 forward
+ * streams a task, prefetched), the best of `passes` passes; 0 when the
+ * buffer cannot be allocated or holds less than a row per thread. */
+SC_API double sc_read_bandwidth(size_t bytes, int threads, int passes);
+
 /* ------------------------------------------------- forward with labels, scoring */
 
 /* The teacher-forced forward pass of Hugging Face transformers 4.41.2
@@ -508,6 +744,27 @@ SC_API int64_t sc_forward_result_router_count(const sc_forward_result *r);
 SC_API sc_status sc_forward_result_router(const sc_forward_result *r, int64_t i, sc_router_output *out,
                                           sc_error *err);
 SC_API void sc_forward_result_free(sc_forward_result *r);
+
+/* Tracing: every named intermediate of the passes a session runs
+ * (sc_session_forward, sc_session_encode, sc_session_decode_step, ...), as
+ * it is computed, under the names of HF's outputs and of the reference
+ * fixtures (tests/fixtures/README.md): "encoder_hidden_states.0" (the
+ * embeddings) to "encoder_hidden_states.N" (the final norm's output: HF's
+ * output_hidden_states), the decoder's likewise,
+ * "encoder_last_hidden_state", "encoder.block.3.router_logits",
+ * "...expert_index", "...kept", and so on, each with its dtype (F32 or
+ * I32) and shape (ndim up to 4). The data is valid during the call only;
+ * the callback runs on the thread running the pass and must not call into
+ * the session. For checking the engine against a reference (`switchc
+ * verify`); it copies, so it costs time and memory. */
+typedef void (*sc_forward_trace_fn)(void *ctx, const char *name, sc_dtype dtype, const void *data, int ndim,
+                                    const int64_t *shape);
+/* Sets the session's trace (fn NULL: none, the default); ctx is passed back. */
+SC_API void sc_session_set_trace(sc_session *s, sc_forward_trace_fn fn, void *ctx);
+/* HF's _shift_right: dec_in[B,T] = [start, labels[:-1]] per row, with -100
+ * replaced by pad: the decoder input of a forward pass with labels. */
+SC_API void sc_shift_right(int32_t *dec_in, const int32_t *labels, int64_t B, int64_t T, int32_t start,
+                           int32_t pad);
 
 /* Scoring: how well the model predicts each target given its input. Every
  * pair is run alone, as a batch of one without padding, so its numbers are

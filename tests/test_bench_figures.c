@@ -1,5 +1,6 @@
-/* What `switchc bench` counts and how it fails (src/cli/bench_figures.c,
- * built into this test): the weight bytes of a decode step count every
+/* What `switchc bench` counts (sc_model_decode_bytes, sc_model_encoder_flops)
+ * and how its timings fail (src/cli/bench_figures.c, built into this test):
+ * the weight bytes of a decode step count every
  * expert at the size it computes in, converted or not yet (a bf16 file
  * loaded as f32 reads what the f32 file reads, and the reverse), and a
  * failing measurement always says why (an encoder batch nothing can hold is
@@ -11,22 +12,11 @@
 #include "model/model.h"
 #include "model/session.h"
 #include "test_util.h"
+#include "fixture_model.h"
 
 /* A request nothing can satisfy must come back as NULL under ASan too. */
 const char *__asan_default_options(void);
 const char *__asan_default_options(void) { return "allocator_may_return_null=1"; }
-
-static sc_model *load(const char *name, sc_dtype dt) {
-    sc_model_params p = sc_model_default_params();
-    p.dtype = dt;
-    p.n_threads = 1;
-    sc_model *m = NULL;
-    sc_error err;
-    char dir[4096];
-    snprintf(dir, sizeof dir, "%s/models/%s", SC_FIXTURES_DIR, name);
-    CHECKF(sc_model_load(dir, &p, &m, &err) == SC_OK, "%s: %s", name, m ? "" : err.msg);
-    return m;
-}
 
 /* Makes expert 0 of every sparse layer resident (converted where the
  * compute dtype differs), as a decode that routed there would. */
@@ -43,22 +33,22 @@ static void use_expert0(sc_model *m) {
 static void test_decode_bytes_converted(void) {
     /* the _bf16 case holds the f32 case's weights rounded to bf16 */
     const char *f32 = "e8_step2_untied_heads_ne_dmodel", *bf16 = "e8_step2_untied_heads_ne_dmodel_bf16";
-    sc_model *a = load(f32, SC_DTYPE_AS_STORED), *b = load(bf16, SC_DTYPE_F32);
-    sc_model *c = load(bf16, SC_DTYPE_AS_STORED), *d = load(f32, SC_DTYPE_BF16);
+    sc_model *a = fixture_model_load(f32, SC_DTYPE_AS_STORED), *b = fixture_model_load(bf16, SC_DTYPE_F32);
+    sc_model *c = fixture_model_load(bf16, SC_DTYPE_AS_STORED), *d = fixture_model_load(f32, SC_DTYPE_BF16);
     if (!a || !b || !c || !d) goto out;
-    const double f32_bytes = bench_decode_bytes(a), bf16_bytes = bench_decode_bytes(c);
+    const double f32_bytes = sc_model_decode_bytes(a), bf16_bytes = sc_model_decode_bytes(c);
     CHECKF(f32_bytes > 1.9 * bf16_bytes && f32_bytes < 2.1 * bf16_bytes, "%g vs %g", f32_bytes, bf16_bytes);
     /* converted at load (dense) and on first use (experts): before and after that use */
-    CHECKF(bench_decode_bytes(b) == f32_bytes, "bf16 file as f32: %g, the f32 file: %g", bench_decode_bytes(b),
+    CHECKF(sc_model_decode_bytes(b) == f32_bytes, "bf16 file as f32: %g, the f32 file: %g", sc_model_decode_bytes(b),
            f32_bytes);
-    CHECKF(bench_decode_bytes(d) == bf16_bytes, "f32 file as bf16: %g, the bf16 file: %g", bench_decode_bytes(d),
+    CHECKF(sc_model_decode_bytes(d) == bf16_bytes, "f32 file as bf16: %g, the bf16 file: %g", sc_model_decode_bytes(d),
            bf16_bytes);
     use_expert0(b);
     use_expert0(d);
-    CHECK(bench_decode_bytes(b) == f32_bytes);
-    CHECK(bench_decode_bytes(d) == bf16_bytes);
+    CHECK(sc_model_decode_bytes(b) == f32_bytes);
+    CHECK(sc_model_decode_bytes(d) == bf16_bytes);
     /* and the flop count does not depend on the dtype */
-    CHECK(bench_encoder_flops(a, 128, 128) == bench_encoder_flops(d, 128, 128));
+    CHECK(sc_model_encoder_flops(a, 128, 128) == sc_model_encoder_flops(d, 128, 128));
 out:
     sc_model_free(a);
     sc_model_free(b);
@@ -67,7 +57,7 @@ out:
 }
 
 static void test_failures_say_why(void) {
-    sc_model *m = load("e4_untied_eos_early", SC_DTYPE_AS_STORED);
+    sc_model *m = fixture_model_load("e4_untied_eos_early", SC_DTYPE_AS_STORED);
     sc_session *s = NULL;
     if (!m || sc_session_new(m, &s, NULL)) {
         CHECK(0);

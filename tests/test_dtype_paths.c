@@ -14,16 +14,16 @@ static void one(const char *case_name, sc_dtype t, double min_cos) {
     if (getenv("DC_KERNELS")) p.kernels = getenv("DC_KERNELS");
     dc_result r;
     bool ok = dc_run(dir, dir, &p, &r);
-    CHECKF(ok, "%s %s runs", case_name, sc_weights_dtype_label(t));
+    CHECKF(ok, "%s %s runs", case_name, sc_dtype_label(t));
     if (!ok) return;
     printf("%-38s %-9s cosine %.6f (worst row %.6f) experts %.4f greedy %.4f\n", case_name,
-           sc_weights_dtype_label(t), r.cosine, r.cosine_min_row, r.expert_agree, r.greedy_agree);
-    CHECKF(r.finite, "%s %s: non-finite logits", case_name, sc_weights_dtype_label(t));
-    CHECKF(r.cosine >= min_cos, "%s %s: cosine %.6f < %.4f", case_name, sc_weights_dtype_label(t), r.cosine,
+           sc_dtype_label(t), r.cosine, r.cosine_min_row, r.expert_agree, r.greedy_agree);
+    CHECKF(r.finite, "%s %s: non-finite logits", case_name, sc_dtype_label(t));
+    CHECKF(r.cosine >= min_cos, "%s %s: cosine %.6f < %.4f", case_name, sc_dtype_label(t), r.cosine,
            min_cos);
     /* q8 on these tiny models (K = 36..48, 88 real tokens per sparse layer
      * pair) flips one expert choice of 88 (98.9%); one flip is allowed. */
-    CHECKF(r.expert_agree >= (t == SC_DTYPE_I8 ? 0.98 : 0.99), "%s %s: experts agree on %.4f", case_name, sc_weights_dtype_label(t),
+    CHECKF(r.expert_agree >= (t == SC_DTYPE_I8 ? 0.98 : 0.99), "%s %s: experts agree on %.4f", case_name, sc_dtype_label(t),
            r.expert_agree);
 }
 

@@ -476,13 +476,13 @@ static void test_two_sessions(const char *name) {
                             !memcmp(g[i].ids, ref[i].ids, (size_t)(g[i].rows * g[i].len) * sizeof *g[i].ids) &&
                             !memcmp(g[i].logits, ref[i].logits, g[i].n_logits * sizeof *g[i].logits);
                 CHECKF(same, "%s %s cap %zu session %d: differs from the run alone", name,
-                       sc_weights_dtype_label(dts[d]), caps[c], i);
+                       sc_dtype_label(dts[d]), caps[c], i);
                 free(g[i].ids);
                 free(g[i].logits);
             }
             if (caps[c]) CHECK(sc_model_expert_resident_bytes(m) <= caps[c]);
             printf("%s %s cap %zu: two sessions at once match the runs alone\n", name,
-                   sc_weights_dtype_label(dts[d]), caps[c]);
+                   sc_dtype_label(dts[d]), caps[c]);
             sc_model_free(m);
         }
         for (int i = 0; i < 2; i++) {

@@ -1,13 +1,12 @@
 /* See args.h. */
-#include "cli/args.h"
-#include "cli/commands.h"
+#include "args.h"
+#include "commands.h"
+#include "switchc.h"
 
 #include <errno.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-
-#include "io/checkpoint.h"
 
 /* The value after option argv[*i] (advancing *i); prints an error and
  * returns NULL when it is missing. */
@@ -333,20 +332,9 @@ int args_parse(const args_spec *s, int argc, char **argv, void *opts) {
     return ARGS_GO;
 }
 
-void json_write_string(FILE *f, const char *s, size_t n) {
-    fputc('"', f);
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)s[i];
-        switch (c) {
-        case '"': fputs("\\\"", f); break;
-        case '\\': fputs("\\\\", f); break;
-        case '\n': fputs("\\n", f); break;
-        case '\r': fputs("\\r", f); break;
-        case '\t': fputs("\\t", f); break;
-        default:
-            if (c < 0x20 || c == 0x7f) fprintf(f, "\\u%04x", c);
-            else fputc(c, f);
-        }
-    }
-    fputc('"', f);
+bool args_dtype(const char *cmd, const char *v, void *field) {
+    if (!v) return false;
+    if (sc_dtype_from_label(v, field)) return true;
+    fprintf(stderr, "switchc %s: --dtype takes f32, bf16, f16 or q8, not '%s'\n", cmd, v);
+    return false;
 }

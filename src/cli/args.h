@@ -107,7 +107,8 @@ int args_parse(const args_spec *spec, int argc, char **argv, void *opts);
  * it in *out when it is. Prints nothing: for commands' own positionals. */
 bool args_int_value(const char *s, int64_t lo, int64_t hi, int64_t *out);
 
-/* Writes a JSON string literal (quotes and escapes) of s[0..n) to f. */
-void json_write_string(FILE *f, const char *s, size_t n);
+/* --dtype for the option table (ARGS_CALL): sc_dtype_from_label's names into the
+ * sc_dtype field; anything else is told with the names accepted. */
+bool args_dtype(const char *cmd, const char *v, void *field);
 
 #endif

@@ -1,10 +1,10 @@
 /* Recorded bench runs and the comparison with them; see bench_records.h. */
-#include "cli/bench_records.h"
+#include "bench_records.h"
 
-#include "cli/args.h"
-#include "core/error.h"
-#include "core/mapfile.h"
-#include "io/json.h"
+#include "args.h"
+#include "util/error.h"
+#include "util/file.h"
+#include "util/json.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -112,7 +112,7 @@ sc_status bench_records_read(const char *path, bench_records *out, sc_error *err
     out->n = 0;
     char *buf = NULL;
     size_t len = 0;
-    sc_status st = sc_file_read(path, MAX_FILE_BYTES, &buf, &len, err);
+    sc_status st = sc_read_file(path, MAX_FILE_BYTES, &buf, &len, err);
     if (st) return st;
     st = bench_records_parse(buf, len, path, out, err);
     free(buf);
@@ -154,7 +154,7 @@ int bench_compare(FILE *f, const bench_run *now, const bench_run *rec, const cha
     int worse = 0, compared = 0;
     if (json) {
         fputs("{\"file\": ", f);
-        json_write_string(f, path, strlen(path));
+        sc_json_write_string(f, path, strlen(path));
         fprintf(f, ", \"line\": %lld, \"tolerance_pct\": %g, \"figures\": {", (long long)rec->line, tolerance_pct);
     } else {
         fprintf(f, "compared with %s:%lld (tolerance %g%%)\n", path, (long long)rec->line, tolerance_pct);

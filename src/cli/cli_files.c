@@ -1,7 +1,7 @@
 /* See cli_files.h. */
-#include "cli/cli_files.h"
-#include "core/mapfile.h"
-#include "model/model_write.h"
+#include "cli_files.h"
+#include "switchc.h"
+#include "util/path.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -12,84 +12,10 @@
 #include <unistd.h>
 
 bool cli_output_check(const char *cmd, const char *out, const char *in_place, bool force) {
-    struct stat so, si;
-    if (stat(out, &so) != 0) {
-        if (errno == ENOENT) return true; /* created by the staging */
-        fprintf(stderr, "switchc %s: output %s: %s\n", cmd, out, strerror(errno));
-        return false;
-    }
-    if (!S_ISDIR(so.st_mode)) {
-        fprintf(stderr, "switchc %s: output %s exists and is not a directory\n", cmd, out);
-        return false;
-    }
-    if (in_place && stat(in_place, &si) == 0 && si.st_dev == so.st_dev && si.st_ino == so.st_ino) return true;
-    char found[256];
-    if (!force && sc_model_dir_has_checkpoint(out, found, sizeof found)) {
-        fprintf(stderr, "switchc %s: output %s already holds a checkpoint (%s); --force replaces it\n", cmd,
-                out, found);
-        return false;
-    }
-    return true;
-}
-
-sc_staged_dir *cli_stage(const char *cmd, const char *out) {
-    sc_staged_dir *s = NULL;
     sc_error err;
-    if (sc_staged_dir_open(out, &s, &err)) {
-        fprintf(stderr, "switchc %s: %s\n", cmd, err.msg);
-        return NULL;
-    }
-    return s;
-}
-
-int cli_copy_file(const char *cmd, const char *dir_in, sc_staged_dir *out, const char *name) {
-    char *src = sc_path_join(dir_in, name);
-    if (!src) {
-        fprintf(stderr, "switchc %s: out of memory\n", cmd);
-        return -1;
-    }
-    FILE *in = fopen(src, "rb");
-    if (!in) {
-        int e = errno;
-        if (e != ENOENT) fprintf(stderr, "switchc %s: cannot read %s: %s\n", cmd, src, strerror(e));
-        free(src);
-        return e == ENOENT ? 0 : -1;
-    }
-    sc_error err;
-    FILE *f = sc_staged_dir_fopen(out, name, &err);
-    if (!f) {
-        fprintf(stderr, "switchc %s: %s\n", cmd, err.msg);
-        fclose(in);
-        free(src);
-        return -1;
-    }
-    char buf[1 << 16];
-    size_t n;
-    bool ok = true;
-    while ((n = fread(buf, 1, sizeof buf, in)) > 0)
-        if (fwrite(buf, 1, n, f) != n) ok = false;
-    if (ferror(in)) ok = false;
-    int e = errno;
-    fclose(in);
-    if (fclose(f) != 0) ok = false, e = errno;
-    if (!ok) fprintf(stderr, "switchc %s: copying %s failed: %s\n", cmd, src, strerror(e));
-    free(src);
-    return ok ? 1 : -1;
-}
-
-bool cli_write_text(const char *cmd, sc_staged_dir *out, const char *name, const char *text, size_t len) {
-    sc_error err;
-    FILE *f = sc_staged_dir_fopen(out, name, &err);
-    if (!f) {
-        fprintf(stderr, "switchc %s: %s\n", cmd, err.msg);
-        return false;
-    }
-    bool ok = fwrite(text, 1, len, f) == len;
-    int e = errno;
-    if (fclose(f) != 0) ok = false, e = errno;
-    if (!ok)
-        fprintf(stderr, "switchc %s: cannot write %s/%s: %s\n", cmd, sc_staged_dir_tmp(out), name, strerror(e));
-    return ok;
+    if (sc_output_dir_check(out, in_place, force, &err) == SC_OK) return true;
+    fprintf(stderr, "switchc %s: %s\n", cmd, err.msg);
+    return false;
 }
 
 bool cli_parse_size(const char *s, size_t *out) {

@@ -1,6 +1,6 @@
 /* cli_model_resolve: the CLI side of sc_model_path_resolve, which holds the
  * rules (see switchc.h); this only sizes the buffer and says what failed. */
-#include "cli/cli_model.h"
+#include "cli_model.h"
 #include "switchc.h"
 
 #include <stdio.h>

@@ -2,26 +2,22 @@
  * ids), greedy decode ms/token (64-token prompt, 32 new tokens, decode steps
  * only), peak RSS, achieved GFLOP/s and decode GB/s, the latter two as a
  * share of this machine's peaks measured after the run in about a second:
- * the peak of the instruction the encoder's matmuls ran on (kernels/peak.h:
+ * the peak of the instruction the encoder's matmuls ran on (sc_peak_ops:
  * AMX tiles, vdpbf16ps, vpdpbusd or fp32 FMA, N threads) and the read
  * bandwidth of N threads reading as many bytes as a decode step's weights
  * the way the decode kernels read them (4 forward streams per task,
- * prefetched: sc_read_bw_measure_rows). The measurements themselves are in
+ * prefetched: sc_read_bandwidth). The timings themselves are in
  * bench_figures.c. */
-#include "cli/args.h"
-#include "cli/bench_figures.h"
-#include "cli/bench_records.h"
-#include "cli/cli_model.h"
-#include "cli/commands.h"
-#include "core/clock.h"
-#include "core/error.h"
-#include "core/pool.h"
-#include "kernels/peak.h"
-#include "model/model.h"
-#include "model/session.h"
-#include "model/weights_convert.h"
+#include "args.h"
+#include "bench_figures.h"
+#include "bench_records.h"
+#include "cli_model.h"
+#include "commands.h"
+#include "switchc.h"
+#include "util/clock.h"
 
 #include <stdlib.h>
+#include <string.h>
 #include <sys/resource.h>
 
 static void usage(FILE *f) {
@@ -70,7 +66,7 @@ int cmd_bench(int argc, char **argv) {
     int rc = args_parse(&bench_args, argc, argv, &opt);
     if (rc != ARGS_GO) return rc;
     sc_model_params p = sc_model_default_params();
-    if (opt.dtype && !sc_weights_dtype_parse(opt.dtype, &p.dtype)) {
+    if (opt.dtype && !sc_dtype_from_label(opt.dtype, &p.dtype)) {
         fprintf(stderr, "switchc bench: --dtype takes f32, bf16, f16 or q8\n");
         return SC_EXIT_USAGE;
     }
@@ -82,10 +78,9 @@ int cmd_bench(int argc, char **argv) {
     p.n_threads = (int)opt.threads;
     p.kernels = opt.kernels;
     p.no_mmap = opt.no_mmap;
-    int nt = opt.threads ? (int)opt.threads : sc_pool_default_threads();
+    int nt = opt.threads ? (int)opt.threads : sc_default_threads();
 
-    sc_error err;
-    sc_error_clear(&err);
+    sc_error err = {.code = SC_OK, .offset = SC_NO_OFFSET};
     bench_records recorded = {0};
     if (opt.compare && bench_records_read(opt.compare, &recorded, &err)) {
         fprintf(stderr, "switchc bench: %s\n", err.msg);
@@ -100,12 +95,13 @@ int cmd_bench(int argc, char **argv) {
         return SC_EXIT_FAIL;
     }
     double load_s = sc_clock_seconds() - t0;
-    const sc_dtype wdt = m->enc.blocks[0].self.q.dtype;
-    const char *dl = sc_weights_dtype_label(m->params.dtype == SC_DTYPE_AS_STORED ? wdt : m->params.dtype);
-    const bench_run *rec = opt.compare ? bench_records_find(&recorded, dl, m->kern->name, nt, !opt.no_mmap) : NULL;
+    const sc_dtype wdt = sc_model_matrix_dtype(m);
+    const char *dl = sc_dtype_label(sc_model_compute_dtype(m));
+    const char *table = sc_model_kernel_table(m);
+    const bench_run *rec = opt.compare ? bench_records_find(&recorded, dl, table, nt, !opt.no_mmap) : NULL;
     if (opt.compare && !rec) {
         fprintf(stderr, "switchc bench: %s: no recorded run for %s weights, kernels %s, %d threads%s\n", opt.compare,
-                dl, m->kern->name, nt, opt.no_mmap ? ", --no-mmap" : "");
+                dl, table, nt, opt.no_mmap ? ", --no-mmap" : "");
         bench_records_free(&recorded);
         sc_model_free(m);
         return SC_EXIT_FAIL;
@@ -133,14 +129,14 @@ int cmd_bench(int argc, char **argv) {
     /* after the RSS reading: the bandwidth buffer must not count */
     /* the peak of the instruction the encoder's matmuls ran on (AMX tiles,
      * vdpbf16ps, vpdpbusd or fp32 FMA), and the fp32 FMA peak for reference */
-    const sc_peak_kind pk = sc_peak_of_table(m->kern, wdt);
-    double fma_peak = sc_peak_measure(SC_PEAK_FP32_FMA, nt);
-    double peak = pk == SC_PEAK_FP32_FMA ? fma_peak : sc_peak_measure(pk, nt);
+    const char *pk = sc_model_compute_peak(m);
+    double fma_peak = sc_peak_ops("fp32-fma", nt);
+    double peak = !strcmp(pk, "fp32-fma") ? fma_peak : sc_peak_ops(pk, nt);
     /* the decode's own bytes (1 MiB to 1 GiB) in the decode kernels'
      * pattern, so the caches hold as much of it as of the weights, and the
      * share compares like with like (a plain one-stream loop read slower
      * than the kernels' 4 streams: decode read above "100%" of it) */
-    const double dbytes = bench_decode_bytes(m);
+    const double dbytes = sc_model_decode_bytes(m);
     const size_t bw_bytes = dbytes < (double)(1u << 20) ? (size_t)1 << 20
                             : dbytes > (double)(1u << 30) ? (size_t)1 << 30
                                                           : (size_t)dbytes;
@@ -148,15 +144,15 @@ int cmd_bench(int argc, char **argv) {
      * of 2 x 32 steps, enough tries to catch a quiet moment of the machine */
     const size_t bw_passes = ((size_t)2 << 30) / bw_bytes;
     const int passes = bw_passes < 3 ? 3 : bw_passes > 20 ? 20 : (int)bw_passes;
-    double bw_peak = sc_read_bw_measure_rows(bw_bytes, nt, passes);
-    double gflops = bench_encoder_flops(m, 8 * 128.0, 128.0) / s8 / 1e9;
+    double bw_peak = sc_read_bandwidth(bw_bytes, nt, passes);
+    double gflops = sc_model_encoder_flops(m, 8 * 128.0, 128.0) / s8 / 1e9;
     double gbs = dbytes / (ms * 1e-3) / 1e9;
     double pct_flops = peak > 0 ? 100.0 * gflops * 1e9 / peak : -1;
     double pct_bw = bw_peak > 0 ? 100.0 * gbs * 1e9 / bw_peak : -1;
-    const char *impl = m->kern->matmul_impl[wdt];
+    const char *impl = sc_kernel_table_matmul(table, wdt);
     bench_run run = {.threads = nt, .mmap = !opt.no_mmap, .v = {load_s, tok1, tok8, ms, (double)rss}};
     snprintf(run.dtype, sizeof run.dtype, "%s", dl);
-    snprintf(run.table, sizeof run.table, "%s", m->kern->name);
+    snprintf(run.table, sizeof run.table, "%s", table);
     int worse = 0;
     if (opt.json) {
         printf("{\"dtype\": \"%s\", \"threads\": %d, \"mmap\": %s, \"load_s\": %.4f, \"encoder_1x128_tok_s\": %.2f, "
@@ -165,19 +161,19 @@ int cmd_bench(int argc, char **argv) {
                "\"compute_peak_gflop_s\": %.1f, \"fma_peak_gflop_s\": %.1f, "
                "\"read_bw_gb_s\": %.2f, \"encoder_pct_of_peak\": %.2f, \"decode_pct_of_bandwidth\": %.2f, "
                "\"peak_source\": \"measured after the run\", \"kernels\": {\"table\": \"%s\", \"matmul\": \"%s\"}",
-               dl, nt, opt.no_mmap ? "false" : "true", load_s, tok1, tok8, ms, rss, gflops, gbs, sc_peak_name(pk),
-               peak / 1e9, fma_peak / 1e9, bw_peak / 1e9, pct_flops, pct_bw, m->kern->name, impl ? impl : "?");
+               dl, nt, opt.no_mmap ? "false" : "true", load_s, tok1, tok8, ms, rss, gflops, gbs, pk,
+               peak / 1e9, fma_peak / 1e9, bw_peak / 1e9, pct_flops, pct_bw, table, impl ? impl : "?");
         if (rec) {
             fputs(", \"compare\": ", stdout);
             worse = bench_compare(stdout, &run, rec, opt.compare, opt.tolerance, true);
         }
         fputs("}\n", stdout);
     } else {
-        printf("model        %s (%s weights, kernels %s: %s)\n", opt.dir, dl, m->kern->name, impl ? impl : "?");
+        printf("model        %s (%s weights, kernels %s: %s)\n", opt.dir, dl, table, impl ? impl : "?");
         printf("threads      %d\nload         %.3f s (%s)\n", nt, load_s,
                opt.no_mmap ? "weights read into memory" : "weights mapped");
         printf("encoder 1x128  %.1f tok/s\nencoder 8x128  %.1f tok/s  (%.2f GFLOP/s, %.1f%% of %.1f GFLOP/s %s peak)\n",
-               tok1, tok8, gflops, pct_flops, peak / 1e9, sc_peak_name(pk));
+               tok1, tok8, gflops, pct_flops, peak / 1e9, pk);
         printf("decode       %.2f ms/token  (%.2f GB/s of weights, %.1f%% of %.2f GB/s read bandwidth)\n", ms, gbs,
                pct_bw, bw_peak / 1e9);
         printf("peak RSS     %.1f MB\n", (double)rss / 1e6);

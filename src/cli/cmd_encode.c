@@ -4,11 +4,12 @@
  * one line at a time, each encoded and answered as it arrives. Left out:
  * batching stdin lines together (a line waits for no other). */
 #define _GNU_SOURCE
-#include "cli/args.h"
-#include "cli/cli_files.h"
-#include "cli/cli_model.h"
-#include "cli/commands.h"
+#include "args.h"
+#include "cli_files.h"
+#include "cli_model.h"
+#include "commands.h"
 #include "switchc.h"
+#include "util/json.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -103,7 +104,7 @@ static bool encode_print(encoder *e, const char *const *texts, const size_t *len
         const int64_t n = batch.lengths[b];
         if (json) {
             printf("{\"text\": ");
-            json_write_string(stdout, texts[b], lens[b]);
+            sc_json_write_string(stdout, texts[b], lens[b]);
             printf(", \"tokens\": %lld, \"%s\": ", (long long)n, pool == POOL_NONE ? "embeddings" : "embedding");
         }
         if (pool == POOL_NONE) {

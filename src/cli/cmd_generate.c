@@ -17,13 +17,12 @@
  *    the input, so batching never changes a sample.
  * Left out: per-prompt decoding options, reordering answers. */
 #define _GNU_SOURCE
-#include "cli/args.h"
-#include "cli/cli_files.h"
-#include "cli/cli_model.h"
-#include "cli/commands.h"
-#include "core/clock.h"
-#include "io/json.h"
-#include "model/weights_convert.h"
+#include "args.h"
+#include "cli_files.h"
+#include "cli_model.h"
+#include "commands.h"
+#include "util/clock.h"
+#include "util/json.h"
 #include "switchc.h"
 
 #include <errno.h>
@@ -458,13 +457,6 @@ static bool take_max_memory(const char *cmd, const char *v, void *field) {
     return false;
 }
 
-static bool take_dtype(const char *cmd, const char *v, void *field) {
-    if (!v) return false;
-    if (sc_weights_dtype_parse(v, field)) return true;
-    fprintf(stderr, "switchc %s: --dtype takes f32, bf16, f16 or q8, not '%s'\n", cmd, v);
-    return false;
-}
-
 static int take_prompt(void *vo, const char *arg) {
     generate_opts *o = vo;
     if (add_prompt(&o->pr, arg, strlen(arg), (int64_t)o->pr.n, false)) return ARGS_GO;
@@ -503,7 +495,7 @@ static const args_opt generate_options[] = {
     {NULL, "--top-p", ARGS_DOUBLE, AT(top_p), .dlo = 0.0, .dhi = 1.0},
     {"-t", "--threads", ARGS_INT, AT(threads), .ilo = 1, .ihi = 256},
     {NULL, "--kernels", ARGS_STRING, AT(kernels)},
-    {NULL, "--dtype", ARGS_CALL, AT(wdtype), .call = take_dtype},
+    {NULL, "--dtype", ARGS_CALL, AT(wdtype), .call = args_dtype},
     {NULL, "--early-stopping", ARGS_CHOICE, AT(early), .choices = early_names},
     {NULL, "--drop-policy", ARGS_CHOICE, AT(policy), .choices = policy_names},
     {0},
@@ -620,16 +612,16 @@ static void emit_row(run_ctx *c, const prompt *p, const int32_t *ids, int64_t le
     }
     if (o->json) {
         printf("{\"prompt\": ");
-        json_write_string(stdout, p->text, p->len);
+        sc_json_write_string(stdout, p->text, p->len);
         printf(", \"text\": ");
-        json_write_string(stdout, c->text.p ? c->text.p : "", c->text.n);
+        sc_json_write_string(stdout, c->text.p ? c->text.p : "", c->text.n);
         printf(", \"ids\": [");
         for (int64_t i = 0; i < len; i++) printf(i ? ", %d" : "%d", ids[i]);
         printf("]");
         if (score) printf(", \"score\": %.6g", (double)*score);
         if (o->fill) {
             printf(", \"filled\": ");
-            if (filled) json_write_string(stdout, c->fill.p, fill_len);
+            if (filled) sc_json_write_string(stdout, c->fill.p, fill_len);
             else printf("null");
         }
         printf("}\n");
@@ -655,7 +647,7 @@ static void emit_blank(run_ctx *c, const prompt *p, int64_t per_prompt) {
     for (int64_t j = 0; j < per_prompt; j++) {
         if (c->o->json) {
             printf("{\"prompt\": ");
-            json_write_string(stdout, p->text, p->len);
+            sc_json_write_string(stdout, p->text, p->len);
             printf(", \"text\": \"\", \"ids\": []%s}\n", c->o->fill ? ", \"filled\": \"\"" : "");
         } else {
             printf("\n");
@@ -860,7 +852,7 @@ static bool stats_file_commit(stats_file *sf, const char *path) {
 
 int cmd_generate(int argc, char **argv) {
     generate_opts opt = {
-        .wdtype = SC_DTYPE_AS_STORED, .max_new = -2, .max_len = -2, .min_new = -2, .min_len = -2, .beams = -2,
+        .wdtype = SC_DTYPE_COUNT /* as stored */, .max_new = -2, .max_len = -2, .min_new = -2, .min_len = -2, .beams = -2,
         .nret = -2, .ngram = -2, .top_k = -2, .seed = -2, .lp = NAN, .rep = NAN, .temp = NAN, .top_p = NAN,
         .early = -1, .batch_size = 8,
     };

@@ -1,9 +1,6 @@
-/* switchc info: the build and the machine. */
-#include "cli/args.h"
-#include "cli/commands.h"
-#include "core/pool.h"
-#include "kernels/cpu_features.h"
-#include "kernels/kernels.h"
+/* switchc info: the build and the machine, through the public header. */
+#include "args.h"
+#include "commands.h"
 #include "switchc.h"
 
 #include <stdio.h>
@@ -20,18 +17,19 @@ int cmd_info(int argc, char **argv) {
     if (rc != ARGS_GO) return rc;
     printf("switchc %s\n", SWITCHC_VERSION);
     char feat[256];
-    sc_cpu_features_string(sc_cpu_features_get(), feat, sizeof feat);
+    sc_cpu_feature_names(feat, sizeof feat);
     printf("cpu features: %s\n", feat);
-    printf("threads: %d (SWITCHC_THREADS overrides)\n", sc_pool_default_threads());
+    printf("threads: %d (SWITCHC_THREADS overrides)\n", sc_default_threads());
     printf("kernel tables:");
-    for (const char *const *n = sc_kernels_names(); *n; n++)
-        printf(" %s%s", *n, sc_kernels_select(*n) ? "" : "(unsupported)");
-    const sc_kernels *k = sc_kernels_best();
-    printf("\nselected kernels: %s (fp32-exact: %s; SWITCHC_NO_AMX=1 hides amx)\n", k->name,
-           sc_kernels_exact()->name);
+    for (const char *const *n = sc_kernel_tables(); *n; n++)
+        printf(" %s%s", *n, sc_kernel_table_supported(*n) ? "" : "(unsupported)");
+    const char *best = sc_kernel_table_best();
+    printf("\nselected kernels: %s (fp32-exact: %s; SWITCHC_NO_AMX=1 hides amx)\n", best, sc_kernel_table_exact());
     const struct { sc_dtype dt; const char *name; } dts[] = {
         {SC_DTYPE_F32, "F32"}, {SC_DTYPE_BF16, "BF16"}, {SC_DTYPE_F16, "F16"}, {SC_DTYPE_I8, "I8"}};
-    for (size_t i = 0; i < sizeof dts / sizeof *dts; i++)
-        printf("  matmul %-4s: %s\n", dts[i].name, k->matmul_impl[dts[i].dt] ? k->matmul_impl[dts[i].dt] : "-");
+    for (size_t i = 0; i < sizeof dts / sizeof *dts; i++) {
+        const char *impl = sc_kernel_table_matmul(best, dts[i].dt);
+        printf("  matmul %-4s: %s\n", dts[i].name, impl ? impl : "-");
+    }
     return SC_EXIT_OK;
 }

@@ -7,12 +7,11 @@
  * answered. Left out: batching pairs (each pair runs alone, so its numbers
  * never depend on its neighbours) and per-token output. */
 #define _GNU_SOURCE
-#include "cli/args.h"
-#include "cli/cli_files.h"
-#include "cli/cli_model.h"
-#include "cli/commands.h"
-#include "io/json.h"
-#include "model/weights_convert.h"
+#include "args.h"
+#include "cli_files.h"
+#include "cli_model.h"
+#include "commands.h"
+#include "util/json.h"
 #include "switchc.h"
 
 #include <errno.h>
@@ -54,13 +53,6 @@ typedef struct score_opts {
     int64_t threads;
 } score_opts;
 
-static bool take_dtype(const char *cmd, const char *v, void *field) {
-    if (!v) return false;
-    if (sc_weights_dtype_parse(v, field)) return true;
-    fprintf(stderr, "switchc %s: --dtype takes f32, bf16, f16 or q8, not '%s'\n", cmd, v);
-    return false;
-}
-
 #define AT(field) .off = offsetof(score_opts, field)
 static const args_opt score_options[] = {
     {"-m", "--model", ARGS_STRING, AT(model_dir)},
@@ -69,7 +61,7 @@ static const args_opt score_options[] = {
     {NULL, "--summary", ARGS_FLAG, AT(summary)},
     {NULL, "--json", ARGS_FLAG, AT(json)},
     {NULL, "--kernels", ARGS_STRING, AT(kernels)},
-    {NULL, "--dtype", ARGS_CALL, AT(wdtype), .call = take_dtype},
+    {NULL, "--dtype", ARGS_CALL, AT(wdtype), .call = args_dtype},
     {"-t", "--threads", ARGS_INT, AT(threads), .ilo = 1, .ihi = 256, .label = "-t"},
     {0},
 };
@@ -190,7 +182,7 @@ static void print_summary(const totals *t) {
 }
 
 int cmd_score(int argc, char **argv) {
-    score_opts opt = {.wdtype = SC_DTYPE_AS_STORED};
+    score_opts opt = {.wdtype = SC_DTYPE_COUNT /* as stored */};
     int rc = args_parse(&score_args, argc, argv, &opt);
     if (rc != ARGS_GO) return rc;
     if (!opt.model_dir || !opt.data) {

@@ -4,11 +4,11 @@
  * ...} lines with --jsonl), answering each line as it arrives so it can sit
  * at the end of a pipe. Left out: reading ids for detokenize from stdin. */
 #define _GNU_SOURCE
-#include "cli/args.h"
-#include "cli/cli_files.h"
-#include "cli/cli_model.h"
-#include "cli/commands.h"
-#include "io/json.h"
+#include "args.h"
+#include "cli_files.h"
+#include "cli_model.h"
+#include "commands.h"
+#include "util/json.h"
 #include "switchc.h"
 
 #include <stdio.h>
@@ -98,9 +98,9 @@ static void write_piece(const sc_tokenizer *t, const tok_out *o, size_t i) {
     if (p->offset == UINT32_MAX) {
         size_t pl;
         const char *s = sc_tokenizer_piece(t, p->id, &pl);
-        json_write_string(stdout, s ? s : "", s ? pl : 0);
+        sc_json_write_string(stdout, s ? s : "", s ? pl : 0);
     } else {
-        json_write_string(stdout, o->buf + p->offset, p->len);
+        sc_json_write_string(stdout, o->buf + p->offset, p->len);
     }
 }
 

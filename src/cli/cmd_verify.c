@@ -7,15 +7,12 @@
  * wrong shape, or the bf16 compute path failed), then a summary line.
  * Exit 0 only if nothing failed or was skipped.
  * max_rel is normwise: max|ours - ref| / max|ref|. */
-#include "cli/args.h"
-#include "cli/cli_model.h"
-#include "cli/commands.h"
-#include "cli/verify_case.h"
-#include "core/error.h"
-#include "core/mapfile.h"
-#include "io/checkpoint.h"
-#include "io/json.h"
-#include "model/forward.h"
+#include "args.h"
+#include "cli_model.h"
+#include "commands.h"
+#include "verify_case.h"
+#include "switchc.h"
+#include "util/error.h"
 
 #include <math.h>
 #include <stdio.h>

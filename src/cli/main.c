@@ -1,6 +1,6 @@
 /* switchc: the command-line front end. This folder is the only place that
  * prints to the terminal or exits. */
-#include "cli/commands.h"
+#include "commands.h"
 #include "switchc.h"
 
 #include <stdio.h>

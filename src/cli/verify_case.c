@@ -1,14 +1,14 @@
-/* One fixture case against our engine; see verify_case.h. The forward pass
- * is traced (every named intermediate copied), run once per dropped-token
+/* One fixture case against our engine, through the public header; see
+ * verify_case.h. The forward pass is traced (sc_session_set_trace: every
+ * named intermediate copied), run on a model loaded with each dropped-token
  * policy the manifest needs, and each listed array is compared. */
-#include "cli/verify_case.h"
-#include "core/checked.h"
-#include "core/error.h"
-#include "core/mapfile.h"
-#include "io/json.h"
-#include "kernels/kernels.h"
-#include "model/forward.h"
+#include "verify_case.h"
 #include "switchc.h"
+#include "util/checked.h"
+#include "util/error.h"
+#include "util/file.h"
+#include "util/json.h"
+#include "util/path.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -82,14 +82,21 @@ static void trace_into(void *ctx, const char *name, sc_dtype dtype, const void *
     set_put(ctx, name, dtype, data, ndim, shape);
 }
 
+/* The last index k of "<prefix>.0" ... "<prefix>.<k>", -1 for none. */
+static long long last_index(array_set *s, const char *prefix) {
+    char name[96];
+    long long k = 0;
+    for (;; k++) {
+        snprintf(name, sizeof name, "%s.%lld", prefix, k);
+        if (!set_find(s, name)) break;
+    }
+    return k - 1;
+}
+
 /* Stacks "<prefix>.0" ... "<prefix>.<k>" into one [k+1, ...] array. */
 static void stack_hidden(array_set *s, const char *prefix) {
     char name[96];
-    size_t k = 0;
-    for (;; k++) {
-        snprintf(name, sizeof name, "%s.%zu", prefix, k);
-        if (!set_find(s, name)) break;
-    }
+    const size_t k = (size_t)(last_index(s, prefix) + 1);
     if (k == 0) return;
     snprintf(name, sizeof name, "%s.0", prefix);
     named_array *first = set_find(s, name);
@@ -114,42 +121,42 @@ static void put_scalar(array_set *s, const char *name, double v) {
     set_put(s, name, SC_DTYPE_F32, &f, 1, shape);
 }
 
-/* Runs the traced forward pass under one dropped-token policy; names get
- * `prefix` ("" or "zero_drop."). */
-static sc_status run_forward(sc_session *sess, sc_drop_policy pol, const named_array *ids,
-                             const named_array *mask, const named_array *labels, const char *prefix,
-                             array_set *out, sc_error *err) {
+/* Runs the traced forward pass (under the dropped-token policy the
+ * session's model was loaded with); names get `prefix` ("" or
+ * "zero_drop."). */
+static sc_status run_forward(sc_session *sess, const named_array *ids, const named_array *mask,
+                             const named_array *labels, const char *prefix, array_set *out, sc_error *err) {
     array_set local = {0};
     const int64_t B = ids->shape[0], S = ids->shape[1], T = labels->shape[1];
-    const int64_t V = sc_model_vocab_size(sess->m);
-    float *logits = malloc((size_t)(B * T * V) * sizeof(float));
-    if (!logits) return sc_fail(err, SC_ERR_NOMEM, SC_NO_OFFSET, "out of memory");
-    sc_session_set_drop_policy(sess, pol);
+    const sc_model *m = sc_session_model(sess);
+    sc_forward_result *r = NULL;
     sc_session_set_trace(sess, trace_into, &local);
-    sc_losses L;
-    sc_status st = sc_forward_labels(sess, ids->data, mask ? mask->data : NULL, B, S, labels->data, T,
-                                     logits, &L, err);
+    sc_status st = sc_session_forward(sess, ids->data, mask ? mask->data : NULL, B, S, labels->data, T, NULL, &r,
+                                      err);
     sc_session_set_trace(sess, NULL, NULL);
     if (!st) {
-        int64_t shp[3] = {B, T, V};
+        int64_t shp[3];
+        const float *logits = sc_forward_result_logits(r, &shp[0], &shp[1], &shp[2]);
         set_put(&local, "logits", SC_DTYPE_F32, logits, 3, shp);
+        sc_forward_losses L = sc_forward_result_loss(r);
         put_scalar(&local, "loss", L.loss);
-        put_scalar(&local, "loss_lm_only", L.loss_lm);
-        put_scalar(&local, "encoder_z_loss", L.enc_z);
-        put_scalar(&local, "encoder_aux_loss", L.enc_aux);
-        put_scalar(&local, "decoder_z_loss", L.dec_z);
-        put_scalar(&local, "decoder_aux_loss", L.dec_aux);
+        put_scalar(&local, "loss_lm_only", L.ce);
+        put_scalar(&local, "encoder_z_loss", L.encoder_z_loss);
+        put_scalar(&local, "encoder_aux_loss", L.encoder_aux_loss);
+        put_scalar(&local, "decoder_z_loss", L.decoder_z_loss);
+        put_scalar(&local, "decoder_aux_loss", L.decoder_aux_loss);
         stack_hidden(&local, "encoder_hidden_states");
         stack_hidden(&local, "decoder_hidden_states");
         named_array *enc = set_find(&local, "encoder_last_hidden_state");
         if (enc) set_put(&local, "encoder_model.last_hidden_state", enc->dtype, enc->data, enc->ndim, enc->shape);
+        /* the decoder's last hidden state: the final norm's output */
         char name[64];
-        snprintf(name, sizeof name, "decoder_hidden_states.%lld", (long long)sess->m->dec.n_blocks);
+        snprintf(name, sizeof name, "decoder_hidden_states.%lld", last_index(&local, "decoder_hidden_states"));
         named_array *dl = set_find(&local, name);
         if (dl) set_put(&local, "base_model.last_hidden_state", dl->dtype, dl->data, dl->ndim, dl->shape);
         int32_t *dec_in = malloc((size_t)(B * T) * sizeof(int32_t));
         if (dec_in) {
-            sc_shift_right(dec_in, labels->data, B, T, sc_model_decoder_start_id(sess->m), sc_model_pad_id(sess->m));
+            sc_shift_right(dec_in, labels->data, B, T, sc_model_decoder_start_id(m), sc_model_pad_id(m));
             int64_t s2[2] = {B, T};
             set_put(&local, "decoder_input_ids", SC_DTYPE_I32, dec_in, 2, s2);
             free(dec_in);
@@ -163,7 +170,7 @@ static sc_status run_forward(sc_session *sess, sc_drop_policy pol, const named_a
         }
         if (local.oom || out->oom) st = sc_fail(err, SC_ERR_NOMEM, SC_NO_OFFSET, "out of memory");
     }
-    free(logits);
+    sc_forward_result_free(r);
     set_free(&local);
     return st;
 }
@@ -217,15 +224,15 @@ static sc_status run_bf16(const char *model_dir, int format, const char *kernels
                           sc_error *err) {
     sc_model_params p = sc_model_default_params();
     p.format = format;
-    p.kernels = kernels                            ? kernels
-                : sc_kernels_select("amx")         ? "amx"
-                : sc_kernels_select("avx512-bf16") ? "avx512-bf16"
-                                                   : "ref-bf16";
+    p.kernels = kernels                                   ? kernels
+                : sc_kernel_table_supported("amx")         ? "amx"
+                : sc_kernel_table_supported("avx512-bf16") ? "avx512-bf16"
+                                                           : "ref-bf16";
     sc_model *m = NULL;
     sc_session *s = NULL;
     sc_status st = sc_model_load(model_dir, &p, &m, err);
     if (!st) st = sc_session_new(m, &s, err);
-    if (!st) st = run_forward(s, SC_DROP_HF4, ids, mask, labels, "bf16_compute.", out, err);
+    if (!st) st = run_forward(s, ids, mask, labels, "bf16_compute.", out, err);
     sc_session_free(s);
     sc_model_free(m);
     return st;
@@ -254,7 +261,7 @@ static sc_status read_array(const char *case_dir, const sc_json *a, named_array 
     if (!path) return sc_fail(err, SC_ERR_NOMEM, SC_NO_OFFSET, "out of memory");
     char *buf = NULL;
     size_t len = 0;
-    sc_status st = sc_file_read(path, out->n * 4 + 1, &buf, &len, err);
+    sc_status st = sc_read_file(path, out->n * 4 + 1, &buf, &len, err);
     if (!st && len != out->n * 4)
         st = sc_fail(err, SC_ERR_FORMAT, SC_NO_OFFSET, "%s: %zu bytes, expected %zu for shape of '%s'", path, len,
                      out->n * 4, name);
@@ -352,7 +359,11 @@ sc_status sc_verify_case(const char *case_dir, const char *model_dir, const char
     char *mpath = sc_path_join(case_dir, "manifest.json");
     if (!mpath) return sc_fail(err, SC_ERR_NOMEM, SC_NO_OFFSET, "out of memory");
     sc_json_doc *doc = NULL;
-    sc_status st = sc_json_parse_file(mpath, (size_t)64 << 20, &doc, err);
+    char *text = NULL;
+    size_t text_len = 0;
+    sc_status st = sc_read_file(mpath, (size_t)64 << 20, &text, &text_len, err);
+    if (!st) st = sc_json_parse(text, text_len, mpath, &doc, err);
+    free(text);
     free(mpath);
     if (st) return st;
     const sc_json *arrays = sc_json_get(sc_json_root(doc), "arrays");
@@ -362,8 +373,8 @@ sc_status sc_verify_case(const char *case_dir, const char *model_dir, const char
     }
     size_t na = sc_json_len(arrays);
     named_array *refs = calloc(na ? na : 1, sizeof *refs);
-    sc_model *model = NULL;
-    sc_session *sess = NULL;
+    sc_model *model = NULL, *model_zero = NULL;
+    sc_session *sess = NULL, *sess_zero = NULL;
     array_set ours = {0};
     if (!refs) st = sc_fail(err, SC_ERR_NOMEM, SC_NO_OFFSET, "out of memory");
     for (size_t i = 0; !st && i < na; i++) st = read_array(case_dir, sc_json_at(arrays, i), &refs[i], err);
@@ -383,10 +394,14 @@ sc_status sc_verify_case(const char *case_dir, const char *model_dir, const char
     p.format = format;
     if (!st) st = sc_model_load(model_dir, &p, &model, err);
     if (!st) st = sc_session_new(model, &sess, err);
-    if (!st) st = run_forward(sess, SC_DROP_HF4, ids, mask, labels, "", &ours, err);
+    if (!st) st = run_forward(sess, ids, mask, labels, "", &ours, err);
     if (!st) st = run_generation(sess, model_dir, ids, mask, "", &ours, err);
-    if (!st && want_zero) st = run_forward(sess, SC_DROP_ZERO, ids, mask, labels, "zero_drop.", &ours, err);
-    if (!st && want_zero) st = run_generation(sess, model_dir, ids, mask, "zero_drop.", &ours, err);
+    /* zero_drop.*: the same case on the model loaded with the other policy */
+    p.drop_policy = SC_DROP_ZERO;
+    if (!st && want_zero) st = sc_model_load(model_dir, &p, &model_zero, err);
+    if (!st && want_zero) st = sc_session_new(model_zero, &sess_zero, err);
+    if (!st && want_zero) st = run_forward(sess_zero, ids, mask, labels, "zero_drop.", &ours, err);
+    if (!st && want_zero) st = run_generation(sess_zero, model_dir, ids, mask, "zero_drop.", &ours, err);
     bool want_bf16 = false;
     for (size_t i = 0; !st && i < na; i++) want_bf16 |= !strncmp(refs[i].name, "bf16_compute.", 13);
     sc_error bf16_err;
@@ -409,7 +424,9 @@ sc_status sc_verify_case(const char *case_dir, const char *model_dir, const char
     free(refs);
     set_free(&ours);
     sc_session_free(sess);
+    sc_session_free(sess_zero);
     sc_model_free(model);
+    sc_model_free(model_zero);
     sc_json_free(doc);
     return st;
 }

@@ -1,25 +1,9 @@
 /* Filling the caller-owned sc_error. Library code reports failures only
- * through these helpers; it never prints. */
+ * through these helpers; it never prints. They live in the utility library,
+ * which the JSON reader shares with the engine. */
 #ifndef SC_CORE_ERROR_H
 #define SC_CORE_ERROR_H
 
-#include "switchc.h"
-
-#if defined(__GNUC__)
-#define SC_PRINTF(a, b) __attribute__((format(printf, a, b)))
-#else
-#define SC_PRINTF(a, b)
-#endif
-
-/* Sets err (if not NULL) to code/offset/formatted message; returns code so a
- * failing function can `return sc_fail(err, ...)`. */
-sc_status sc_fail(sc_error *err, sc_status code, size_t offset, const char *fmt, ...)
-    SC_PRINTF(4, 5);
-
-/* Clears err to SC_OK. */
-void sc_error_clear(sc_error *err);
-
-/* Prefixes an existing message with context ("loading X: ..."). */
-void sc_error_prefix(sc_error *err, const char *fmt, ...) SC_PRINTF(2, 3);
+#include "util/error.h" /* sc_fail, sc_error_clear, sc_error_prefix, SC_PRINTF */
 
 #endif

@@ -11,6 +11,7 @@
 #define SC_CORE_MAPFILE_H
 
 #include "switchc.h"
+#include "util/path.h" /* sc_path_join */
 
 typedef struct sc_mapped_file {
     const unsigned char *data; /* NULL when size == 0 */
@@ -65,7 +66,5 @@ size_t sc_file_size(const char *path);
 bool sc_path_is_file(const char *path);
 bool sc_path_is_dir(const char *path);
 
-/* Joins dir and name into a fresh heap string (NULL on overflow/OOM). */
-char *sc_path_join(const char *dir, const char *name);
 
 #endif

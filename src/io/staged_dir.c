@@ -6,6 +6,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -124,6 +125,50 @@ FILE *sc_staged_dir_fopen(sc_staged_dir *s, const char *name, sc_error *err) {
     }
     free(path);
     return f;
+}
+
+sc_status sc_staged_dir_copy(sc_staged_dir *s, const char *dir_in, const char *name, bool *copied,
+                             sc_error *err) {
+    *copied = false;
+    char *src = sc_path_join(dir_in, name);
+    if (!src) return sc_fail(err, SC_ERR_NOMEM, SC_NO_OFFSET, "out of memory");
+    FILE *in = fopen(src, "rb");
+    if (!in) {
+        int e = errno;
+        sc_status st = e == ENOENT ? SC_OK : sc_fail(err, SC_ERR_IO, SC_NO_OFFSET, "cannot read %s: %s", src, strerror(e));
+        free(src);
+        return st;
+    }
+    FILE *f = sc_staged_dir_fopen(s, name, err);
+    if (!f) {
+        fclose(in);
+        free(src);
+        return err ? err->code : SC_ERR_IO;
+    }
+    char buf[1 << 16];
+    size_t n;
+    int e = 0;
+    while ((n = fread(buf, 1, sizeof buf, in)) > 0)
+        if (fwrite(buf, 1, n, f) != n && !e) e = errno ? errno : EIO;
+    if (ferror(in) && !e) e = errno ? errno : EIO;
+    fclose(in);
+    if (fclose(f) != 0 && !e) e = errno ? errno : EIO;
+    sc_status st = e ? sc_fail(err, SC_ERR_IO, SC_NO_OFFSET, "copying %s failed: %s", src, strerror(e)) : SC_OK;
+    free(src);
+    *copied = !e;
+    return st;
+}
+
+sc_status sc_staged_dir_write(sc_staged_dir *s, const char *name, const char *text, size_t len, sc_error *err) {
+    FILE *f = sc_staged_dir_fopen(s, name, err);
+    if (!f) return err ? err->code : SC_ERR_IO;
+    int e = fwrite(text, 1, len, f) == len ? 0 : (errno ? errno : EIO);
+    if (fclose(f) != 0 && !e) e = errno ? errno : EIO;
+    if (!e) return SC_OK;
+    char *path = sc_staged_dir_path(s, name);
+    sc_status st = sc_fail(err, SC_ERR_IO, SC_NO_OFFSET, "cannot write %s: %s", path ? path : name, strerror(e));
+    free(path);
+    return st;
 }
 
 bool sc_staged_dir_has(const sc_staged_dir *s, const char *name) {

@@ -49,6 +49,16 @@ char *sc_staged_dir_path(const sc_staged_dir *s, const char *name);
  * (O_EXCL): a writer never truncates or writes through anything. */
 FILE *sc_staged_dir_fopen(sc_staged_dir *s, const char *name, sc_error *err);
 
+/* Copies dir_in/name into staging/name. Returns SC_OK with *copied = true,
+ * SC_OK with *copied = false when dir_in/name does not exist (an optional
+ * file), or an error naming the file and saying why (strerror). */
+sc_status sc_staged_dir_copy(sc_staged_dir *s, const char *dir_in, const char *name, bool *copied,
+                             sc_error *err);
+
+/* Writes len bytes of text as staging/name. */
+sc_status sc_staged_dir_write(sc_staged_dir *s, const char *name, const char *text, size_t len,
+                              sc_error *err);
+
 /* True when staging/name exists as a regular file. */
 bool sc_staged_dir_has(const sc_staged_dir *s, const char *name);
 

@@ -16,7 +16,8 @@ bool sc_weights_dtype_ok(sc_dtype t) {
     return t == SC_DTYPE_F32 || t == SC_DTYPE_BF16 || t == SC_DTYPE_F16 || t == SC_DTYPE_I8;
 }
 
-bool sc_weights_dtype_parse(const char *s, sc_dtype *out) {
+bool sc_dtype_from_label(const char *s, sc_dtype *out) {
+    if (!s || !out) return false;
     static const struct { const char *name; sc_dtype t; } names[] = {
         {"f32", SC_DTYPE_F32}, {"fp32", SC_DTYPE_F32}, {"float32", SC_DTYPE_F32},
         {"bf16", SC_DTYPE_BF16}, {"bfloat16", SC_DTYPE_BF16},
@@ -31,7 +32,7 @@ bool sc_weights_dtype_parse(const char *s, sc_dtype *out) {
     return false;
 }
 
-const char *sc_weights_dtype_label(sc_dtype t) {
+const char *sc_dtype_label(sc_dtype t) {
     switch (t) {
     case SC_DTYPE_F32: return "f32";
     case SC_DTYPE_BF16: return "bf16";

@@ -14,9 +14,7 @@
 
 /* Whether t is a dtype matrices can be computed in (F32, BF16, F16, I8). */
 bool sc_weights_dtype_ok(sc_dtype t);
-/* "f32", "bf16", "f16", "q8" <-> dtype (q8 is I8); false/NULL if unknown. */
-bool sc_weights_dtype_parse(const char *s, sc_dtype *out);
-const char *sc_weights_dtype_label(sc_dtype t);
+/* Names of compute dtypes: sc_dtype_from_label, sc_dtype_label (switchc.h). */
 
 /* Bytes of an owned converted [N,K] matrix in dtype `to` (I8: data rounded up
  * to SC_ALIGN, then N fp32 scales); false on overflow. */

@@ -1,6 +1,6 @@
 /* The monotonic clock; see clock.h. */
 #define _POSIX_C_SOURCE 200809L
-#include "core/clock.h"
+#include "util/clock.h"
 
 #include <time.h>
 

@@ -7,7 +7,7 @@
 #if !defined(_GNU_SOURCE)
 #define _GNU_SOURCE /* getrandom, O_CLOEXEC */
 #endif
-#include "core/hash.h"
+#include "util/hash.h"
 
 #include <errno.h>
 #include <fcntl.h>
