@@ -20,3 +20,10 @@ message(NOTICE "switchc: Python tests: on (${SC_PYTHON})")
 add_test(NAME python COMMAND ${SC_PYTHON} -m pytest -q -p no:cacheprovider
          ${CMAKE_CURRENT_SOURCE_DIR}/python/tests)
 set_tests_properties(python PROPERTIES ENVIRONMENT "${sc_py_env}" TIMEOUT 900)
+
+# The corpus and plotting scripts (scripts/corpus, scripts/plot_training.py):
+# standard-library Python, tested on inputs the tests write themselves (the
+# machine's own documentation is never read here).
+add_test(NAME corpus_scripts COMMAND ${SC_PYTHON} -m pytest -q -p no:cacheprovider
+         ${CMAKE_CURRENT_SOURCE_DIR}/scripts/corpus/tests)
+set_tests_properties(corpus_scripts PROPERTIES ENVIRONMENT "PYTHONDONTWRITEBYTECODE=1" TIMEOUT 600)
