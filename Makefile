@@ -37,13 +37,13 @@ asan:
 	$(MAKE) test BUILD=build-asan CMAKE_FLAGS="-DSWITCHC_SANITIZE=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo"
 
 # The threaded tests (the pool, sessions sharing a context, MoE on threads, the expert store shared by
-# sessions) under ThreadSanitizer; a race fails the test (exit 66).
+# sessions, the training fast path) under ThreadSanitizer; a race fails the test (exit 66).
 TSAN_FLAGS = -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_C_FLAGS=-fsanitize=thread \
 	-DCMAKE_EXE_LINKER_FLAGS=-fsanitize=thread -DCMAKE_SHARED_LINKER_FLAGS=-fsanitize=thread
 tsan:
 	$(CMAKE_CONFIGURE) -S . -B build-tsan $(TSAN_FLAGS) $(CMAKE_FLAGS)
-	cmake --build build-tsan -j $(JOBS) --target switchc test_pool test_moe_threads test_expert_store_threads test_context
-	cd build-tsan && ctest --output-on-failure -R '^test_(pool|moe_threads|expert_store_threads|context)$$'
+	cmake --build build-tsan -j $(JOBS) --target switchc test_pool test_moe_threads test_expert_store_threads test_context test_train_fast
+	cd build-tsan && ctest --output-on-failure -R '^test_(pool|moe_threads|expert_store_threads|context|train_fast)$$'
 
 # The portable build for 64-bit ARM, cross-compiled, its tests run under
 # qemu-user (Debian: gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user).

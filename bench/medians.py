@@ -25,6 +25,10 @@ FIGURES = [
     ("decode_ms_per_token", "decode ms/tok", "{:.2f}"),
     ("decode_gb_s", "decode GB/s", "{:.1f}"),
     ("peak_rss_bytes", "peak RSS GiB", "{:.2f}"),
+    # training (bench_train, torch_baseline.py --train-bench)
+    ("tokens_per_s", "train tok/s", "{:,.1f}"),
+    ("step_s", "train s/step", "{:.2f}"),
+    ("peak_rss_mb", "peak RSS MiB", "{:,.0f}"),
 ]
 
 
@@ -33,6 +37,8 @@ def config_of(run):
     # lines recorded before `--no-mmap` existed have no "mmap" key: an
     # earlier build, so they are not pooled with the later mapped runs
     mapped = {True: "mapped", False: "read into memory"}.get(run.get("mmap"), "mapped, before the mmap key")
+    if run.get("bench") == "train":
+        mapped = "training step"
     env = run.get("env", "")
     return (run.get("dtype", "?"), table, run.get("threads", "?"), mapped, env)
 

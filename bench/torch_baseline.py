@@ -40,6 +40,17 @@ safetensors are not needed):
       (64-token prompt, 32 forced steps) and peak RSS, printed as one JSON object on stdout.
       Progress goes to stderr.
 
+  /usr/bin/python3 bench/torch_baseline.py --train-bench MODEL_DIR [--dtype f32|bf16]
+                                           [--threads N] [--runs R] [--batch B] [--src S]
+                                           [--tgt T] [--record FILE]
+      training steps of the same hand-written forward (teacher forcing, loss = CE + the
+      config's router z-loss and aux-loss coefficients, no dropout or jitter), loss.backward()
+      and torch.optim.AdamW on every parameter; one warm-up step, then R timed ones. Prints
+      one JSON line (tokens/s counting source + target tokens, seconds per step, peak RSS,
+      the CPU's model name) and appends it to FILE with --record. bf16 is the weights
+      .to(torch.bfloat16) with AdamW on bf16 parameters (the router stays float32, as in
+      the forward).
+
 Requirements: Debian packages python3-torch (1.13, OpenBLAS) and python3-numpy.
 """
 
@@ -198,7 +209,7 @@ class SwitchConfig:
         "relative_attention_num_buckets": 32, "relative_attention_max_distance": 128,
         "layer_norm_epsilon": 1e-6, "dense_act_fn": None, "feed_forward_proj": None,
         "tie_word_embeddings": True, "pad_token_id": 0, "eos_token_id": 1,
-        "decoder_start_token_id": None,
+        "decoder_start_token_id": None, "router_z_loss_coef": 0.001, "router_aux_loss_coef": 0.001,
     }
 
     def __init__(self, raw):
@@ -710,6 +721,109 @@ def bench(model_dir, dtype_name, threads, runs):
 
 
 # --------------------------------------------------------------------------------------------
+# --train-bench
+# --------------------------------------------------------------------------------------------
+
+def cpu_model_name():
+    """lscpu's "Model name": the first "model name" line of /proc/cpuinfo."""
+    try:
+        with open("/proc/cpuinfo") as fh:
+            for line in fh:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return "unknown"
+
+
+def _router_losses(record, cfg, bsz):
+    """HF 4.41's router z-loss and load-balancing loss of one stack's sparse blocks."""
+    if not record:
+        return 0.0, 0.0
+    logits = torch.cat([r["router_logits"] for r in record.values()], dim=1)  # [B, n*L, E]
+    index = torch.cat([r["expert_index"] for r in record.values()], dim=1)
+    z = (torch.logsumexp(logits, dim=-1) ** 2).sum() / (bsz * logits.shape[1])
+    probs = torch.softmax(logits, dim=-1)
+    frac = F.one_hot(index, cfg.num_experts).float().mean(dim=1)  # [B, E], a constant
+    aux = torch.mean(frac * probs.mean(dim=1)) * cfg.num_experts ** 2
+    return z, aux
+
+
+def train_bench(model_dir, dtype_name, threads, runs, bsz, src, tgt):
+    dtype = {"f32": torch.float32, "bf16": torch.bfloat16}[dtype_name]
+    log(f"loading {model_dir} as {dtype_name} ...")
+    model = load_model(model_dir, dtype)
+    cfg = model.cfg
+    # every weight the forward reads becomes a trainable leaf (tied ones once)
+    params, seen = [], set()
+
+    def leaf(t):
+        if id(t) not in seen:
+            seen.add(id(t))
+            t.requires_grad_(True)
+            params.append(t)
+
+    leaf(model.shared)
+    leaf(model.lm_head)
+    for st in (model.encoder, model.decoder):
+        leaf(st["rel_bias"])
+        leaf(st["final_ln"])
+        for b in st["blocks"]:
+            for k, v in b.items():
+                if isinstance(v, torch.Tensor):
+                    leaf(v)
+                elif k == "dense":
+                    for w in v.values():
+                        leaf(w)
+                elif k == "experts":
+                    for ex in v:
+                        for w in ex.values():
+                            leaf(w)
+    n_params = sum(p.numel() for p in params)
+    log(f"{n_params} parameters")
+    opt = torch.optim.AdamW(params, lr=1e-5)
+    gen = torch.Generator().manual_seed(1234)
+    high = min(32000, cfg.vocab_size)
+    ids = torch.randint(2, high, (bsz, src), generator=gen, dtype=torch.long)
+    labels = torch.randint(2, high, (bsz, tgt), generator=gen, dtype=torch.long)
+    mask = torch.ones_like(ids)
+    dec_in = torch.cat([torch.full((bsz, 1), cfg.decoder_start_token_id, dtype=torch.long),
+                        labels[:, :-1]], dim=1)
+
+    def step():
+        enc_rec, dec_rec = {}, {}
+        enc = model.encode(ids, mask, enc_rec)
+        state = model.start_decoding(enc, mask)
+        logits = model.decode(dec_in, state, dec_rec)
+        loss = F.cross_entropy(logits.float().reshape(-1, logits.shape[-1]), labels.reshape(-1))
+        for rec in (enc_rec, dec_rec):
+            z, aux = _router_losses(rec, cfg, bsz)
+            loss = loss + cfg.router_z_loss_coef * z + cfg.router_aux_loss_coef * aux
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        return float(loss)
+
+    log("warm-up step ...")
+    step()
+    times = []
+    for i in range(runs):
+        t0 = time.perf_counter()
+        loss = step()
+        times.append(time.perf_counter() - t0)
+        log(f"  step {i}: {times[-1]:.2f} s, loss {loss:.4f}")
+    step_s = sum(times) / len(times)
+    return {"bench": "train", "impl": "pytorch " + torch.__version__, "cpu": cpu_model_name(),
+            "threads": threads, "model": os.path.basename(os.path.normpath(model_dir)),
+            "batch": bsz, "src_len": src, "tgt_len": tgt,
+            "tokens_per_s": round(bsz * (src + tgt) / step_s, 1), "step_s": round(step_s, 3),
+            "step_s_median": round(statistics.median(times), 3),
+            "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0),
+            "dtype": dtype_name, "optimizer": "adamw", "steps": runs, "warmup": 1,
+            "loss": round(loss, 4), "trainable": n_params}
+
+
+# --------------------------------------------------------------------------------------------
 
 def main(argv=None):
     ap = argparse.ArgumentParser(
@@ -721,11 +835,17 @@ def main(argv=None):
                            "tests/fixtures/models/t5vocab_e4_step2; exit 1 on any FAIL")
     mode.add_argument("--bench", metavar="MODEL_DIR",
                       help="time load, encoder 1x128 / 8x128, greedy decode; print one JSON object")
+    mode.add_argument("--train-bench", metavar="MODEL_DIR",
+                      help="time training steps (forward, backward, AdamW); print one JSON line")
     ap.add_argument("--dtype", choices=("f32", "bf16"), default="f32",
                     help="compute dtype for --bench (weights and activations; router stays float32)")
     ap.add_argument("--threads", type=int, default=2, help="torch/BLAS threads (default 2)")
     ap.add_argument("--runs", type=int, default=3,
                     help="timed runs per measurement after one warm-up (default 3)")
+    ap.add_argument("--batch", type=int, default=8, help="--train-bench: sequences (default 8)")
+    ap.add_argument("--src", type=int, default=128, help="--train-bench: source length (128)")
+    ap.add_argument("--tgt", type=int, default=32, help="--train-bench: target length (32)")
+    ap.add_argument("--record", metavar="FILE", help="--train-bench: append the JSON line to FILE")
     args = ap.parse_args(argv)
     if args.threads < 1 or args.runs < 1:
         ap.error("--threads and --runs must be at least 1")
@@ -739,6 +859,14 @@ def main(argv=None):
             failed = results.count(False)
             log(f"{len(results) - failed} PASS, {failed} FAIL")
             return 1 if failed else 0
+        if args.train_bench:
+            line = json.dumps(train_bench(args.train_bench, args.dtype, args.threads, args.runs,
+                                          args.batch, args.src, args.tgt))
+            print(line, flush=True)
+            if args.record:
+                with open(args.record, "a") as fh:
+                    fh.write(line + "\n")
+            return 0
         print(json.dumps(bench(args.bench, args.dtype, args.threads, args.runs)), flush=True)
         return 0
     except LoadError as exc:

@@ -795,6 +795,201 @@ typedef sc_forward_losses sc_score;
 SC_API sc_status sc_score_pairs(sc_session *s, const sc_score_pair *pairs, int64_t n, sc_score *scores,
                                 sc_error *err);
 
+/* ------------------------------------------------------------------ training */
+
+/* Fine-tuning, in training mode as Hugging Face transformers 4.41.2 trains
+ * SwitchTransformersForConditionalGeneration (docs/training.md): the loss
+ * of sc_session_forward (CE + router z-loss and load-balancing loss with the
+ * config's coefficients), dropout at config.json's dropout_rate at HF's
+ * sites, router jitter (router_jitter_noise) applied in place as HF does,
+ * the gradient of every parameter, and torch's AdamW or HF's Adafactor.
+ *
+ * A trainer owns a mutable fp32 copy of the parameters (HF's
+ * model.named_parameters(), read from a checkpoint directory in any format
+ * and dtype), their gradients and the optimizer state; the directory itself
+ * is only read. It belongs to one thread at a time. */
+typedef struct sc_trainer sc_trainer;
+
+typedef enum sc_optimizer {
+    SC_OPTIMIZER_ADAFACTOR = 0, /* transformers.optimization.Adafactor */
+    SC_OPTIMIZER_ADAMW = 1      /* torch.optim.AdamW */
+} sc_optimizer;
+
+/* Learning-rate schedules, as HF's Trainer names them (lr > 0 only). */
+typedef enum sc_schedule {
+    SC_SCHEDULE_CONSTANT = 0,             /* "constant" */
+    SC_SCHEDULE_CONSTANT_WITH_WARMUP = 1, /* "constant_with_warmup" */
+    SC_SCHEDULE_LINEAR = 2,               /* "linear": warmup, then down to 0 at total_steps */
+    SC_SCHEDULE_INVERSE_SQRT = 3          /* "inverse_sqrt": warmup, then 1/sqrt */
+} sc_schedule;
+
+/* Which parameters stay fixed (sc_trainer_params.freeze, OR-ed). A frozen
+ * tensor gets no update and takes no part in gradient clipping, as a torch
+ * parameter with requires_grad=False. */
+#define SC_FREEZE_ROUTER 1u  /* the routers' classifier weight and bias */
+#define SC_FREEZE_EXPERTS 2u /* every expert's wi and wo */
+#define SC_FREEZE_DENSE 4u   /* everything else: embeddings, attention, norms, dense FFs, lm_head */
+
+typedef struct sc_trainer_params {
+    sc_optimizer optimizer;     /* SC_OPTIMIZER_ADAFACTOR */
+    double lr;                  /* 0: Adafactor's relative step (relative_step=True,
+                                   scale_parameter=True, warmup_init=False: HF's
+                                   Adafactor defaults), no schedule; > 0: this lr
+                                   through `schedule` (Adafactor then runs with
+                                   relative_step=False, scale_parameter=False, as HF's
+                                   Trainer does); AdamW needs lr > 0 */
+    sc_schedule schedule;       /* SC_SCHEDULE_CONSTANT */
+    int64_t warmup_steps;       /* 0: optimizer updates of linear warmup from 0 */
+    int64_t total_steps;        /* optimizer updates in all (linear decay ends here;
+                                   needed by SC_SCHEDULE_LINEAR) */
+    double weight_decay;        /* 0.0 (HF Trainer's default): decoupled; never on
+                                   norms or biases (HF's rule) */
+    double adam_beta1;          /* 0.9 */
+    double adam_beta2;          /* 0.999 */
+    double adam_epsilon;        /* 1e-8 */
+    double max_grad_norm;       /* 1.0 (HF Trainer's default): clip the global gradient
+                                   norm to this before each update; 0 = no clipping */
+    int64_t grad_accum;         /* 1: micro-batches per optimizer update; each micro-
+                                   batch's loss is divided by this (HF Trainer 4.41) */
+    double dropout_rate;        /* -1: config.json's dropout_rate; else this rate */
+    double router_jitter_noise; /* -1: config.json's router_jitter_noise; else this */
+    uint64_t seed;              /* 0: dropout masks and jitter noise; micro-batch k draws
+                                   from a stream keyed by (seed, k), so a resumed run
+                                   draws what the uninterrupted run would have */
+    unsigned freeze;            /* 0, or SC_FREEZE_* flags */
+    sc_drop_policy drop_policy; /* SC_DROP_HF4 */
+    sc_context *context;        /* NULL: the trainer makes its own context of n_threads
+                                   threads; else the steps take this context's pool
+                                   (shared with the models loaded with it; the trainer
+                                   keeps a reference, n_threads is then ignored) */
+    int n_threads;              /* threads of the trainer's own context (see
+                                   sc_context_params): 0 = SWITCHC_THREADS if set, else
+                                   one per physical core; 1 = the calling thread only */
+    bool reference_kernels;     /* false: steps run the fast path (the kernels table,
+                                   threads; gradients within ~1e-6 normwise of the
+                                   reference); true: the plain-C reference ops,
+                                   single-threaded (for checks) */
+    bool manual_update;         /* false: sc_trainer_step updates every grad_accum
+                                   micro-batches; true: only sc_trainer_update does
+                                   (the gradient stays readable in between) */
+    bool decay_all;             /* false: weight decay as HF's Trainer applies it (never
+                                   on norms or biases); true: on every tensor, as
+                                   torch.optim.AdamW(model.parameters()) does */
+    double ce_weight;           /* 1: the cross-entropy's weight in the loss the
+                                   gradient is taken of */
+    double router_z_loss_coef;  /* -1: config.json's router_z_loss_coef; else this */
+    double router_aux_loss_coef; /* -1: config.json's router_aux_loss_coef; else this
+                                   (the three weights change only the gradient; the
+                                   losses reported are always HF's) */
+} sc_trainer_params;
+
+SC_API sc_trainer_params sc_trainer_default_params(void);
+
+/* Reads config.json and the weights of `dir` (a directory sc_model_load
+ * takes) into a new trainer with zero gradients and optimizer step 0. */
+SC_API sc_status sc_trainer_new(const char *dir, const sc_trainer_params *p, sc_trainer **out, sc_error *err);
+SC_API void sc_trainer_free(sc_trainer *t);
+
+/* What a training call did. */
+typedef struct sc_train_step_info {
+    sc_forward_losses losses; /* the micro-batch's loss and its parts (before the
+                                 division by grad_accum) */
+    bool updated;             /* the call ended with an optimizer update */
+    int64_t step;             /* optimizer updates done so far */
+    int64_t micro_batches;    /* micro-batches trained on so far */
+    double lr;                /* the lr of the last update: the scheduled lr, or with
+                                 Adafactor's relative step min(1e-2, 1/sqrt(step)),
+                                 the factor HF scales each tensor's RMS by */
+    double grad_norm;         /* global gradient norm of the last update, before
+                                 clipping (NaN before the first) */
+} sc_train_step_info;
+
+/* Trains on one micro-batch: ids[B,S] (mask[B,S], NULL = all ones) with
+ * labels[B,T] (-100 = ignored), the decoder input being HF's
+ * shift_right(labels). Runs forward and backward, adds the gradient (scaled
+ * by 1/grad_accum) and, when grad_accum micro-batches have been added since
+ * the last update (and manual_update is off), clips and updates. info (may
+ * be NULL) says what happened. On failure the parameters are unchanged, and
+ * the gradient gathered since the last update is dropped (a failed backward
+ * may have added part of its own). */
+SC_API sc_status sc_trainer_step(sc_trainer *t, const int32_t *ids, const int32_t *mask, int64_t B, int64_t S,
+                                 const int32_t *labels, int64_t T, sc_train_step_info *info, sc_error *err);
+/* Updates now with the gradient gathered so far, if any micro-batch was
+ * added since the last update (HF's Trainer does so at the end of an epoch
+ * with no more micro-batches than grad_accum). */
+SC_API sc_status sc_trainer_update(sc_trainer *t, sc_train_step_info *info, sc_error *err);
+
+/* Scores pairs with the current parameters through sc_score_pairs (eval
+ * mode: no dropout, no jitter), so evaluation during training gives exactly
+ * what `switchc score` gives on the saved checkpoint in fp32. */
+SC_API sc_status sc_trainer_score(sc_trainer *t, const sc_score_pair *pairs, int64_t n, sc_score *scores,
+                                  sc_error *err);
+
+/* An inference model over the current parameters (to generate samples
+ * during training): its matrices are the trainer's memory, so free it before
+ * the next sc_trainer_step or sc_trainer_update. p: as for sc_model_load
+ * (NULL = defaults; dtype other than as stored makes converted copies). */
+SC_API sc_status sc_trainer_model(sc_trainer *t, const sc_model_params *p, sc_model **out, sc_error *err);
+
+typedef struct sc_trainer_save_params {
+    sc_dtype dtype;           /* SC_DTYPE_F32 (default) or SC_DTYPE_BF16 / SC_DTYPE_F16:
+                                 the matrices' dtype in model.safetensors (norms, router
+                                 and position bias stay F32) */
+    bool with_state;          /* true: also the optimizer state and trainer_state.json,
+                                 what sc_trainer_resume reads */
+    const char *tokenizer;    /* NULL: copy the tokenizer files of the directory the
+                                 trainer was made from, when it has them; else a
+                                 directory to copy them from */
+    const char *user_state;   /* NULL, or a JSON value stored in trainer_state.json
+                                 (the caller's own resume data: its place in the data) */
+    bool force;               /* false: refuse a directory that already holds another
+                                 checkpoint than one this trainer saved */
+} sc_trainer_save_params;
+
+SC_API sc_trainer_save_params sc_trainer_save_default_params(void);
+
+/* Writes a Hugging Face directory that from_pretrained and sc_model_load
+ * load: config.json and generation_config.json (the source's), the weights
+ * as model.safetensors, the tokenizer files; with with_state also
+ * optimizer.safetensors and trainer_state.json. Every file is written into
+ * DIR/.tmp-XXXXXX first and renamed into place when all are complete, so a
+ * killed run never leaves a broken checkpoint. */
+SC_API sc_status sc_trainer_save(sc_trainer *t, const char *dir, const sc_trainer_save_params *p, sc_error *err);
+
+/* Continues a run saved with with_state: reads the optimizer state, the
+ * update and micro-batch counts and the gradient-accumulation position from
+ * `dir` (the trainer must have been made from the same directory, with the
+ * same optimizer and frozen set). user_state (may be NULL) receives a copy of
+ * the caller's JSON saved with it (free with free()), or NULL if none. */
+SC_API sc_status sc_trainer_resume(sc_trainer *t, const char *dir, char **user_state, sc_error *err);
+
+/* One parameter of the trainer by its Hugging Face name (HF's
+ * model.named_parameters(): tied aliases are not separate, their gradient is
+ * in shared.weight). weight and grad point into the trainer: valid until it
+ * is freed; grad holds what the micro-batches since the last update added
+ * (an update zeroes it). */
+typedef struct sc_trainer_tensor {
+    const char *name;
+    int ndim;         /* 1 or 2 */
+    int64_t shape[2];
+    size_t numel;
+    const float *weight;
+    const float *grad;
+} sc_trainer_tensor;
+
+/* Number of parameters, and parameter i in HF's order. */
+SC_API int64_t sc_trainer_tensor_count(const sc_trainer *t);
+SC_API sc_status sc_trainer_tensor_at(const sc_trainer *t, int64_t i, sc_trainer_tensor *out, sc_error *err);
+/* The parameter named `name`; SC_ERR_MISSING when there is none. */
+SC_API sc_status sc_trainer_tensor_get(const sc_trainer *t, const char *name, sc_trainer_tensor *out,
+                                       sc_error *err);
+
+/* Optimizer updates and micro-batches done so far. */
+SC_API int64_t sc_trainer_steps(const sc_trainer *t);
+SC_API int64_t sc_trainer_micro_batches(const sc_trainer *t);
+/* Number of trainable scalars (frozen ones not counted). */
+SC_API int64_t sc_trainer_trainable(const sc_trainer *t);
+
 /* ------------------------------------------------------------- training data */
 
 /* Training data, as `switchc train` reads it: examples from a file,

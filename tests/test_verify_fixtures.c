@@ -227,5 +227,14 @@ int main(void) {
     }
     closedir(d);
     CHECK(cases == 8);
+    /* the training cases: every gradient, gradient part, parameter after the
+     * recorded optimizer steps and loss around them (tests/fixtures/README-training.md) */
+    static const char *const train_cases[] = {"train_e4_step1_untied_nodrop", "train_e4_step2_bias_overflow",
+                                              "train_e4_step2_jitter_stats"};
+    for (size_t i = 0; i < sizeof train_cases / sizeof *train_cases; i++) {
+        char dir[4400];
+        snprintf(dir, sizeof dir, "%s/%s", rootbuf, train_cases[i]);
+        verify(dir, NULL);
+    }
     TEST_MAIN_END();
 }

@@ -15,6 +15,7 @@ typedef struct {
 static const command commands[] = {
     {"generate", cmd_generate, "generate text (greedy, beam search, sampling) for prompts"},
     {"score", cmd_score, "score (input, target) text pairs: HF's loss, cross-entropy, perplexity"},
+    {"train", cmd_train, "fine-tune or pretrain a checkpoint (AdamW or Adafactor), HF-loadable output"},
     {"encode", cmd_encode, "print encoder embeddings of texts (mean/first/none pooling)"},
     {"inspect", cmd_inspect, "describe a model directory: format, config, sparse blocks, parameters, problems"},
     {"verify", cmd_verify, "check the engine against a reference case (manifest + arrays)"},
@@ -27,7 +28,7 @@ static const command commands[] = {
 };
 
 static void usage(FILE *f) {
-    fprintf(f, "switchc %s - Switch Transformers inference\n\nusage: switchc <command> [options]\n\ncommands:\n",
+    fprintf(f, "switchc %s - Switch Transformers inference and training\n\nusage: switchc <command> [options]\n\ncommands:\n",
             SWITCHC_VERSION);
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
         fprintf(f, "  %-12s %s\n", commands[i].name, commands[i].summary);

@@ -13,6 +13,7 @@
 
 #include "core/checked.h"
 #include "core/error.h"
+#include "train/train_fast.h"
 
 /* One attention sub-layer: x_in -> x_in + drop(o(attn(LN(x_in)))). */
 typedef struct attn_rec {
@@ -113,7 +114,8 @@ void sc_train_tape_free(sc_train_tape *t) {
 }
 
 sc_train_opts sc_train_default_opts(void) {
-    return (sc_train_opts){.dropout_rate = 0.0, .router_jitter = 0.0, .seed = 0, .drop_policy = SC_DROP_HF4};
+    return (sc_train_opts){.dropout_rate = 0.0, .router_jitter = 0.0, .seed = 0, .drop_policy = SC_DROP_HF4,
+                           .fast = false, .pool = NULL};
 }
 
 sc_train_loss_weights sc_train_default_weights(const sc_config *c) {
@@ -150,6 +152,9 @@ typedef struct fwd_ctx {
     const sc_config *c;
     sc_rng rng;
     double p_drop;
+    sc_trx x; /* fast path or reference (opts.fast) */
+    float *branch; /* [Nmax,D] a sub-layer's output before its residual add (not kept: the backward
+                      needs only the sub-layer's input and its saved internals) */
 } fwd_ctx;
 
 static const float *W(const sc_train_params *tp, int idx) { return tp->p[idx].w; }
@@ -178,22 +183,22 @@ static void attn_fwd(fwd_ctx *f, attn_rec *a, float *out, const float *x_in, int
     a->v = falloc(t, NK * I);
     a->p = falloc(t, P);
     a->ctx = falloc(t, N * I);
-    float *o = falloc(t, N * D);
+    float *o = f->branch;
     if (t->mem.failed) return;
-    sc_tr_rmsnorm_fwd(a->ln, a->rstd, x_in, W(f->tp, iln), (int64_t)N, D, f->c->layer_norm_epsilon);
+    sc_trx_rmsnorm_fwd(&f->x, a->ln, a->rstd, x_in, W(f->tp, iln), (int64_t)N, D, f->c->layer_norm_epsilon);
     const float *src = kv ? kv : a->ln;
-    sc_tr_linear_fwd(a->q, a->ln, W(f->tp, iq), (int64_t)N, D, I);
-    sc_tr_linear_fwd(a->k, src, W(f->tp, ik), (int64_t)NK, D, I);
-    sc_tr_linear_fwd(a->v, src, W(f->tp, iv), (int64_t)NK, D, I);
+    sc_trx_linear_fwd(&f->x, a->q, a->ln, W(f->tp, iq), (int64_t)N, D, I);
+    sc_trx_linear_fwd(&f->x, a->k, src, W(f->tp, ik), (int64_t)NK, D, I);
+    sc_trx_linear_fwd(&f->x, a->v, src, W(f->tp, iv), (int64_t)NK, D, I);
     a->pd = drop_mask(f, P);
     a->rmask = NULL;
     if (t->mem.failed) return;
-    sc_tr_attention_fwd(a->ctx, a->p, a->q, a->k, a->v, bias, kmask, causal, a->pd, B, H, L, Lk, K);
-    sc_tr_linear_fwd(o, a->ctx, W(f->tp, io), (int64_t)N, I, D);
+    sc_trx_attention_fwd(&f->x, a->ctx, a->p, a->q, a->k, a->v, bias, kmask, causal, a->pd, B, H, L, Lk, K);
+    sc_trx_linear_fwd(&f->x, o, a->ctx, W(f->tp, io), (int64_t)N, I, D);
     a->rmask = drop_mask(f, N * D);
     if (t->mem.failed) return;
-    if (a->rmask) sc_tr_mul(o, a->rmask, N * D);
-    for (size_t i = 0; i < N * D; i++) out[i] = x_in[i] + o[i];
+    if (a->rmask) sc_trx_mul(&f->x, o, a->rmask, N * D);
+    sc_trx_add(&f->x, out, x_in, o, N * D);
 }
 
 static sc_status ff_fwd(fwd_ctx *f, ff_rec *r, float *out, const float *x_in, int64_t L,
@@ -206,9 +211,10 @@ static sc_status ff_fwd(fwd_ctx *f, ff_rec *r, float *out, const float *x_in, in
     r->sparse = bi->sparse;
     r->ln = falloc(t, N * D);
     r->rstd = falloc(t, N);
-    float *y = falloc(t, N * D);
+    float *y = f->branch;
     if (t->mem.failed) return SC_ERR_NOMEM;
-    sc_tr_rmsnorm_fwd(r->ln, r->rstd, x_in, W(f->tp, bi->ff_ln), (int64_t)N, D, c->layer_norm_epsilon);
+    sc_trx_rmsnorm_fwd(&f->x, r->ln, r->rstd, x_in, W(f->tp, bi->ff_ln), (int64_t)N, D,
+                       c->layer_norm_epsilon);
     if (bi->sparse) {
         const float **wi = malloc(sizeof(float *) * 2 * (size_t)E);
         if (!wi) return sc_fail(err, SC_ERR_NOMEM, 0, "training forward: out of memory");
@@ -220,8 +226,8 @@ static sc_status ff_fwd(fwd_ctx *f, ff_rec *r, float *out, const float *x_in, in
         sc_tr_moe_weights mw = {W(f->tp, bi->router_w), bi->router_b >= 0 ? W(f->tp, bi->router_b) : NULL, wi,
                                 wo};
         sc_status st =
-            sc_tr_moe_fwd(y, r->ln, &mw, B, L, D, F, E, c->act, c->expert_capacity, t->opts.drop_policy,
-                          t->opts.router_jitter, f->p_drop, &f->rng, &r->moe, err);
+            sc_trx_moe_fwd(&f->x, y, r->ln, &mw, B, L, D, F, E, c->act, c->expert_capacity,
+                           t->opts.drop_policy, t->opts.router_jitter, f->p_drop, &f->rng, &r->moe, err);
         free(wi);
         if (st != SC_OK) return st;
         if (r->moe.jit) t->draws += N * (size_t)D;
@@ -230,17 +236,17 @@ static sc_status ff_fwd(fwd_ctx *f, ff_rec *r, float *out, const float *x_in, in
         r->pre = falloc(t, N * F);
         r->h = falloc(t, N * F);
         if (t->mem.failed) return SC_ERR_NOMEM;
-        sc_tr_linear_fwd(r->pre, r->ln, W(f->tp, bi->ff_wi), (int64_t)N, D, F);
-        sc_tr_act_fwd(r->h, r->pre, N * F, c->act);
+        sc_trx_linear_fwd(&f->x, r->pre, r->ln, W(f->tp, bi->ff_wi), (int64_t)N, D, F);
+        sc_trx_act_fwd(&f->x, r->h, r->pre, N * F, c->act);
         r->hmask = drop_mask(f, N * F);
         if (t->mem.failed) return SC_ERR_NOMEM;
-        if (r->hmask) sc_tr_mul(r->h, r->hmask, N * F);
-        sc_tr_linear_fwd(y, r->h, W(f->tp, bi->ff_wo), (int64_t)N, F, D);
+        if (r->hmask) sc_trx_mul(&f->x, r->h, r->hmask, N * F);
+        sc_trx_linear_fwd(&f->x, y, r->h, W(f->tp, bi->ff_wo), (int64_t)N, F, D);
     }
     r->rmask = drop_mask(f, N * D);
     if (t->mem.failed) return SC_ERR_NOMEM;
-    if (r->rmask) sc_tr_mul(y, r->rmask, N * D);
-    for (size_t i = 0; i < N * D; i++) out[i] = x_in[i] + y[i];
+    if (r->rmask) sc_trx_mul(&f->x, y, r->rmask, N * D);
+    sc_trx_add(&f->x, out, x_in, y, N * D);
     return SC_OK;
 }
 
@@ -272,10 +278,11 @@ static sc_status stack_fwd(fwd_ctx *f, int s, const float *enc_out, sc_error *er
     }
     st->emb_mask = drop_mask(f, N * D);
     if (t->mem.failed) goto nomem;
-    if (st->emb_mask) sc_tr_mul(st->h[0], st->emb_mask, N * D);
+    if (st->emb_mask) sc_trx_mul(&f->x, st->h[0], st->emb_mask, N * D);
     sc_tr_position_bias_fwd(st->pos_bias, W(tp, tp->rel_bias[s]), H, L, L, s == 0,
                             c->relative_attention_num_buckets, c->relative_attention_max_distance);
-    /* Sub-layer outputs other than a block's last go to scratch owned by the tape. */
+    /* Sub-layer outputs other than a block's last are kept by the tape (the next sub-layer's
+     * input, which its backward needs). */
     for (int64_t i = 0; i < nb; i++) {
         const sc_train_block_idx *bi = &tp->blocks[s][i];
         block_rec *br = &st->blocks[i];
@@ -302,12 +309,12 @@ static sc_status stack_fwd(fwd_ctx *f, int s, const float *enc_out, sc_error *er
     st->fin_rstd = falloc(t, N);
     st->out = falloc(t, N * D);
     if (t->mem.failed) goto nomem;
-    sc_tr_rmsnorm_fwd(st->fin_ln, st->fin_rstd, st->h[nb], W(tp, tp->final_ln[s]), (int64_t)N, D,
-                      c->layer_norm_epsilon);
+    sc_trx_rmsnorm_fwd(&f->x, st->fin_ln, st->fin_rstd, st->h[nb], W(tp, tp->final_ln[s]), (int64_t)N, D,
+                       c->layer_norm_epsilon);
     memcpy(st->out, st->fin_ln, sizeof(float) * N * D);
     st->fin_mask = drop_mask(f, N * D);
     if (t->mem.failed) goto nomem;
-    if (st->fin_mask) sc_tr_mul(st->out, st->fin_mask, N * D);
+    if (st->fin_mask) sc_trx_mul(&f->x, st->out, st->fin_mask, N * D);
     return SC_OK;
 nomem:
     return sc_fail(err, SC_ERR_NOMEM, 0, "training forward: out of memory in the %s",
@@ -384,6 +391,7 @@ sc_status sc_train_forward(const sc_train_params *tp, const sc_train_batch *bt, 
     t->lm_in = falloc(t, NT * (size_t)D);
     t->logits = falloc(t, NTV);
     sc_status st = SC_OK;
+    float *branch = NULL;
     if (t->mem.failed) {
         st = sc_fail(err, SC_ERR_NOMEM, 0, "training forward: out of memory");
         goto fail;
@@ -401,8 +409,13 @@ sc_status sc_train_forward(const sc_train_params *tp, const sc_train_batch *bt, 
                 t->st[1].ids[b * T + j] = v == -100 ? (int32_t)c->pad_token_id : v;
             }
     }
-    fwd_ctx f = {.t = t, .tp = tp, .c = c, .p_drop = o.dropout_rate};
+    fwd_ctx f = {.t = t, .tp = tp, .c = c, .p_drop = o.dropout_rate, .x = {.fast = o.fast, .pool = o.pool}};
     sc_rng_seed(&f.rng, o.seed, 0);
+    f.branch = branch = malloc((NS > NT ? NS : NT) * (size_t)D * sizeof(float)); /* sizes_ok checked it */
+    if (!branch) {
+        st = sc_fail(err, SC_ERR_NOMEM, 0, "training forward: out of memory");
+        goto fail;
+    }
     if ((st = stack_fwd(&f, 0, NULL, err)) != SC_OK) goto fail;
     if ((st = stack_fwd(&f, 1, t->st[0].out, err)) != SC_OK) goto fail;
     /* LM head: tied models scale the decoder output by d_model^-0.5 first. */
@@ -412,10 +425,11 @@ sc_status sc_train_forward(const sc_train_params *tp, const sc_train_batch *bt, 
         for (size_t i = 0; i < NT * (size_t)D; i++) t->lm_in[i] *= sc;
     }
     const float *lm = W(tp, c->tie_word_embeddings ? tp->shared : tp->lm_head);
-    sc_tr_linear_fwd(t->logits, t->lm_in, lm, (int64_t)NT, D, V);
+    sc_trx_linear_fwd(&f.x, t->logits, t->lm_in, lm, (int64_t)NT, D, V);
     sc_train_losses ls = {0};
     ls.ce =
-        bt->labels ? sc_tr_cross_entropy(NULL, t->logits, t->labels, (int64_t)NT, V, 0.0, &ls.tokens) : NAN;
+        bt->labels ? sc_trx_cross_entropy(&f.x, NULL, t->logits, t->labels, (int64_t)NT, V, 0.0, &ls.tokens)
+                   : NAN;
     for (int s = 0; s < 2; s++) {
         stack_rec *sr = &t->st[s];
         int64_t step = s ? c->decoder_sparse_step : c->encoder_sparse_step;
@@ -430,9 +444,11 @@ sc_status sc_train_forward(const sc_train_params *tp, const sc_train_batch *bt, 
     ls.loss = ls.ce + c->router_z_loss_coef * (ls.encoder_z + ls.decoder_z) +
               c->router_aux_loss_coef * (ls.encoder_aux + ls.decoder_aux);
     if (losses) *losses = ls;
+    free(branch);
     *out = t;
     return SC_OK;
 fail:
+    free(branch);
     sc_train_tape_free(t);
     return st;
 }
@@ -447,6 +463,7 @@ typedef struct bwd_ctx {
     const sc_train_tape *t;
     const sc_config *c;
     sc_train_loss_weights w;
+    sc_trx x; /* fast path or reference (the tape's opts.fast) */
     float *a, *b2, *dq, *dk, *dv, *dctx; /* [Nmax*max(D,F,I)] each */
     float *dbias;                        /* [H,L,L] of the stack at hand */
     float *dlog;                         /* [Nmax,E] router logit gradient */
@@ -464,20 +481,21 @@ static void attn_bwd(bwd_ctx *g, const attn_rec *a, float *dx_in, const float *d
     const size_t N = (size_t)(B * L), NK = (size_t)(B * Lk);
     float *dO = g->a, *dln = g->b2;
     memcpy(dO, dout, N * D * sizeof(float));
-    if (a->rmask) sc_tr_mul(dO, a->rmask, N * D);
+    if (a->rmask) sc_trx_mul(&g->x, dO, a->rmask, N * D);
     memset(g->dctx, 0, N * I * sizeof(float));
-    sc_tr_linear_bwd(g->dctx, G(tp, io), dO, a->ctx, W(tp, io), (int64_t)N, I, D);
+    sc_trx_linear_bwd(&g->x, g->dctx, G(tp, io), dO, a->ctx, W(tp, io), (int64_t)N, I, D);
     memset(g->dq, 0, N * I * sizeof(float));
     memset(g->dk, 0, NK * I * sizeof(float));
     memset(g->dv, 0, NK * I * sizeof(float));
-    sc_tr_attention_bwd(g->dq, g->dk, g->dv, dbias, g->dctx, a->q, a->k, a->v, a->p, a->pd, B, H, L, Lk, K);
+    sc_trx_attention_bwd(&g->x, g->dq, g->dk, g->dv, dbias, g->dctx, a->q, a->k, a->v, a->p, a->pd, B, H, L,
+                         Lk, K);
     memset(dln, 0, N * D * sizeof(float));
     const float *src = kv ? kv : a->ln;
     float *dsrc = kv ? dkv : dln;
-    sc_tr_linear_bwd(dln, G(tp, iq), g->dq, a->ln, W(tp, iq), (int64_t)N, D, I);
-    sc_tr_linear_bwd(dsrc, G(tp, ik), g->dk, src, W(tp, ik), (int64_t)NK, D, I);
-    sc_tr_linear_bwd(dsrc, G(tp, iv), g->dv, src, W(tp, iv), (int64_t)NK, D, I);
-    sc_tr_rmsnorm_bwd(dx_in, G(tp, iln), dln, a->x_in, W(tp, iln), a->rstd, (int64_t)N, D);
+    sc_trx_linear_bwd(&g->x, dln, G(tp, iq), g->dq, a->ln, W(tp, iq), (int64_t)N, D, I);
+    sc_trx_linear_bwd(&g->x, dsrc, G(tp, ik), g->dk, src, W(tp, ik), (int64_t)NK, D, I);
+    sc_trx_linear_bwd(&g->x, dsrc, G(tp, iv), g->dv, src, W(tp, iv), (int64_t)NK, D, I);
+    sc_trx_rmsnorm_bwd(&g->x, dx_in, G(tp, iln), dln, a->x_in, W(tp, iln), a->rstd, (int64_t)N, D);
 }
 
 /* The gradient reaching one sparse block's router logits from the z and aux
@@ -498,7 +516,7 @@ static sc_status ff_bwd(bwd_ctx *g, const stack_rec *st, const ff_rec *r, float 
     const size_t N = (size_t)(B * L);
     float *dy = g->a, *dln = g->b2;
     memcpy(dy, dout, N * D * sizeof(float));
-    if (r->rmask) sc_tr_mul(dy, r->rmask, N * D);
+    if (r->rmask) sc_trx_mul(&g->x, dy, r->rmask, N * D);
     memset(dln, 0, N * D * sizeof(float));
     if (r->sparse) {
         const float **wi = malloc(sizeof(float *) * 2 * (size_t)E);
@@ -519,21 +537,22 @@ static sc_status ff_bwd(bwd_ctx *g, const stack_rec *st, const ff_rec *r, float 
         sc_tr_moe_weights mw = {W(tp, bi->router_w), bi->router_b >= 0 ? W(tp, bi->router_b) : NULL, wi, wo};
         sc_tr_moe_grads mg = {G(tp, bi->router_w), G(tp, bi->router_b), gwi, gwo};
         router_loss_grad(g, st, &r->moe);
-        sc_status s = sc_tr_moe_bwd(dln, &mg, dy, g->dlog, &mw, &r->moe, err);
+        sc_status s = sc_trx_moe_bwd(&g->x, dln, &mg, dy, g->dlog, &mw, &r->moe, err);
         free(wi);
         free(gwi);
         if (s != SC_OK) return s;
     } else {
         float *dh = g->dq; /* [N,F] */
         memset(dh, 0, N * F * sizeof(float));
-        sc_tr_linear_bwd(dh, G(tp, bi->ff_wo), dy, r->h, W(tp, bi->ff_wo), (int64_t)N, F, D);
-        if (r->hmask) sc_tr_mul(dh, r->hmask, N * F);
+        sc_trx_linear_bwd(&g->x, dh, G(tp, bi->ff_wo), dy, r->h, W(tp, bi->ff_wo), (int64_t)N, F, D);
+        if (r->hmask) sc_trx_mul(&g->x, dh, r->hmask, N * F);
         float *dpre = g->dk;
         memset(dpre, 0, N * F * sizeof(float));
-        sc_tr_act_bwd(dpre, dh, r->pre, N * F, c->act);
-        sc_tr_linear_bwd(dln, G(tp, bi->ff_wi), dpre, r->ln, W(tp, bi->ff_wi), (int64_t)N, D, F);
+        sc_trx_act_bwd(&g->x, dpre, dh, r->pre, N * F, c->act);
+        sc_trx_linear_bwd(&g->x, dln, G(tp, bi->ff_wi), dpre, r->ln, W(tp, bi->ff_wi), (int64_t)N, D, F);
     }
-    sc_tr_rmsnorm_bwd(dx_in, G(tp, bi->ff_ln), dln, r->x_in, W(tp, bi->ff_ln), r->rstd, (int64_t)N, D);
+    sc_trx_rmsnorm_bwd(&g->x, dx_in, G(tp, bi->ff_ln), dln, r->x_in, W(tp, bi->ff_ln), r->rstd, (int64_t)N,
+                       D);
     return SC_OK;
 }
 
@@ -554,10 +573,10 @@ static sc_status stack_bwd(bwd_ctx *g, int s, const float *dout, float *denc, sc
     }
     /* Final RMSNorm and its dropout. */
     memcpy(dtmp, dout, ND * sizeof(float));
-    if (st->fin_mask) sc_tr_mul(dtmp, st->fin_mask, ND);
+    if (st->fin_mask) sc_trx_mul(&g->x, dtmp, st->fin_mask, ND);
     memset(dh, 0, ND * sizeof(float));
-    sc_tr_rmsnorm_bwd(dh, G(tp, tp->final_ln[s]), dtmp, st->h[nb], W(tp, tp->final_ln[s]), st->fin_rstd,
-                      (int64_t)N, D);
+    sc_trx_rmsnorm_bwd(&g->x, dh, G(tp, tp->final_ln[s]), dtmp, st->h[nb], W(tp, tp->final_ln[s]),
+                       st->fin_rstd, (int64_t)N, D);
     memset(g->dbias, 0, sizeof(float) * (size_t)H * (size_t)(L * L));
     sc_status rc = SC_OK;
     for (int64_t i = nb - 1; i >= 0 && rc == SC_OK; i--) {
@@ -580,7 +599,7 @@ static sc_status stack_bwd(bwd_ctx *g, int s, const float *dout, float *denc, sc
     if (rc == SC_OK) {
         sc_tr_position_bias_bwd(G(tp, tp->rel_bias[s]), g->dbias, H, L, L, s == 0,
                                 c->relative_attention_num_buckets, c->relative_attention_max_distance);
-        if (st->emb_mask) sc_tr_mul(dh, st->emb_mask, ND);
+        if (st->emb_mask) sc_trx_mul(&g->x, dh, st->emb_mask, ND);
         float *gs = G(tp, tp->shared);
         for (size_t n = 0; n < N; n++) {
             float *row = gs + (size_t)st->ids[n] * D;
@@ -597,7 +616,8 @@ sc_status sc_train_backward(sc_train_params *tp, const sc_train_tape *t, const s
     if (!tp || !t || t->tp != tp)
         return sc_fail(err, SC_ERR_INVALID_ARG, 0, "training backward: NULL or mismatched parameters / tape");
     const sc_config *c = &tp->cfg;
-    bwd_ctx g = {.tp = tp, .t = t, .c = c, .w = w ? *w : sc_train_default_weights(c)};
+    bwd_ctx g = {.tp = tp, .t = t, .c = c, .w = w ? *w : sc_train_default_weights(c),
+                 .x = {.fast = t->opts.fast, .pool = t->opts.pool}};
     const int64_t B = t->B, S = t->S, T = t->T, D = c->d_model, V = c->vocab_size, H = c->num_heads;
     const int64_t I = H * c->d_kv, Lmax = S > T ? S : T;
     int64_t wide = D > c->d_ff ? D : c->d_ff;
@@ -624,9 +644,9 @@ sc_status sc_train_backward(sc_train_params *tp, const sc_train_tape *t, const s
     g.dlog = g.dbias + (size_t)H * (size_t)(Lmax * Lmax);
     /* CE -> logits -> LM head -> decoder output. */
     if (t->labels && g.w.ce != 0.0)
-        sc_tr_cross_entropy(dlogits, t->logits, t->labels, (int64_t)NT, V, g.w.ce, NULL);
+        sc_trx_cross_entropy(&g.x, dlogits, t->logits, t->labels, (int64_t)NT, V, g.w.ce, NULL);
     int lm = c->tie_word_embeddings ? tp->shared : tp->lm_head;
-    sc_tr_linear_bwd(ddec, G(tp, lm), dlogits, t->lm_in, W(tp, lm), (int64_t)NT, D, V);
+    sc_trx_linear_bwd(&g.x, ddec, G(tp, lm), dlogits, t->lm_in, W(tp, lm), (int64_t)NT, D, V);
     if (c->tie_word_embeddings) {
         float sc = (float)pow((double)D, -0.5);
         for (size_t i = 0; i < NT * (size_t)D; i++) ddec[i] *= sc;

@@ -29,11 +29,16 @@
  * Both draw from one generator seeded by the caller, in forward order; both
  * are off by default, which makes the forward equal to the eval forward.
  *
- * Left out: fast kernels, threads and a preplanned arena (every buffer here
- * is its own allocation), bf16/f16 compute, gated FF. */
+ * Every op runs either as its plain-C reference (the default) or through
+ * the fast path of train/train_fast.h (opts.fast: the kernels table and a
+ * thread pool); the walk through the model is the same for both.
+ *
+ * Left out: a preplanned arena (every buffer here is its own allocation),
+ * bf16/f16 compute, gated FF. */
 #ifndef SC_TRAIN_BACKWARD_H
 #define SC_TRAIN_BACKWARD_H
 
+#include "core/pool.h"
 #include "train/params.h"
 #include "train/train_moe.h"
 
@@ -54,6 +59,11 @@ typedef struct sc_train_opts {
     double router_jitter;       /* 0 (default): no jitter. A trainer passes router_jitter_noise. */
     uint64_t seed;              /* seeds the generator of dropout masks and jitter */
     sc_drop_policy drop_policy; /* SC_DROP_HF4 */
+    bool fast;                  /* false (default): the reference ops; true: the fast path of
+                                   train/train_fast.h (kernels table, threads), same masks and
+                                   draws, gradients within ~1e-6 normwise of the reference */
+    sc_pool *pool;              /* the fast path's threads (NULL: the calling thread); the tape
+                                   keeps it for sc_train_backward, so it must outlive the tape */
 } sc_train_opts;
 
 sc_train_opts sc_train_default_opts(void);

@@ -1,6 +1,7 @@
 /* Training ops of the reference path (see train_ops.h): each forward with
  * its backward right below it. What is left out: threads and SIMD (the fast
- * kernels come later and are checked against these), bf16/f16 compute. */
+ * twins are in train_fast.c and train_gemm.c, checked against these), bf16/f16
+ * compute. */
 #include "train/train_ops.h"
 
 #include <math.h>

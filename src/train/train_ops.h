@@ -2,8 +2,8 @@
  * plain C, fp32 storage with double accumulators in dot products and row
  * reductions (no less faithful than PyTorch's fp32 BLAS). Backward functions
  * ACCUMULATE (+=) into their gradient outputs; a NULL gradient output is
- * skipped. Single-threaded; the fast kernels and threads come later and are
- * to be tested against these.
+ * skipped. Single-threaded; their fast twins (kernels table, threads) are in
+ * train_fast.h, and tests/test_train_fast.c compares the two.
  *
  * Dimension letters: N rows (tokens), D d_model, F d_ff, H heads, K d_kv,
  * I = H*K, B batch, Lq / Lk query / key lengths, R relative buckets,
