@@ -126,12 +126,14 @@ static double compare_prefix(sc_checkpoint *ck, sc_checkpoint *start, const char
         const float *g = got->view.data, *w = want.data, *s = p0->view.data, *gr = grad.data;
         const double back = no_decay(param) ? decay : 0;
         for (size_t j = 0; j < want.n; j++) {
+            double d;
             if (gr && fabsf(gr[j]) < 1e-6f) {
                 double moved = fabs(g[j] - s[j]);
-                if (moved > adam_lr * (1 + 1e-3) + decay * fabs(s[j])) worst = fmax(worst, moved);
-                continue;
+                d = moved > adam_lr * (1 + 1e-3) + decay * fabs(s[j]) ? moved : 0;
+            } else {
+                d = fabs(g[j] - (w[j] + back * s[j]));
             }
-            worst = fmax(worst, fabs(g[j] - (w[j] + back * s[j])));
+            if (!(d <= worst)) worst = d; /* NaN counts as the worst */
         }
         free(grad.data);
         free(want.data);
