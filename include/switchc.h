@@ -866,7 +866,7 @@ typedef struct sc_trainer_params {
                                    sc_context_params): 0 = SWITCHC_THREADS if set, else
                                    one per physical core; 1 = the calling thread only */
     bool reference_kernels;     /* false: steps run the fast path (the kernels table,
-                                   threads; gradients within ~1e-6 normwise of the
+                                   threads; gradients within 3e-5 normwise of the
                                    reference); true: the plain-C reference ops,
                                    single-threaded (for checks) */
     bool manual_update;         /* false: sc_trainer_step updates every grad_accum

