@@ -515,13 +515,6 @@ static void scatter(sc_pool *p, float *dst, const float *src, const int64_t *idx
     sc_trx_for(p, n, grain_rows(W), rows_run, &t);
 }
 
-/* calloc of n (at least 1) elements; once one fails (*ok false) the rest are skipped. */
-static void *zalloc(size_t n, size_t size, bool *ok) {
-    void *p = *ok ? calloc(n ? n : 1, size) : NULL;
-    if (!p)
-        *ok = false;
-    return p;
-}
 
 sc_status sc_trx_moe_fwd(const sc_trx *x, float *out, float *in, const sc_tr_moe_weights *w, int64_t B,
                          int64_t L, int64_t D, int64_t F, int64_t E, sc_act act, int64_t capacity,
@@ -529,46 +522,17 @@ sc_status sc_trx_moe_fwd(const sc_trx *x, float *out, float *in, const sc_tr_moe
                          sc_error *err) {
     if (!fast(x))
         return sc_tr_moe_fwd(out, in, w, B, L, D, F, E, act, capacity, policy, jitter, dropout, r, s, err);
-    memset(s, 0, sizeof *s);
-    size_t N, ND, NF, NE;
-    if (B <= 0 || L <= 0 || D <= 0 || F <= 0 || E <= 0 || !sc_mul_size((size_t)B, (size_t)L, &N) ||
-        !sc_mul_size(N, (size_t)D, &ND) || !sc_mul_size(N, (size_t)F, &NF) || !sc_mul_size(N, (size_t)E, &NE))
-        return sc_fail(err, SC_ERR_LIMIT, 0, "sparse layer: bad or overflowing sizes");
-    if ((jitter > 0.0 || dropout > 0.0) && !r)
-        return sc_fail(err, SC_ERR_INVALID_ARG, 0, "sparse layer: jitter or dropout without a generator");
-    *s = (sc_tr_moe_save){
-        .B = B, .L = L, .D = D, .F = F, .E = E, .capacity = capacity, .act = act, .policy = policy, .x = in};
-    /* The save's buffers are malloc'ed as the reference's (sc_tr_moe_save_free frees them); rows of
-     * dropped tokens stay 0 there too. */
-    bool ok = true;
-    if (jitter > 0.0)
-        s->jit = zalloc(ND, sizeof(float), &ok);
-    s->logits = zalloc(NE, sizeof(float), &ok);
-    s->probs = zalloc(NE, sizeof(float), &ok);
-    s->top = zalloc(N, sizeof(int32_t), &ok);
-    s->kept = zalloc(N, sizeof(int32_t), &ok);
-    s->pmax = zalloc(N, sizeof(float), &ok);
-    s->pre = zalloc(NF, sizeof(float), &ok);
-    s->h = zalloc(NF, sizeof(float), &ok);
-    if (dropout > 0.0)
-        s->hmask = zalloc(NF, sizeof(float), &ok);
-    s->y = zalloc(ND, sizeof(float), &ok);
-    int64_t *count = ok ? calloc((size_t)E, sizeof(int64_t)) : NULL;
+    sc_status st0 = sc_tr_moe_begin(s, in, B, L, D, F, E, act, capacity, policy, jitter, dropout, r, err);
+    if (st0) return st0;
+    const size_t N = (size_t)(B * L);
+    int64_t *count = calloc((size_t)E, sizeof(int64_t));
     groups gr = {0};
     float *xe = NULL, *he = NULL;
-    if (!ok || !count) {
-        free(count);
+    if (!count) {
         sc_tr_moe_save_free(s);
         return sc_fail(err, SC_ERR_NOMEM, 0, "sparse layer: out of memory for %zu tokens", N);
     }
     sc_pool *pool = x->pool;
-    /* Jitter: drawn serially in element order, as the reference. */
-    if (s->jit) {
-        for (size_t i = 0; i < ND; i++) {
-            s->jit[i] = (float)((1.0 - jitter) + 2.0 * jitter * sc_rng_uniform(r));
-            in[i] *= s->jit[i];
-        }
-    }
     sc_trx_linear_fwd(x, s->logits, in, w->router_w, (int64_t)N, D, E);
     if (w->router_b)
         for (size_t n = 0; n < N; n++)

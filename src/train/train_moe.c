@@ -31,9 +31,9 @@ static void *zalloc(size_t n, size_t size, bool *ok) {
     return p;
 }
 
-sc_status sc_tr_moe_fwd(float *out, float *x, const sc_tr_moe_weights *w, int64_t B, int64_t L, int64_t D,
-                        int64_t F, int64_t E, sc_act act, int64_t capacity, sc_drop_policy policy,
-                        double jitter, double dropout, sc_rng *r, sc_tr_moe_save *s, sc_error *err) {
+sc_status sc_tr_moe_begin(sc_tr_moe_save *s, float *x, int64_t B, int64_t L, int64_t D, int64_t F, int64_t E,
+                          sc_act act, int64_t capacity, sc_drop_policy policy, double jitter, double dropout,
+                          sc_rng *r, sc_error *err) {
     memset(s, 0, sizeof *s);
     size_t N, ND, NF, NE;
     if (B <= 0 || L <= 0 || D <= 0 || F <= 0 || E <= 0 || !sc_mul_size((size_t)B, (size_t)L, &N) ||
@@ -54,9 +54,7 @@ sc_status sc_tr_moe_fwd(float *out, float *x, const sc_tr_moe_weights *w, int64_
     s->h = zalloc(NF, sizeof(float), &ok);
     if (dropout > 0.0) s->hmask = zalloc(NF, sizeof(float), &ok);
     s->y = zalloc(ND, sizeof(float), &ok);
-    int64_t *count = zalloc((size_t)E, sizeof(int64_t), &ok);
     if (!ok) {
-        free(count);
         sc_tr_moe_save_free(s);
         return sc_fail(err, SC_ERR_NOMEM, 0, "sparse layer: out of memory for %zu tokens", N);
     }
@@ -66,6 +64,20 @@ sc_status sc_tr_moe_fwd(float *out, float *x, const sc_tr_moe_weights *w, int64_
             s->jit[i] = (float)((1.0 - jitter) + 2.0 * jitter * sc_rng_uniform(r));
             x[i] *= s->jit[i];
         }
+    }
+    return SC_OK;
+}
+
+sc_status sc_tr_moe_fwd(float *out, float *x, const sc_tr_moe_weights *w, int64_t B, int64_t L, int64_t D,
+                        int64_t F, int64_t E, sc_act act, int64_t capacity, sc_drop_policy policy,
+                        double jitter, double dropout, sc_rng *r, sc_tr_moe_save *s, sc_error *err) {
+    sc_status st = sc_tr_moe_begin(s, x, B, L, D, F, E, act, capacity, policy, jitter, dropout, r, err);
+    if (st) return st;
+    const size_t N = (size_t)(B * L);
+    int64_t *count = calloc((size_t)E, sizeof(int64_t));
+    if (!count) {
+        sc_tr_moe_save_free(s);
+        return sc_fail(err, SC_ERR_NOMEM, 0, "sparse layer: out of memory for %zu tokens", N);
     }
     for (int64_t n = 0; n < (int64_t)N; n++) {
         float *lg = s->logits + n * E;

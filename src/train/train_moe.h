@@ -56,6 +56,14 @@ typedef struct sc_tr_moe_save {
     float *y;      /* [N,D] expert output before the pmax scaling (kept tokens) */
 } sc_tr_moe_save;
 
+/* What both twins of the sparse layer's forward do first: checks the sizes,
+ * fills *s with its shape and allocates every saved array (zeroed), then
+ * applies the jitter to x in place, drawn from r in element order. On
+ * failure *s holds nothing. */
+sc_status sc_tr_moe_begin(sc_tr_moe_save *s, float *x, int64_t B, int64_t L, int64_t D, int64_t F, int64_t E,
+                          sc_act act, int64_t capacity, sc_drop_policy policy, double jitter, double dropout,
+                          sc_rng *r, sc_error *err);
+
 /* out[N,D] = the sparse layer of x[N,D] (modified in place by jitter). Fills
  * *s (free with sc_tr_moe_save_free). jitter / dropout draw from r in token
  * order (r may be NULL when both are 0). capacity < 1 with SC_DROP_NONE is
