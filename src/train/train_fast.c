@@ -525,36 +525,15 @@ sc_status sc_trx_moe_fwd(const sc_trx *x, float *out, float *in, const sc_tr_moe
     sc_status st0 = sc_tr_moe_begin(s, in, B, L, D, F, E, act, capacity, policy, jitter, dropout, r, err);
     if (st0) return st0;
     const size_t N = (size_t)(B * L);
-    int64_t *count = calloc((size_t)E, sizeof(int64_t));
     groups gr = {0};
     float *xe = NULL, *he = NULL;
-    if (!count) {
-        sc_tr_moe_save_free(s);
-        return sc_fail(err, SC_ERR_NOMEM, 0, "sparse layer: out of memory for %zu tokens", N);
-    }
     sc_pool *pool = x->pool;
     sc_trx_linear_fwd(x, s->logits, in, w->router_w, (int64_t)N, D, E);
     if (w->router_b)
         for (size_t n = 0; n < N; n++)
             for (int64_t e = 0; e < E; e++)
                 s->logits[n * E + e] += w->router_b[e];
-    sc_tr_softmax_rows(s->probs, s->logits, (int64_t)N, E);
-    for (int64_t b = 0; b < B; b++) {
-        memset(count, 0, (size_t)E * sizeof *count);
-        for (int64_t l = 0; l < L; l++) {
-            int64_t n = b * L + l;
-            const float *p = s->probs + n * E;
-            int32_t a = 0;
-            for (int64_t e = 1; e < E; e++)
-                if (p[e] > p[a])
-                    a = (int32_t)e; /* torch.argmax: the first maximum */
-            s->top[n] = a;
-            s->pmax[n] = p[a];
-            count[a]++;
-            s->kept[n] = policy == SC_DROP_NONE || count[a] <= capacity;
-        }
-    }
-    free(count);
+    if ((st0 = sc_tr_moe_route(s, err))) return st0;
     /* The experts' dropout masks in token order (the reference draws them token by token). */
     if (s->hmask)
         for (size_t n = 0; n < N; n++)

@@ -68,24 +68,15 @@ sc_status sc_tr_moe_begin(sc_tr_moe_save *s, float *x, int64_t B, int64_t L, int
     return SC_OK;
 }
 
-sc_status sc_tr_moe_fwd(float *out, float *x, const sc_tr_moe_weights *w, int64_t B, int64_t L, int64_t D,
-                        int64_t F, int64_t E, sc_act act, int64_t capacity, sc_drop_policy policy,
-                        double jitter, double dropout, sc_rng *r, sc_tr_moe_save *s, sc_error *err) {
-    sc_status st = sc_tr_moe_begin(s, x, B, L, D, F, E, act, capacity, policy, jitter, dropout, r, err);
-    if (st) return st;
-    const size_t N = (size_t)(B * L);
-    int64_t *count = calloc((size_t)E, sizeof(int64_t));
+sc_status sc_tr_moe_route(sc_tr_moe_save *s, sc_error *err) {
+    const int64_t B = s->B, L = s->L, E = s->E, capacity = s->capacity;
+    const sc_drop_policy policy = s->policy;
+    int64_t *count = malloc((size_t)E * sizeof *count);
     if (!count) {
         sc_tr_moe_save_free(s);
-        return sc_fail(err, SC_ERR_NOMEM, 0, "sparse layer: out of memory for %zu tokens", N);
+        return sc_fail(err, SC_ERR_NOMEM, 0, "sparse layer: out of memory for the routing");
     }
-    for (int64_t n = 0; n < (int64_t)N; n++) {
-        float *lg = s->logits + n * E;
-        sc_tr_linear_fwd(lg, x + n * D, w->router_w, 1, D, E);
-        if (w->router_b)
-            for (int64_t e = 0; e < E; e++) lg[e] += w->router_b[e];
-    }
-    sc_tr_softmax_rows(s->probs, s->logits, (int64_t)N, E);
+    sc_tr_softmax_rows(s->probs, s->logits, B * L, E);
     for (int64_t b = 0; b < B; b++) {
         memset(count, 0, (size_t)E * sizeof *count);
         for (int64_t l = 0; l < L; l++) {
@@ -101,6 +92,22 @@ sc_status sc_tr_moe_fwd(float *out, float *x, const sc_tr_moe_weights *w, int64_
         }
     }
     free(count);
+    return SC_OK;
+}
+
+sc_status sc_tr_moe_fwd(float *out, float *x, const sc_tr_moe_weights *w, int64_t B, int64_t L, int64_t D,
+                        int64_t F, int64_t E, sc_act act, int64_t capacity, sc_drop_policy policy,
+                        double jitter, double dropout, sc_rng *r, sc_tr_moe_save *s, sc_error *err) {
+    sc_status st = sc_tr_moe_begin(s, x, B, L, D, F, E, act, capacity, policy, jitter, dropout, r, err);
+    if (st) return st;
+    const size_t N = (size_t)(B * L);
+    for (int64_t n = 0; n < (int64_t)N; n++) {
+        float *lg = s->logits + n * E;
+        sc_tr_linear_fwd(lg, x + n * D, w->router_w, 1, D, E);
+        if (w->router_b)
+            for (int64_t e = 0; e < E; e++) lg[e] += w->router_b[e];
+    }
+    if ((st = sc_tr_moe_route(s, err))) return st;
     for (int64_t n = 0; n < (int64_t)N; n++) {
         float *o = out + n * D;
         const float *xn = x + n * D;

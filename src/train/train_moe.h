@@ -64,6 +64,12 @@ sc_status sc_tr_moe_begin(sc_tr_moe_save *s, float *x, int64_t B, int64_t L, int
                           sc_act act, int64_t capacity, sc_drop_policy policy, double jitter, double dropout,
                           sc_rng *r, sc_error *err);
 
+/* The routing both twins share, from the router logits in s (bias added):
+ * probabilities, the top-1 expert (torch.argmax: the first maximum), its
+ * probability, and which tokens the per-sequence capacity keeps (in token
+ * order; every one under SC_DROP_NONE). On failure s is freed. */
+sc_status sc_tr_moe_route(sc_tr_moe_save *s, sc_error *err);
+
 /* out[N,D] = the sparse layer of x[N,D] (modified in place by jitter). Fills
  * *s (free with sc_tr_moe_save_free). jitter / dropout draw from r in token
  * order (r may be NULL when both are 0). capacity < 1 with SC_DROP_NONE is
