@@ -179,5 +179,27 @@ int main(void) {
     CHECKF(rc == 1 && strstr(out, "bad.jsonl:2") != NULL, "exit %d: %s", rc, out);
     rc = run("%s train -m %s --data %s/train.jsonl -o %s/x --resume 2>&1", SC_SWITCHC_BIN, MODEL, TMP, TMP);
     CHECKF(rc == 1 && strstr(out, "no saved run") != NULL, "exit %d: %s", rc, out);
+    /* the log aimed at the data (through a link): refused, the data keeps its bytes */
+    run("cp %s/train.jsonl %s/keep.jsonl && ln -sf %s/train.jsonl %s/log-link", TMP, TMP, TMP, TMP);
+    rc = run("%s train -m %s --data %s/train.jsonl -o %s/y --steps 1 --log-json %s/log-link 2>&1", SC_SWITCHC_BIN,
+             MODEL, TMP, TMP, TMP);
+    CHECKF(rc == 2 && strstr(out, "is the --data file") != NULL, "exit %d: %s", rc, out);
+    CHECK(sc_test_files_equal(TMP "/train.jsonl", TMP "/keep.jsonl"));
+    /* a damaged trainer_state.json: --resume names the file and the problem */
+    write_file(TMP "/run/trainer_state.json", "{\"format\": \"switchc-trainer-state\", \"version\": 1, \"step\": -4}\n");
+    rc = run("%s train -m %s --data %s/train.jsonl -o %s/run --resume --steps 40 2>&1", SC_SWITCHC_BIN, MODEL, TMP,
+             TMP);
+    CHECKF(rc == 1 && strstr(out, "trainer_state.json has no readable step count") != NULL, "exit %d: %s", rc, out);
+    write_file(TMP "/run/trainer_state.json", "{\"format\": \"switchc-trainer-state\", \"ver");
+    rc = run("%s train -m %s --data %s/train.jsonl -o %s/run --resume --steps 40 2>&1", SC_SWITCHC_BIN, MODEL, TMP,
+             TMP);
+    CHECKF(rc == 1 && strstr(out, "trainer_state.json has no readable step count") != NULL, "exit %d: %s", rc, out);
+    /* a state whose counts parse but do not fit: the library's check names the file */
+    write_file(TMP "/run/trainer_state.json", "{\"format\": \"switchc-trainer-state\", \"version\": 1, "
+                                              "\"optimizer\": \"adafactor\", \"step\": 9, \"micro_batches\": 2, "
+                                              "\"pending\": 0, \"freeze\": 0}\n");
+    rc = run("%s train -m %s --data %s/train.jsonl -o %s/run --resume --steps 40 2>&1", SC_SWITCHC_BIN, MODEL, TMP,
+             TMP);
+    CHECKF(rc == 1 && strstr(out, "trainer_state.json: step, micro_batches") != NULL, "exit %d: %s", rc, out);
     TEST_MAIN_END();
 }

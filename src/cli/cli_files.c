@@ -83,6 +83,11 @@ void cli_stdin_notice(const char *cmd, const char *what) {
         fprintf(stderr, "switchc %s: reading %s from standard input, one per line (Ctrl-D ends)\n", cmd, what);
 }
 
+bool cli_same_file(const char *a, const char *b) {
+    struct stat sa, sb;
+    return a && b && stat(a, &sa) == 0 && stat(b, &sb) == 0 && sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
+}
+
 bool cli_is_file_of(const char *path, const char *dir) {
     struct stat sp, se;
     if (stat(path, &sp) != 0 || !S_ISREG(sp.st_mode)) return false;

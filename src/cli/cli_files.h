@@ -36,5 +36,7 @@ void cli_stdin_notice(const char *cmd, const char *what);
  * (links followed): an output aimed at what the run reads. False when path
  * does not exist. */
 bool cli_is_file_of(const char *path, const char *dir);
+/* Whether a and b (links followed) are the same existing file. */
+bool cli_same_file(const char *a, const char *b);
 
 #endif

@@ -387,12 +387,25 @@ int cmd_train(int argc, char **argv) {
     if (!cli_model_resolve("train", &o.model_dir, o.revision)) return SC_EXIT_FAIL;
     char resume_dir[4096] = "";
     if (o.resume && !latest_state(o.out, resume_dir, sizeof resume_dir)) {
-        fprintf(stderr, "switchc train: --resume: %s holds no saved run (trainer_state.json)\n", o.out);
+        char state[4096];
+        struct stat sst;
+        snprintf(state, sizeof state, "%s/trainer_state.json", o.out);
+        if (stat(state, &sst) == 0)
+            fprintf(stderr, "switchc train: --resume: %s has no readable step count: not a saved run's state\n",
+                    state);
+        else
+            fprintf(stderr, "switchc train: --resume: %s holds no saved run (trainer_state.json)\n", o.out);
         return SC_EXIT_FAIL;
     }
     if (!o.resume && !cli_output_check("train", o.out, NULL, o.force)) return SC_EXIT_FAIL;
     if (o.log_json && cli_is_file_of(o.log_json, o.model_dir)) {
         fprintf(stderr, "switchc train: --log-json %s is a file of the model\n", o.log_json);
+        return SC_EXIT_USAGE;
+    }
+    /* the log is appended to: aimed at the data, it would grow the user's file */
+    if (o.log_json && (cli_same_file(o.log_json, o.data) || cli_same_file(o.log_json, o.eval))) {
+        fprintf(stderr, "switchc train: --log-json %s is the %s file\n", o.log_json,
+                cli_same_file(o.log_json, o.data) ? "--data" : "--eval");
         return SC_EXIT_USAGE;
     }
 
